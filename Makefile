@@ -1,0 +1,41 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-all
+STAMP_TEST := $(VENV)/.installed-test
+PIP_FLAGS := --disable-pip-version-check --constraint constraints.txt
+
+.PHONY: run test demo lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps depend on pyproject.toml and constraints.txt so a re-run reuses the .venv and only
+# reinstalls when the dependencies changed.
+$(STAMP_RUN): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[all]"
+	touch $@
+
+$(STAMP_TEST): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[all,test]"
+	touch $@ $(STAMP_RUN)
+
+run: $(STAMP_RUN)
+	$(BIN)/ftwizard
+
+test: $(STAMP_TEST)
+	$(BIN)/ruff check ftwizard tests bench
+	$(BIN)/python -m pytest
+
+demo: $(STAMP_RUN)
+	$(BIN)/ftwizard --replay examples/replays/quickstart.yaml
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check ftwizard tests bench
+	$(BIN)/ruff format --check ftwizard tests bench
+
+bench: $(STAMP_TEST)
+	$(BIN)/python bench/cli_startup.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,7 @@
+"""``python -m ftwizard``."""
+
+import sys
+
+from ftwizard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,143 @@
+"""The order of the wizard's steps and where a session stands in them.
+
+Whether a step is done is derived from the session itself (a task is done when its method,
+backend and base model are valid), never stored separately, so the sidebar cannot disagree with
+the data. Which steps exist in this version is decided by the screens that are registered; the
+rest are shown as not available rather than as empty screens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ftwizard.catalog import check_base_model, default_task
+from ftwizard.errors import InputError
+from ftwizard.session import Backend, Method, Session, SessionStore, StepId
+
+
+class StepState(StrEnum):
+    """How a step appears in the sidebar."""
+
+    done = "done"
+    current = "current"
+    open = "open"  # reachable, not done
+    locked = "locked"  # an earlier step is not done yet
+    unavailable = "unavailable"  # not in this version of ftwizard
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A step's title and one-line purpose."""
+
+    id: StepId
+    title: str
+    purpose: str
+
+
+STEPS: tuple[StepInfo, ...] = (
+    StepInfo(StepId.task, "Task", "method, backend and base model"),
+    StepInfo(StepId.dataset, "Dataset", "load, validate, price and split the training data"),
+    StepInfo(StepId.grader, "Grader", "define what a better answer is and test it on samples"),
+    StepInfo(StepId.dryrun, "Dry run", "grade the base model: GO / WARNING / NO-GO"),
+    StepInfo(StepId.training, "Training", "run the job and watch its metrics"),
+    StepInfo(StepId.deploy, "Deploy", "serve the tuned model"),
+    StepInfo(StepId.evaluate, "Evaluate", "blind A/B of base vs tuned model"),
+)
+
+STEP_INFO: dict[StepId, StepInfo] = {info.id: info for info in STEPS}
+ORDER: tuple[StepId, ...] = tuple(info.id for info in STEPS)
+
+
+def task_problem(session: Session) -> str | None:
+    """Why the task step is not complete yet, or None when it is."""
+    task = session.task
+    if task.method is None:
+        return "Choose a method."
+    if task.backend is None:
+        return "Choose a backend."
+    if task.base_model is None:
+        return "Choose a base model."
+    return check_base_model(task.backend, task.method, task.base_model)
+
+
+# Each step's completeness test; a step's issue adds its entry when its screen lands.
+_DONE: dict[StepId, Callable[[Session], bool]] = {
+    StepId.task: lambda s: task_problem(s) is None,
+}
+
+
+def is_done(session: Session, step: StepId) -> bool:
+    """Whether the session has everything the step produces."""
+    check = _DONE.get(step)
+    return check is not None and check(session)
+
+
+def step_states(session: Session, available: Collection[StepId]) -> dict[StepId, StepState]:
+    """The sidebar state of every step for this session."""
+    states: dict[StepId, StepState] = {}
+    earlier_done = True
+    for step in ORDER:
+        if step not in available:
+            state = StepState.unavailable
+        elif step == session.step:
+            state = StepState.current
+        elif is_done(session, step):
+            state = StepState.done
+        elif earlier_done:
+            state = StepState.open
+        else:
+            state = StepState.locked
+        states[step] = state
+        earlier_done = earlier_done and step in available and is_done(session, step)
+    return states
+
+
+def can_enter(session: Session, step: StepId, available: Collection[StepId]) -> bool:
+    """Whether the user may go to ``step`` now: it exists and every earlier step is done."""
+    if step not in available:
+        return False
+    return all(is_done(session, earlier) for earlier in ORDER[: ORDER.index(step)])
+
+
+def next_step(step: StepId) -> StepId | None:
+    """The step after ``step`` in the wizard's order."""
+    index = ORDER.index(step)
+    return ORDER[index + 1] if index + 1 < len(ORDER) else None
+
+
+def previous_step(step: StepId) -> StepId | None:
+    """The step before ``step``, or None for the first step."""
+    index = ORDER.index(step)
+    return ORDER[index - 1] if index > 0 else None
+
+
+def start_session(
+    store: SessionStore,
+    name: str | None = None,
+    *,
+    method: Method | None = None,
+    backend: Backend | None = None,
+    base_model: str | None = None,
+) -> Session:
+    """Create a session, filling unchosen task fields with the defaults, and journal how.
+
+    The journal's first entry is the replay ``session:`` block that recreates this start, so an
+    exported replay begins the same way.
+    """
+    task = default_task(method, backend, base_model)
+    if base_model is not None and task.backend and task.method:
+        problem = check_base_model(task.backend, task.method, base_model)
+        if problem:
+            raise InputError(problem, field="base_model")
+    session = store.create(
+        name, method=task.method, backend=task.backend, base_model=task.base_model
+    )
+    given: dict[str, str] = {"name": session.name}
+    for key, value in (("method", method), ("backend", backend), ("base_model", base_model)):
+        if value is not None:
+            given[key] = str(value)
+    session.record("welcome", {"session": given})
+    store.save(session)
+    return session

@@ -1,0 +1,15 @@
+"""ftwizard's screens, and which step each one serves.
+
+A step appears as reachable in the sidebar only when its screen is registered in
+:data:`STEP_SCREENS`; steps whose screens have not been built are shown as not available.
+"""
+
+from __future__ import annotations
+
+from ftwizard.screens.step import StepScreen
+from ftwizard.screens.task import TaskScreen
+from ftwizard.session import StepId
+
+STEP_SCREENS: dict[StepId, type[StepScreen]] = {
+    StepId.task: TaskScreen,
+}

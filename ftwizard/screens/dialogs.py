@@ -1,0 +1,63 @@
+"""Modal dialogs: confirmation and per-screen help."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Markdown, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Asks a yes/no question; dismisses with True only on an explicit yes."""
+
+    screen_name = "confirm"
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "dismiss(False)", "Cancel")]
+
+    def __init__(self, question: str, *, yes_label: str = "Yes") -> None:
+        super().__init__()
+        self.question = question
+        self.yes_label = yes_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question, id="confirm-question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="confirm-no")
+                yield Button(self.yes_label, id="confirm-yes", variant="error")
+
+    def on_mount(self) -> None:
+        # Focus the safe choice, so a stray Enter never deletes anything.
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+
+class HelpScreen(ModalScreen[None]):
+    """Shows the help text of the screen it was opened from."""
+
+    screen_name = "help"
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, markdown: str) -> None:
+        super().__init__()
+        self.markdown = markdown
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="help"):
+            with VerticalScroll():
+                yield Markdown(self.markdown, id="help-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", id="help-close", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss()

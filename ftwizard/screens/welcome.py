@@ -1,0 +1,175 @@
+"""The welcome screen: start a new session, resume one, or delete one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+
+from ftwizard.errors import FtwizardError
+from ftwizard.screens.dialogs import ConfirmScreen
+from ftwizard.session import SessionSummary
+
+if TYPE_CHECKING:
+    from ftwizard.app import FtwizardApp
+
+HELP = """\
+# Welcome
+
+ftwizard walks you through fine-tuning: task, dataset, grader, dry run, training, deploy and
+a blind A/B evaluation. Everything you decide is saved as you go, so you can quit at any point
+and resume later from the same step.
+
+- **New session**: type a name (optional) and press *New session* (or Enter).
+- **Resume**: pick a session in the table and press *Resume* (or Enter on the row).
+- **Delete**: pick a session and press *Delete*; you are asked to confirm.
+
+Sessions are stored under `$FTWIZARD_HOME` (or your user state directory). No API key is ever
+written to disk.
+"""
+
+
+def _age(summary: SessionSummary) -> str:
+    return summary.updated.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class WelcomeScreen(Screen[None]):
+    """New / resume / delete sessions."""
+
+    screen_name = "welcome"
+    HELP: ClassVar[str] = HELP
+    BINDINGS: ClassVar[list[Binding]] = [Binding("delete", "delete_session", "Delete")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions_loaded = False
+
+    @property
+    def wizard(self) -> FtwizardApp:
+        """The running ftwizard app."""
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="welcome"):
+            yield Static(
+                "Fine-tune a language model, step by step: data, grader, dry run, training, "
+                "deploy, and a blind A/B evaluation.",
+                id="welcome-intro",
+            )
+            yield Label("New session", classes="field-label")
+            with Horizontal(classes="row"):
+                yield Input(placeholder="session name (optional)", id="session-name")
+                yield Button("New session", id="new-session", variant="primary")
+            yield Label("Saved sessions", classes="field-label")
+            yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="sessions-note")
+            with Horizontal(classes="row"):
+                yield Button("Resume", id="resume-session")
+                yield Button("Delete", id="delete-session", variant="error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#sessions", DataTable)
+        table.add_column("Name", key="name")
+        table.add_column("Step", key="step")
+        table.add_column("Method", key="method")
+        table.add_column("Backend", key="backend")
+        table.add_column("Updated", key="updated")
+        self.query_one("#session-name", Input).focus()
+
+    def on_screen_resume(self) -> None:
+        self.load_sessions()
+
+    @work(thread=True, exclusive=True, group="sessions")
+    def load_sessions(self) -> None:
+        """Read the session list off the main thread (there may be many sessions)."""
+        summaries, problems = self.wizard.store.list()
+        self.app.call_from_thread(self._show_sessions, summaries, [str(p) for p in problems])
+
+    def _show_sessions(self, summaries: list[SessionSummary], problems: list[str]) -> None:
+        table = self.query_one("#sessions", DataTable)
+        table.clear()
+        for summary in summaries:
+            table.add_row(
+                summary.name,
+                summary.step,
+                summary.method or "-",
+                summary.backend or "-",
+                _age(summary),
+                key=summary.id,
+            )
+        note = "" if summaries else "No saved sessions yet."
+        if problems:
+            note += f"\n{len(problems)} session file(s) could not be read: " + "; ".join(problems)
+        self.query_one("#sessions-note", Static).update(note.strip())
+        has_rows = bool(summaries)
+        self.query_one("#resume-session", Button).disabled = not has_rows
+        self.query_one("#delete-session", Button).disabled = not has_rows
+        self.sessions_loaded = True
+
+    def _selected_id(self) -> str | None:
+        table = self.query_one("#sessions", DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "session-name":
+            event.stop()
+            self.new_session()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self.wizard.open_session(event.row_key.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "new-session":
+            self.new_session()
+        elif event.button.id == "resume-session":
+            session_id = self._selected_id()
+            if session_id:
+                self.wizard.open_session(session_id)
+        elif event.button.id == "delete-session":
+            self.action_delete_session()
+
+    def new_session(self) -> None:
+        """Create a session with the typed name and open it at its first step."""
+        name = self.query_one("#session-name", Input).value
+        self.query_one("#session-name", Input).value = ""
+        self.wizard.create_session(name)
+
+    def action_delete_session(self) -> None:
+        """Ask, then delete the highlighted session."""
+        session_id = self._selected_id()
+        if session_id is None:
+            return
+        table = self.query_one("#sessions", DataTable)
+        name = table.get_cell(session_id, "name")
+
+        def delete(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            try:
+                self.wizard.store.delete(session_id)
+            except FtwizardError as exc:
+                self.notify(str(exc), title="Not deleted", severity="error")
+                return
+            self.notify(f"Deleted session '{name}'.")
+            self.load_sessions()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete session '{name}' ({session_id}) and all its files? This cannot be undone.",
+                yes_label="Delete",
+            ),
+            delete,
+        )
