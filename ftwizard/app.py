@@ -57,6 +57,11 @@ class FtwizardApp(App[int]):
         if self.initial_session_id is not None:
             self.open_session(self.initial_session_id, exit_on_error=True)
 
+    def on_unmount(self) -> None:
+        # However the app ends (quit, a test harness, a crash), the session is saved and its
+        # lock released.
+        self.close_session()
+
     # Sessions -------------------------------------------------------------------------------
 
     def create_session(self, name: str | None) -> None:

@@ -199,8 +199,8 @@ def run_replay(
     session_id: str | None = None
     try:
         if replay.resume is not None:
-            store.load(replay.resume)
-            session_id = replay.resume
+            session_id = store.resolve(replay.resume)
+            store.load(session_id)
         elif replay.session is not None:
             block = replay.session
             session_id = start_session(

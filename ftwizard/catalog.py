@@ -20,18 +20,11 @@ OPENAI_FINE_TUNING_CUTOFF = date(2027, 1, 6)
 # Built from scratch at training time; needs no download, so it is the offline default.
 BUILTIN_TINY_MODEL = "builtin:tiny-llama"
 
+# One line each, short enough for a radio button in an 80-column terminal.
 METHOD_HINTS: dict[Method, str] = {
-    Method.sft: "SFT - you have good example answers and want the model to imitate them.",
-    Method.dpo: "DPO - you have pairs of a better and a worse answer and want to shift style "
-    "or preference.",
-    Method.rft: "RFT - you can score answers with a grader (correctness, a rubric) but have few "
-    "ideal answers; needs a model that leaves room to learn.",
-}
-
-METHOD_LABELS: dict[Method, str] = {
-    Method.sft: "Supervised fine-tuning (SFT)",
-    Method.dpo: "Direct preference optimization (DPO)",
-    Method.rft: "Reinforcement fine-tuning (RFT)",
+    Method.sft: "SFT - imitate good example answers you already have",
+    Method.dpo: "DPO - learn from pairs of a better and a worse answer",
+    Method.rft: "RFT - raise a grader's score when ideal answers are scarce",
 }
 
 
@@ -71,15 +64,15 @@ _VERTEX_MODELS = (
 BACKENDS: dict[Backend, BackendInfo] = {
     Backend.local: BackendInfo(
         backend=Backend.local,
-        label="Local (transformers + peft + trl)",
-        summary="LoRA on this machine's CPU or GPU; free, private, works offline.",
+        label="Local",
+        summary="LoRA on this machine with transformers + peft + trl; free, offline",
         models={Method.sft: _LOCAL_MODELS, Method.dpo: _LOCAL_MODELS, Method.rft: _LOCAL_MODELS},
         free_text=True,
     ),
     Backend.openai: BackendInfo(
         backend=Backend.openai,
         label="OpenAI",
-        summary="Hosted fine-tuning; RFT on reasoning models with graders.",
+        summary="hosted fine-tuning; RFT on reasoning models",
         models={
             Method.sft: _OPENAI_TEXT_MODELS,
             Method.dpo: _OPENAI_TEXT_MODELS,
@@ -89,8 +82,8 @@ BACKENDS: dict[Backend, BackendInfo] = {
     ),
     Backend.vertex: BackendInfo(
         backend=Backend.vertex,
-        label="Vertex AI (Gemini)",
-        summary="Hosted Gemini tuning on Google Cloud; needs a project and a bucket.",
+        label="Vertex AI",
+        summary="hosted Gemini tuning on Google Cloud",
         models={Method.sft: _VERTEX_MODELS, Method.dpo: _VERTEX_MODELS, Method.rft: _VERTEX_MODELS},
         free_text=False,
     ),

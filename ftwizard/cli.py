@@ -58,11 +58,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from ftwizard.session import SessionStore
 
     store = SessionStore()
-    store.load(args.session_id)  # fails with a clear message before the screen opens
-    probe = store.lock(args.session_id)
+    session_id = store.resolve(args.session_id)
+    store.load(session_id)  # fails with a clear message before the screen opens
+    probe = store.lock(session_id)
     probe.acquire()  # likewise when another process has the session open
     probe.release()
-    return _run_app(args.session_id)
+    return _run_app(session_id)
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -93,7 +94,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print one session (the whole of it with ``--json``)."""
     from ftwizard.session import SessionStore, summarize
 
-    session = SessionStore().load(args.session_id)
+    store = SessionStore()
+    session = store.load(store.resolve(args.session_id))
     if args.json:
         _print_json(session.model_dump(mode="json"))
         return 0
@@ -125,7 +127,8 @@ def cmd_export_replay(args: argparse.Namespace) -> int:
     from ftwizard.replay import export_replay
     from ftwizard.session import SessionStore
 
-    text = export_replay(SessionStore().load(args.session_id))
+    store = SessionStore()
+    text = export_replay(store.load(store.resolve(args.session_id)))
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
@@ -161,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     resume = sub.add_parser("resume", help="open a saved session at its current step")
-    resume.add_argument("session_id", metavar="ID")
+    resume.add_argument("session_id", metavar="ID", help="a session id, or 'latest'")
     resume.set_defaults(handler=cmd_resume)
 
     sessions = sub.add_parser("sessions", help="list saved sessions, newest first")

@@ -34,6 +34,8 @@ Migration = Callable[[dict[str, Any]], dict[str, Any]]
 MIGRATIONS: dict[int, Migration] = {}
 
 SESSION_FILE = "session.json"
+# Stands for the most recently updated session wherever an id is asked for.
+LATEST = "latest"
 LOCK_FILE = "session.lock"
 
 
@@ -417,6 +419,15 @@ class SessionStore:
             summaries.append(summarize(session))
         summaries.sort(key=lambda s: s.updated, reverse=True)
         return summaries, problems
+
+    def resolve(self, ref: str) -> str:
+        """Turn a session reference into an id: an id as is, or ``latest`` for the newest."""
+        if ref != LATEST:
+            return ref
+        summaries, _ = self.list()
+        if not summaries:
+            raise SessionNotFound("there is no saved session to resume as 'latest'")
+        return summaries[0].id
 
     def lock(self, session_id: str) -> SessionLock:
         """The (not yet acquired) lock object for a session."""

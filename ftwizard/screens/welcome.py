@@ -93,7 +93,11 @@ class WelcomeScreen(Screen[None]):
         self.app.call_from_thread(self._show_sessions, summaries, [str(p) for p in problems])
 
     def _show_sessions(self, summaries: list[SessionSummary], problems: list[str]) -> None:
-        table = self.query_one("#sessions", DataTable)
+        tables = self.query("#sessions")
+        if not tables:
+            # A session was opened before this screen was ever shown; it reloads on resume.
+            return
+        table = tables.first(DataTable)
         table.clear()
         for summary in summaries:
             table.add_row(

@@ -24,7 +24,7 @@ class EnvCheckPanel(Static):
             mark, style = _MARKS[check.state]
             text.append(f"{mark} ", style=style)
             text.append(check.name, style="bold" if check.state is CheckState.missing else "")
-            text.append(f"  {check.state.value}", style=style)
+            text.append(f": {check.state.value}", style=style)
             text.append(f" - {check.purpose}\n", style="dim")
             if check.hint:
                 text.append(f"    {check.hint}\n", style="italic")

@@ -1,0 +1,42 @@
+"""Fixtures shared by the whole suite.
+
+Every test runs with its own ``FTWIZARD_HOME`` and with no real credentials in the
+environment, so nothing a test does can touch a user's sessions or spend money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ftwizard.credentials import SECRET_ENV_VARS
+from ftwizard.session import SessionStore
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_GOOGLE_VARS = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh ftwizard home and an environment without keys, for every test."""
+    home = tmp_path / "ftwizard-home"
+    monkeypatch.setenv("FTWIZARD_HOME", str(home))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    for name in (*SECRET_ENV_VARS, *_GOOGLE_VARS):
+        monkeypatch.delenv(name, raising=False)
+    yield home
+
+
+@pytest.fixture
+def store(isolated_home: Path) -> SessionStore:
+    """The session store inside the test's home."""
+    return SessionStore(isolated_home)
