@@ -81,14 +81,16 @@ def _set_widget(app: FtwizardApp, widget_id: str, value: Any) -> None:
     elif isinstance(widget, TextArea):
         widget.load_text(str(value))
     elif isinstance(widget, Select):
-        allowed = [option_value for _, option_value in widget._options]  # noqa: SLF001
+        allowed = [option_value for _, option_value in widget._options]
         if value not in allowed:
             raise ActionFailed(f"#{widget_id} has no option {value!r}; options: {allowed!r}")
         widget.value = value
     elif isinstance(widget, RadioSet):
         buttons = widget.query(f"#{widget_id}-{value}")
         if not buttons:
-            choices = [b.id.removeprefix(f"{widget_id}-") for b in widget.query(RadioButton) if b.id]
+            choices = [
+                b.id.removeprefix(f"{widget_id}-") for b in widget.query(RadioButton) if b.id
+            ]
             raise ActionFailed(f"#{widget_id} has no choice {value!r}; choices: {choices!r}")
         buttons.first(RadioButton).value = True
     elif isinstance(widget, Switch | Checkbox):
@@ -180,6 +182,14 @@ async def _wait_for(pilot: Pilot[Any], condition: str, timeout: float) -> str:
     return ""
 
 
+def _stop_reason(app: FtwizardApp) -> str:
+    # Textual keeps the exception that ended the app (a failed worker or handler) here.
+    error = getattr(app, "_exception", None)
+    if error is not None:
+        return f"{type(error).__name__}: {error}"
+    return f"exit code {app.return_code}"
+
+
 def run_replay(
     replay: Replay,
     *,
@@ -189,6 +199,22 @@ def run_replay(
     out: TextIO | None = None,
 ) -> ReplayResult:
     """Run a parsed replay headless; the exit code is 0 passed, 1 failed, 2 unusable."""
+    return asyncio.run(
+        run_replay_async(
+            replay, store=store, allow_spend=allow_spend, screenshots=screenshots, out=out
+        )
+    )
+
+
+async def run_replay_async(
+    replay: Replay,
+    *,
+    store: SessionStore | None = None,
+    allow_spend: bool = False,
+    screenshots: Path | None = None,
+    out: TextIO | None = None,
+) -> ReplayResult:
+    """:func:`run_replay` for callers that already run an event loop."""
     stream = out or sys.stdout
     store = store or SessionStore()
 
@@ -227,8 +253,9 @@ def run_replay(
         for number, action in enumerate(replay.actions, start=1):
             prefix = f"[{number}/{total}] line {action.line}: {action.describe()}"
             if not app.is_running or app.return_code is not None:
-                result.failures.append(f"line {action.line}: the app stopped before this action")
-                say(f"{prefix} ... FAILED: the app stopped")
+                reason = _stop_reason(app)
+                result.failures.append(f"line {action.line}: the app stopped ({reason})")
+                say(f"{prefix} ... FAILED: the app stopped ({reason})")
                 break
             try:
                 note = await _perform(pilot, action, screenshots)
@@ -251,7 +278,7 @@ def run_replay(
             app.exit(EXIT_CHECK_FAILED if result.failures else EXIT_OK)
 
     try:
-        app.run(headless=True, size=REPLAY_SIZE, auto_pilot=pilot_script)
+        await app.run_async(headless=True, size=REPLAY_SIZE, auto_pilot=pilot_script)
     except Exception as exc:  # the app itself crashed: report it, never a traceback
         result.failures.append(f"the app crashed: {type(exc).__name__}: {exc}")
     finally:

@@ -120,15 +120,17 @@ def check_base_model(backend: Backend, method: Method, model: str) -> str | None
         if _HF_REPO_ID.match(model):
             return None
         return (
-            f"'{model}' is neither a Hugging Face repo id (org/name) nor a local model "
-            "directory."
+            f"'{model}' is neither a Hugging Face repo id (org/name) nor a local model directory."
         )
     if backend is Backend.openai:
         match = _OPENAI_FT_MODEL.match(model)
         if match and match.group("base") in listed:
             return None
     choices = ", ".join(listed)
-    return f"{info.label} cannot fine-tune '{model}' with {method.value.upper()}; use one of: {choices}."
+    return (
+        f"{info.label} cannot fine-tune '{model}' with {method.value.upper()}; "
+        f"use one of: {choices}."
+    )
 
 
 def openai_cutoff_notice(today: date | None = None) -> str:

@@ -77,7 +77,13 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         print("No saved sessions. Start one with `ftwizard` or `ftwizard new`.")
     else:
         rows = [
-            (s.id, s.name, s.step, s.backend or "-", s.updated.astimezone().strftime("%Y-%m-%d %H:%M"))
+            (
+                s.id,
+                s.name,
+                s.step,
+                s.backend or "-",
+                s.updated.astimezone().strftime("%Y-%m-%d %H:%M"),
+            )
             for s in summaries
         ]
         header = ("ID", "NAME", "STEP", "BACKEND", "UPDATED")

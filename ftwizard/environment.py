@@ -61,7 +61,9 @@ def _env_var(
         state = CheckState.ok
     else:
         state = CheckState.missing if required else CheckState.optional
-    return EnvCheck(name=name, state=state, purpose=purpose, hint="" if state is CheckState.ok else hint)
+    return EnvCheck(
+        name=name, state=state, purpose=purpose, hint="" if state is CheckState.ok else hint
+    )
 
 
 def check_environment(
@@ -87,7 +89,9 @@ def check_environment(
                 name="Google application-default credentials",
                 state=CheckState.ok if adc else CheckState.missing,
                 purpose="authenticates Vertex AI tuning and Cloud Storage uploads",
-                hint="" if adc else "run `gcloud auth application-default login` or set "
+                hint=""
+                if adc
+                else "run `gcloud auth application-default login` or set "
                 "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file",
             )
         )
@@ -119,7 +123,9 @@ def check_environment(
             )
         )
     elif backend is Backend.local:
-        missing = [p for p in ("torch", "transformers", "peft", "trl", "accelerate") if not _package(p)]
+        missing = [
+            p for p in ("torch", "transformers", "peft", "trl", "accelerate") if not _package(p)
+        ]
         checks.append(
             EnvCheck(
                 name="torch, transformers, peft, trl, accelerate",

@@ -91,7 +91,9 @@ class Action(BaseModel):
         if self.kind == "set" and self.set is not None:
             return "set " + ", ".join(f"{k} = {v!r}" for k, v in self.set.items())
         if self.kind == "expect" and self.expect is not None:
-            return "expect " + ", ".join(f"{k} {_describe_expected(v)}" for k, v in self.expect.items())
+            return "expect " + ", ".join(
+                f"{k} {_describe_expected(v)}" for k, v in self.expect.items()
+            )
         if self.kind == "wait" and self.wait is not None:
             return f"wait for {self.wait.condition}"
         return f"{self.kind} {getattr(self, self.kind)}"
@@ -197,7 +199,9 @@ def parse_replay_text(text: str, path: Path) -> Replay:
             session = ReplaySession.model_validate(_construct(node) or {})
         except ValidationError as exc:
             field, message = _first_error(exc)
-            raise InputError(message, path=path, line=_line(node), field=f"session.{field}") from None
+            raise InputError(
+                message, path=path, line=_line(node), field=f"session.{field}"
+            ) from None
     resume: str | None = None
     if "resume" in items:
         node = items["resume"][1]
@@ -247,6 +251,18 @@ def _parse_action(node: yaml.Node, index: int, path: Path) -> Action:
     value = raw[kind]
     if kind == "wait" and isinstance(value, str):
         value = {"for": value}
+    if kind == "expect" and isinstance(value, dict):
+        # A mapping is always a range; validating it on its own gives the range's own error
+        # instead of the first failed member of the union.
+        for key, expected in value.items():
+            if isinstance(expected, dict):
+                try:
+                    RangeExpectation.model_validate(expected)
+                except ValidationError as exc:
+                    _, message = _first_error(exc)
+                    raise InputError(
+                        message, path=path, line=line, field=f"{where}.expect.{key}"
+                    ) from None
     try:
         action = Action.model_validate({"kind": kind, "line": line, **raw, kind: value})
     except ValidationError as exc:
@@ -300,7 +316,11 @@ def resolve_path(data: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if isinstance(current, dict) and part in current:
             current = current[part]
-        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
+        elif (
+            isinstance(current, list)
+            and part.lstrip("-").isdigit()
+            and -len(current) <= int(part) < len(current)
+        ):
             current = current[int(part)]
         else:
             return _MISSING

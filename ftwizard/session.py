@@ -119,12 +119,16 @@ class Session(BaseModel):
         Consecutive ``set`` actions on the same widget are folded into one entry, so typing a
         model name records the final value rather than every keystroke.
         """
-        if self.journal and "set" in action:
-            last = self.journal[-1]
-            if last.screen == screen and "set" in last.action:
-                if set(last.action["set"]) == set(action["set"]):
-                    self.journal[-1] = JournalEntry(at=_now(), screen=screen, action=action)
-                    return
+        last = self.journal[-1] if self.journal else None
+        if (
+            last is not None
+            and "set" in action
+            and last.screen == screen
+            and "set" in last.action
+            and set(last.action["set"]) == set(action["set"])
+        ):
+            self.journal[-1] = JournalEntry(at=_now(), screen=screen, action=action)
+            return
         self.journal.append(JournalEntry(at=_now(), screen=screen, action=action))
 
 
@@ -391,7 +395,9 @@ class SessionStore:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise SessionCorrupt(f"not valid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+            raise SessionCorrupt(
+                f"not valid JSON ({exc.msg})", path=path, line=exc.lineno
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SessionCorrupt(f"cannot be read ({exc})", path=path) from None
         if not isinstance(raw, dict):

@@ -1,4 +1,4 @@
-"""The session store: saved sessions survive crashes, old files, two processes, and never hold keys."""
+"""The session store: sessions survive crashes, old files and two processes; no keys on disk."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def test_field_errors_name_the_field(store: SessionStore) -> None:
     (directory / SESSION_FILE).write_text(
         json.dumps({"schema_version": 1, "id": "badfield", "name": "n", "task": {"method": "ppo"}})
     )
-    with pytest.raises(SessionCorrupt, match="field 'task.method'"):
+    with pytest.raises(SessionCorrupt, match=r"field 'task\.method'"):
         store.load("badfield")
 
 

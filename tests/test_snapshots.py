@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,8 +19,11 @@ SIZE = (120, 40)
 
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Sessions stamped at a fixed time in UTC, so the session table renders the same."""
-    monkeypatch.setattr(session_module, "_now", lambda: datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
+    """Sessions stamped by a clock that ticks a minute per reading from a fixed start, in UTC,
+    so the session table renders the same rows in the same order every time."""
+    ticks = itertools.count()
+    start = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    monkeypatch.setattr(session_module, "_now", lambda: start + timedelta(minutes=next(ticks)))
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     yield

@@ -10,7 +10,7 @@ from ftwizard.environment import CheckState, EnvCheck
 _MARKS: dict[CheckState, tuple[str, str]] = {
     CheckState.ok: ("✓", "green"),
     CheckState.missing: ("✗", "red"),
-    CheckState.optional: ("–", "dim"),
+    CheckState.optional: ("-", "dim"),
 }
 
 
