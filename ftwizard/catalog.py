@@ -18,7 +18,7 @@ from ftwizard.session import Backend, Method, TaskSpec
 OPENAI_FINE_TUNING_CUTOFF = date(2027, 1, 6)
 
 # Built from scratch at training time; needs no download, so it is the offline default.
-BUILTIN_TINY_MODEL = "builtin:tiny-llama"
+BUILTIN_TINY_MODEL = "builtin-tiny"
 
 # One line each, short enough for a radio button in an 80-column terminal.
 METHOD_HINTS: dict[Method, str] = {

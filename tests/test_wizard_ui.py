@@ -37,7 +37,7 @@ async def test_new_session_opens_the_task_step_with_the_offline_default(
         assert app.session.task.method is Method.sft
         assert app.session.task.backend is Backend.local
         assert app.screen.query_one("#method-sft", RadioButton).value
-        assert app.screen.query_one("#base-model", Input).value == "builtin:tiny-llama"
+        assert app.screen.query_one("#base-model", Input).value == "builtin-tiny"
 
 
 async def test_session_quit_at_the_task_step_resumes_there_with_its_choices(

@@ -30,7 +30,7 @@ Choose **what** to train and **where**.
 - **Backend**: *local* trains a LoRA adapter on this machine (free, offline);
   *OpenAI* and *Vertex AI* train in the cloud and cost money.
 - **Base model**: pick from the list or type one. Local training takes a Hugging Face repo id
-  (`org/name`), a local model folder, or `builtin:tiny-llama` (built offline, for trying
+  (`org/name`), a local model folder, or `builtin-tiny` (built offline, for trying
   ftwizard out).
 
 The environment check shows which credentials the chosen backend needs and which are set.
