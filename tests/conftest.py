@@ -14,6 +14,14 @@ import pytest
 from ftwizard.credentials import SECRET_ENV_VARS
 from ftwizard.session import SessionStore
 
+# The HTTP fakes of the providers' APIs, shared by every test file (tests/fakes/).
+from tests.fakes.fixtures import (  # noqa: F401
+    anthropic_env,
+    anthropic_server,
+    openai_env,
+    openai_server,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _GOOGLE_VARS = (

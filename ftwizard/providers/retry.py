@@ -1,0 +1,236 @@
+"""Retrying model calls: which failures are worth another try, how long to wait, when to give up.
+
+This is the only retry mechanism for chat calls: the SDK clients are built with
+``max_retries=0`` so a failed call is never retried twice over (SDK inside, us outside), and so
+every provider backs off, honours ``retry-after`` and reports attempts the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from pydantic import BaseModel, Field
+
+from ftwizard.providers.base import ProviderError
+
+T = TypeVar("T")
+
+# 408 timeout, 409 lock conflict, 429 rate limit; every 5xx (529 is Anthropic's "overloaded").
+RETRYABLE_STATUS: frozenset[int] = frozenset({408, 409, 429})
+
+
+class RetryPolicy(BaseModel):
+    """How many times to try a call and how long to wait between tries."""
+
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    initial_delay_s: float = Field(default=0.5, ge=0.0)
+    max_delay_s: float = Field(default=8.0, ge=0.0)
+    # A server that asks for a longer pause than this is out of quota, not briefly busy:
+    # waiting would look like a hang, so the call fails with the server's number instead.
+    max_retry_after_s: float = Field(default=120.0, ge=0.0)
+    # Fraction of each backoff delay that is randomised, so parallel callers do not retry in step.
+    jitter: float = Field(default=0.25, ge=0.0, le=1.0)
+
+
+class CallFailure(Exception):
+    """One failed attempt, described independently of the SDK that raised it."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        retry_after_s: float | None = None,
+        should_retry: bool | None = None,
+        connection_error: bool = False,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+        self.connection_error = connection_error
+        self.error_type = error_type
+        self._should_retry = should_retry
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt could succeed: the server's ``x-should-retry`` wins."""
+        if self._should_retry is not None:
+            return self._should_retry
+        if self.connection_error:
+            return True
+        if self.status_code is None:
+            return False
+        return self.status_code in RETRYABLE_STATUS or self.status_code >= 500
+
+
+class RetryEvent(BaseModel):
+    """What a caller hears before each retry (for progress lines and logs)."""
+
+    attempt: int
+    max_attempts: int
+    delay_s: float
+    status_code: int | None = None
+    detail: str
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = lowered.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw) / divisor
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value
+    raw_date = lowered.get("retry-after")
+    if raw_date:
+        parsed = email.utils.parsedate_tz(raw_date)
+        if parsed is not None:
+            return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+    return None
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int, retry_after_s: float | None) -> float:
+    """Delay before attempt ``attempt + 1``: the server's ask if given, else capped exponential."""
+    if retry_after_s is not None:
+        return retry_after_s
+    base = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
+    return base * (1.0 - policy.jitter * random.random())
+
+
+class RateGate:
+    """Shared pause for every call on one provider after the server says "slow down".
+
+    Without it, N concurrent workers each discover the same 429 on their own and hammer the
+    server N times more while it is asking for quiet.
+    """
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Ask every later attempt to wait until ``seconds`` from now."""
+        self._until = max(self._until, time.monotonic() + seconds)
+
+    async def wait(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """Wait out the current pause, if any."""
+        remaining = self._until - time.monotonic()
+        if remaining > 0:
+            await sleep(remaining)
+
+
+def failure_hint(
+    failure: CallFailure,
+    *,
+    provider: str,
+    api_key_env: str | None,
+    base_url: str | None,
+    url_advice: str | None = None,
+) -> str:
+    """The next step a user can take for a failed call, in one sentence."""
+    status = failure.status_code
+    where = base_url or "the default endpoint"
+    if failure.connection_error:
+        return (
+            f"Could not reach {where}: check the base URL, that the server is running, "
+            "and your network"
+        )
+    if status in (401, 403):
+        key = api_key_env or "the API key variable"
+        return f"Check that {key} holds a valid key with access to this model"
+    if status == 404:
+        advice = f"; {url_advice}" if url_advice else ""
+        return f"Check the model name and the base URL ({where}){advice}"
+    if status == 429:
+        return "Rate limited or out of quota: wait, lower the concurrency, or check your plan"
+    if status in (408, 409, 529) or (status is not None and status >= 500):
+        return f"The {provider} service is failing or overloaded: try again later"
+    if status in (400, 422):
+        return "The request was rejected: check the model's supported parameters"
+    return "See the message above"
+
+
+async def call_with_retries(
+    attempt_call: Callable[[], Awaitable[T]],
+    *,
+    translate: Callable[[BaseException], CallFailure | None],
+    policy: RetryPolicy,
+    provider: str,
+    model: str | None,
+    api_key_env: str | None = None,
+    base_url: str | None = None,
+    url_advice: str | None = None,
+    gate: RateGate | None = None,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """Run ``attempt_call`` until it succeeds, fails for good, or runs out of attempts.
+
+    ``translate`` turns an SDK exception into a :class:`CallFailure` (``None``: not a call
+    failure, re-raise it). The final failure becomes a :class:`ProviderError` with a hint;
+    ``url_advice`` is the provider's own tip about base URLs, added to a 404's hint.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        if gate is not None:
+            await gate.wait(sleep)
+        try:
+            return await attempt_call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failure = translate(exc)
+            if failure is None:
+                raise
+        too_long = (
+            failure.retry_after_s is not None and failure.retry_after_s > policy.max_retry_after_s
+        )
+        if not failure.retryable or attempt >= policy.max_attempts or too_long:
+            hint = failure_hint(
+                failure,
+                provider=provider,
+                api_key_env=api_key_env,
+                base_url=base_url,
+                url_advice=url_advice,
+            )
+            if too_long:
+                hint = (
+                    f"The server asks to wait {failure.retry_after_s:.0f} s before retrying. "
+                    + hint
+                )
+            raise ProviderError(
+                failure.detail,
+                provider=provider,
+                model=model,
+                status_code=failure.status_code,
+                hint=hint,
+                attempts=attempt,
+                retryable=failure.retryable,
+            ) from None
+        delay = backoff_delay(policy, attempt, failure.retry_after_s)
+        if gate is not None and failure.status_code == 429:
+            gate.hold(delay)
+        if on_retry is not None:
+            on_retry(
+                RetryEvent(
+                    attempt=attempt,
+                    max_attempts=policy.max_attempts,
+                    delay_s=delay,
+                    status_code=failure.status_code,
+                    detail=failure.detail,
+                )
+            )
+        await sleep(delay)
