@@ -196,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", metavar="FILE", help="file to write (default: stdout)")
     export.set_defaults(handler=cmd_export_replay)
 
+    # Each step's commands live beside its core; their modules import only the stdlib at the
+    # top so that building this parser stays fast.
+    from ftwizard.datasets import commands as dataset_commands
+    from ftwizard.graders import commands as grader_commands
+
+    dataset_commands.register(sub)
+    grader_commands.register(sub)
     return parser
 
 

@@ -62,9 +62,23 @@ def task_problem(session: Session) -> str | None:
     return check_base_model(task.backend, task.method, task.base_model)
 
 
+def dataset_problem(session: Session) -> str | None:
+    """Why the dataset step is not complete yet, or None when it is."""
+    from ftwizard.datasets.pipeline import format_problem, is_stale
+
+    if session.task.method is None:
+        return "Choose a method on the task step first."
+    dataset = session.dataset
+    problem = format_problem(dataset.result, session.task.method)
+    if problem is None and is_stale(dataset.choice, dataset.result):
+        return "The data files changed since they were checked; press Check again."
+    return problem
+
+
 # Each step's completeness test; a step's issue adds its entry when its screen lands.
 _DONE: dict[StepId, Callable[[Session], bool]] = {
     StepId.task: lambda s: task_problem(s) is None,
+    StepId.dataset: lambda s: dataset_problem(s) is None,
 }
 
 

@@ -77,6 +77,54 @@ class TaskSpec(BaseModel):
     base_model: str | None = None
 
 
+class DatasetChoice(BaseModel):
+    """What the user chose on the dataset step; the prepared files are derived from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_path: str | None = None
+    valid_path: str | None = None
+    # The explicit choice to train on a cleaned copy without the lines that have errors.
+    drop_invalid: bool = False
+    # Convert to the format the backend trains on when the file is in another one.
+    convert: bool = False
+    # Transform specs (ftwizard.datasets.transforms.Transform as JSON), applied in order.
+    transforms: list[dict[str, Any]] = Field(default_factory=list)
+    # A fraction ("0.1") or a count ("50") to hold out for validation; None keeps valid_path.
+    split_val: str | None = None
+    split_seed: int = 0
+    split_stratify: str | None = None
+    topic_field: str | None = None
+
+
+class DatasetResult(BaseModel):
+    """What the last preparation of the dataset produced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    examples: int
+    valid_examples: int
+    errors: int
+    warnings: int
+    tokens_total: int
+    training_file: str
+    validation_file: str | None = None
+    report_file: str
+    # Size and modification time of the user's files when prepared, to notice later edits.
+    fingerprint: str
+    notes: list[str] = Field(default_factory=list)
+
+
+class DatasetSection(BaseModel):
+    """The dataset step: the user's choices and what they produced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    choice: DatasetChoice = Field(default_factory=DatasetChoice)
+    result: DatasetResult | None = None
+
+
 class JournalEntry(BaseModel):
     """One user decision, in the same vocabulary as a replay action.
 
@@ -111,6 +159,7 @@ class Session(BaseModel):
     updated: datetime = Field(default_factory=_now)
     step: StepId = StepId.task
     task: TaskSpec = Field(default_factory=TaskSpec)
+    dataset: DatasetSection = Field(default_factory=DatasetSection)
     journal: list[JournalEntry] = Field(default_factory=list)
 
     def record(self, screen: str, action: dict[str, Any]) -> None:

@@ -6,10 +6,12 @@ A step appears as reachable in the sidebar only when its screen is registered in
 
 from __future__ import annotations
 
+from ftwizard.screens.dataset import DatasetScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.screens.task import TaskScreen
 from ftwizard.session import StepId
 
 STEP_SCREENS: dict[StepId, type[StepScreen]] = {
     StepId.task: TaskScreen,
+    StepId.dataset: DatasetScreen,
 }

@@ -1,0 +1,218 @@
+"""Benchmark: ftwizard's validation with token counting vs the OpenAI cookbook's plain loop.
+
+Generates chat examples on the fly (default 60,000), then runs, each in a fresh process:
+
+* baseline: the loop of the cookbook notebook Chat_finetuning_data_prep.ipynb (load the whole
+  file with ``json.loads`` per line, the format-error loop, then the token-counting loop with
+  ``encoding.encode`` for every message and again for assistant messages);
+* ftwizard: ``validate_file`` (streamed, every check, cookbook-style counts).
+
+Prints wall time and peak resident memory for each, and ftwizard's memory on a file four
+times larger to show that memory does not grow with the file.
+
+    .venv/bin/python bench/bench_validate.py [--examples 60000] [--scale 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_VOCABULARY = (
+    "bird robin wren feather nest song dawn migrate flock wing beak egg sparrow owl hawk "
+    "forest river meadow winter summer north south seed insect branch sky cloud wind call "
+    "colour small large bright dull quickly slowly often rarely because although however"
+)
+WORDS = _VOCABULARY.split(" ")
+SYSTEM = "You are an ornithology assistant. Answer precisely and cite field marks when useful."
+
+
+def generate(path: Path, n: int, seed: int = 0) -> None:
+    """Write ``n`` chat examples of varied length (one system prompt shared by all)."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            question = " ".join(rng.choices(WORDS, k=rng.randint(8, 40))) + f" #{i}?"
+            answer = " ".join(rng.choices(WORDS, k=rng.randint(20, 250))) + "."
+            messages = [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ]
+            if i % 4 == 0:
+                messages += [
+                    {"role": "user", "content": "And " + " ".join(rng.choices(WORDS, k=12))},
+                    {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=60))},
+                ]
+            fh.write(json.dumps({"messages": messages}) + "\n")
+
+
+def baseline(path: str) -> dict[str, object]:
+    """The cookbook notebook's loop, as written there (cl100k_base)."""
+    from collections import defaultdict
+
+    import tiktoken
+
+    with open(path, encoding="utf-8") as f:
+        dataset = [json.loads(line) for line in f]
+
+    format_errors: defaultdict[str, int] = defaultdict(int)
+    for ex in dataset:
+        if not isinstance(ex, dict):
+            format_errors["data_type"] += 1
+            continue
+        messages = ex.get("messages", None)
+        if not messages:
+            format_errors["missing_messages_list"] += 1
+            continue
+        for message in messages:
+            if "role" not in message or "content" not in message:
+                format_errors["message_missing_key"] += 1
+            if any(
+                k not in ("role", "content", "name", "function_call", "weight") for k in message
+            ):
+                format_errors["message_unrecognized_key"] += 1
+            if message.get("role", None) not in ("system", "user", "assistant", "function"):
+                format_errors["unrecognized_role"] += 1
+            content = message.get("content", None)
+            function_call = message.get("function_call", None)
+            if (not content and not function_call) or not isinstance(content, str):
+                format_errors["missing_content"] += 1
+        if not any(message.get("role", None) == "assistant" for message in messages):
+            format_errors["example_missing_assistant_message"] += 1
+
+    encoding = _cl100k()
+
+    def num_tokens_from_messages(messages, tokens_per_message=3, tokens_per_name=1):
+        num_tokens = 0
+        for message in messages:
+            num_tokens += tokens_per_message
+            for key, value in message.items():
+                num_tokens += len(encoding.encode(value))
+                if key == "name":
+                    num_tokens += tokens_per_name
+        num_tokens += 3
+        return num_tokens
+
+    def num_assistant_tokens_from_messages(messages):
+        num_tokens = 0
+        for message in messages:
+            if message["role"] == "assistant":
+                num_tokens += len(encoding.encode(message["content"]))
+        return num_tokens
+
+    n_missing_system = 0
+    n_missing_user = 0
+    n_messages = []
+    convo_lens = []
+    assistant_message_lens = []
+    for ex in dataset:
+        messages = ex["messages"]
+        if not any(message["role"] == "system" for message in messages):
+            n_missing_system += 1
+        if not any(message["role"] == "user" for message in messages):
+            n_missing_user += 1
+        n_messages.append(len(messages))
+        convo_lens.append(num_tokens_from_messages(messages))
+        assistant_message_lens.append(num_assistant_tokens_from_messages(messages))
+    max_tokens = 16385
+    n_too_long = sum(length > max_tokens for length in convo_lens)
+    n_billing = sum(min(max_tokens, length) for length in convo_lens)
+    del tiktoken
+    return {
+        "examples": len(dataset),
+        "tokens": sum(convo_lens),
+        "too_long": n_too_long,
+        "billing": n_billing,
+        "errors": sum(format_errors.values()),
+    }
+
+
+def _cl100k():
+    from ftwizard.datasets.tokens import load_tiktoken_encoding
+
+    encoding, reason = load_tiktoken_encoding("cl100k_base")
+    if encoding is None:
+        raise SystemExit(f"cl100k_base unavailable: {reason}")
+    return encoding
+
+
+def ours(path: str) -> dict[str, object]:
+    """ftwizard's validation (cl100k_base via gpt-3.5-turbo, the cookbook's encoding)."""
+    from ftwizard.datasets.validation import validate_file
+
+    report = validate_file(path, model="gpt-3.5-turbo")
+    return {
+        "examples": report.examples,
+        "tokens": report.tokens.total,
+        "too_long": report.tokens.over_limit,
+        "billing": report.billed_tokens_per_epoch,
+        "errors": len(report.errors),
+    }
+
+
+def child(which: str, path: str) -> None:
+    """Run one contender and print its figures as JSON (called in a fresh process)."""
+    _cl100k()  # load the encoding before timing: both contenders share this one-off cost
+    start = time.perf_counter()
+    result = baseline(path) if which == "baseline" else ours(path)
+    seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, **result}))
+
+
+def run_child(which: str, path: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", which, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=60_000)
+    parser.add_argument("--scale", type=int, default=4, help="size factor for the memory check")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (best kept)")
+    parser.add_argument("--child", nargs=2, metavar=("WHICH", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        small, large = Path(tmp) / "small.jsonl", Path(tmp) / "large.jsonl"
+        generate(small, args.examples)
+        print(f"file: {args.examples:,} chat examples, {small.stat().st_size / 2**20:.1f} MiB")
+        best: dict[str, dict[str, float]] = {}
+        for which in ("baseline", "ftwizard"):
+            runs = [run_child(which, small) for _ in range(args.repeat)]
+            best[which] = min(runs, key=lambda r: r["seconds"])
+            r = best[which]
+            print(
+                f"{which:9s} {r['seconds']:7.2f} s  peak {r['peak_mib']:7.1f} MiB  "
+                f"tokens {r['tokens']:,}"
+            )
+        if best["baseline"]["tokens"] != best["ftwizard"]["tokens"]:
+            print("WARNING: token totals differ")
+        ratio = best["ftwizard"]["seconds"] / best["baseline"]["seconds"]
+        print(f"ftwizard / baseline time: {ratio:.2f} (target <= 0.50)")
+        generate(large, args.examples * args.scale, seed=1)
+        big = run_child("ftwizard", large)
+        print(
+            f"memory: {args.examples:,} examples {best['ftwizard']['peak_mib']:.1f} MiB; "
+            f"{args.examples * args.scale:,} examples {big['peak_mib']:.1f} MiB "
+            f"(baseline on the small file {best['baseline']['peak_mib']:.1f} MiB)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Training data: load, validate, count, convert, split, transform and find topics.
+
+Modules (import what you need; this package imports nothing at start-up):
+
+- ``loading``: ``iter_records(path)`` streams examples with their 1-based line numbers.
+- ``formats``: the formats, their detection and per-example checks.
+- ``problems``: ``Problem`` and the stable problem ``Code`` values.
+- ``validation``: ``validate_file(path, ...)`` -> ``ValidationReport``.
+- ``targets`` and ``tokens``: per-model rules and cookbook-style token counting.
+- ``stats``: token distribution, auto epochs, billed tokens.
+- ``conversion``, ``splitting``, ``transforms``, ``topics``.
+- ``commands``: the ``validate``, ``convert`` and ``split`` CLI subcommands.
+"""

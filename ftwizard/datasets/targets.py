@@ -1,0 +1,199 @@
+"""What each target model accepts: tokenizer, per-example token limit, example counts.
+
+Figures come from the research notes (docs/research, ``openai-finetuning-and-graders.md`` §2, §4
+and §6; ``vertex-anthropic-local.md`` §1); ``source`` says where each one is from.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class Backend(StrEnum):
+    """Where training runs."""
+
+    OPENAI = "openai"
+    VERTEX = "vertex"
+    LOCAL = "local"
+
+
+class Method(StrEnum):
+    """Fine-tuning method."""
+
+    SFT = "sft"
+    DPO = "dpo"
+    RFT = "rft"
+
+
+class TargetModel(BaseModel):
+    """A model one can fine-tune, and the rules its training data must follow."""
+
+    name: str
+    backend: Backend
+    methods: tuple[Method, ...]
+    encoding: str | None = None
+    max_tokens_per_example: int | None = None
+    min_examples: int = 1
+    max_train_examples: int | None = None
+    max_validation_examples: int | None = None
+    validation_required_for: tuple[Method, ...] = ()
+    tokenizer_path: Path | None = None
+    source: str = ""
+
+
+_OPENAI_LIMITS = "OpenAI SFT guide (min 10 examples); cookbook Chat_finetuning_data_prep"
+_O200K = "o200k_base"
+_CL100K = "cl100k_base"
+
+TARGET_MODELS: dict[str, TargetModel] = {
+    m.name: m
+    for m in [
+        TargetModel(
+            name="gpt-4.1-2025-04-14",
+            backend=Backend.OPENAI,
+            methods=(Method.SFT, Method.DPO),
+            encoding=_O200K,
+            max_tokens_per_example=65_536,
+            min_examples=10,
+            source=f"{_OPENAI_LIMITS}; 65,536-token example limit as published for gpt-4o-mini",
+        ),
+        TargetModel(
+            name="gpt-4.1-mini-2025-04-14",
+            backend=Backend.OPENAI,
+            methods=(Method.SFT, Method.DPO),
+            encoding=_O200K,
+            max_tokens_per_example=65_536,
+            min_examples=10,
+            source=f"{_OPENAI_LIMITS}; 65,536-token example limit as published for gpt-4o-mini",
+        ),
+        TargetModel(
+            name="gpt-4.1-nano-2025-04-14",
+            backend=Backend.OPENAI,
+            methods=(Method.SFT, Method.DPO),
+            encoding=_O200K,
+            max_tokens_per_example=65_536,
+            min_examples=10,
+            source=f"{_OPENAI_LIMITS}; 65,536-token example limit as published for gpt-4o-mini",
+        ),
+        TargetModel(
+            name="gpt-4o-2024-08-06",
+            backend=Backend.OPENAI,
+            methods=(Method.SFT, Method.DPO),
+            encoding=_O200K,
+            max_tokens_per_example=65_536,
+            min_examples=10,
+            source=_OPENAI_LIMITS,
+        ),
+        TargetModel(
+            name="gpt-4o-mini-2024-07-18",
+            backend=Backend.OPENAI,
+            methods=(Method.SFT, Method.DPO),
+            encoding=_O200K,
+            max_tokens_per_example=65_536,
+            min_examples=10,
+            source=_OPENAI_LIMITS,
+        ),
+        TargetModel(
+            name="gpt-3.5-turbo",
+            backend=Backend.OPENAI,
+            methods=(Method.SFT,),
+            encoding=_CL100K,
+            max_tokens_per_example=16_385,
+            min_examples=10,
+            source=_OPENAI_LIMITS,
+        ),
+        TargetModel(
+            name="o4-mini-2025-04-16",
+            backend=Backend.OPENAI,
+            methods=(Method.RFT,),
+            encoding=_O200K,
+            max_tokens_per_example=65_536,
+            min_examples=10,
+            max_train_examples=50_000,
+            max_validation_examples=1_000,
+            validation_required_for=(Method.RFT,),
+            source="OpenAI RFT guide: training file max 50,000, validation max 1,000, "
+            "validation file required",
+        ),
+        TargetModel(
+            name="gemini-2.5-flash",
+            backend=Backend.VERTEX,
+            methods=(Method.SFT, Method.DPO),
+            max_tokens_per_example=131_072,
+            min_examples=1,
+            max_validation_examples=5_000,
+            source="Vertex AI Gemini tuning docs (131,072 tokens/example, 5,000 validation "
+            "examples, >=100 examples recommended)",
+        ),
+        TargetModel(
+            name="gemini-2.5-flash-lite",
+            backend=Backend.VERTEX,
+            methods=(Method.SFT, Method.DPO),
+            max_tokens_per_example=131_072,
+            min_examples=1,
+            max_validation_examples=5_000,
+            source="Vertex AI Gemini tuning docs (131,072 tokens/example, 5,000 validation "
+            "examples, >=100 examples recommended)",
+        ),
+    ]
+}
+
+DEFAULT_MODEL_FOR_METHOD: dict[Method, str] = {
+    Method.SFT: "gpt-4.1-mini-2025-04-14",
+    Method.DPO: "gpt-4.1-mini-2025-04-14",
+    Method.RFT: "o4-mini-2025-04-16",
+}
+
+
+def resolve_target(name: str | None, method: Method = Method.SFT) -> TargetModel:
+    """Return the rules for ``name``: a known model, an OpenAI-like name, or a local folder.
+
+    An unknown ``gpt-*``/``o*`` name gets the OpenAI rules of its family; a path to a folder is a
+    local Hugging Face model whose own tokenizer counts tokens; any other name is a local model
+    with estimated counts.
+    """
+    if name is None:
+        name = DEFAULT_MODEL_FOR_METHOD[method]
+    if name in TARGET_MODELS:
+        return TARGET_MODELS[name]
+    bare = name.removeprefix("ft:").split(":", 1)[0] if name.startswith("ft:") else name
+    for known, model in TARGET_MODELS.items():
+        if known.startswith(bare + "-") or bare.startswith(known):
+            return model.model_copy(update={"name": name})
+    lowered = name.lower()
+    if lowered.startswith("gemini"):
+        return TargetModel(
+            name=name,
+            backend=Backend.VERTEX,
+            methods=(Method.SFT, Method.DPO),
+            max_tokens_per_example=131_072,
+            source="assumed Gemini 2.5 tuning limits",
+        )
+    if lowered.startswith(("gpt-3.5", "gpt-4-", "gpt-4")) and not lowered.startswith(
+        ("gpt-4o", "gpt-4.1")
+    ):
+        encoding = _CL100K
+    else:
+        encoding = _O200K
+    if lowered.startswith(("gpt-", "o1", "o3", "o4")):
+        return TargetModel(
+            name=name,
+            backend=Backend.OPENAI,
+            methods=(Method.SFT, Method.DPO, Method.RFT),
+            encoding=encoding,
+            max_tokens_per_example=65_536,
+            min_examples=10,
+            validation_required_for=(Method.RFT,),
+            source="assumed OpenAI fine-tuning rules",
+        )
+    path = Path(name).expanduser()
+    return TargetModel(
+        name=name,
+        backend=Backend.LOCAL,
+        methods=(Method.SFT, Method.DPO, Method.RFT),
+        tokenizer_path=path if path.is_dir() else None,
+        source="local model",
+    )
