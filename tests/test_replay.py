@@ -59,7 +59,9 @@ def test_a_disabled_button_fails_the_replay(
     store: SessionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _replay(
-        tmp_path, "version: 1\nsession: {name: x}\nactions:\n  - screen: task\n  - press: next\n"
+        tmp_path,
+        "version: 1\nsession: {name: x}\nactions:\n  - screen: task\n  - press: next\n"
+        "  - screen: dataset\n  - press: next\n",
     )
     assert main(["--replay", str(path)]) == 1
     assert "button #next is disabled" in capsys.readouterr().out

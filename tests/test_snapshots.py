@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 from ftwizard import session as session_module
 from ftwizard.app import make_app
 from ftwizard.flow import start_session
-from ftwizard.session import Method, SessionStore
+from ftwizard.session import Method, SessionStore, StepId
 
 SIZE = (120, 40)
 
@@ -45,3 +46,34 @@ def test_welcome_screen(snap_compare, store: SessionStore, frozen_clock: None) -
 def test_task_screen(snap_compare, store: SessionStore, frozen_clock: None) -> None:
     session = start_session(store, "support bot distillation")
     assert snap_compare(make_app(store=store, session_id=session.id), terminal_size=SIZE)
+
+
+def test_dataset_screen_after_a_check(
+    snap_compare, store: SessionStore, frozen_clock: None, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rows = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": f"Is {n} even?"},
+                    {"role": "assistant", "content": "yes" if n % 2 == 0 else "no"},
+                ]
+            }
+        )
+        for n in range(20)
+    ]
+    rows[5] = '{"messages": [broken'
+    (tmp_path / "train.jsonl").write_text("\n".join(rows) + "\n")
+    session = start_session(store, "even or odd")
+    session.step = StepId.dataset
+    store.save(session)
+
+    async def checked(pilot) -> None:
+        pilot.app.screen.query_one("#train-path").value = "train.jsonl"
+        await pilot.click("#check-dataset")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    app = make_app(store=store, session_id=session.id)
+    assert snap_compare(app, terminal_size=(120, 50), run_before=checked)

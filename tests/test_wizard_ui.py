@@ -7,6 +7,8 @@ from textual.widgets import Button, DataTable, Input, RadioButton, Select, Stati
 
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import start_session
+from ftwizard.screens import STEP_SCREENS
+from ftwizard.screens.dataset import DatasetScreen
 from ftwizard.screens.dialogs import ConfirmScreen, HelpScreen
 from ftwizard.screens.task import TaskScreen
 from ftwizard.screens.welcome import WelcomeScreen
@@ -83,21 +85,45 @@ async def test_invalid_base_model_blocks_next_with_a_reason(store: SessionStore)
         assert app.screen.query_one("#base-model-choice", Select).is_blank()
 
 
-async def test_steps_not_in_this_version_are_shown_unreachable(store: SessionStore) -> None:
+async def test_steps_show_done_current_locked_and_unavailable(store: SessionStore) -> None:
     session = start_session(store, "steps")
     app = make_app(store=store, session_id=session.id)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         sidebar = app.screen.query_one(StepSidebar)
-        task_option = sidebar.get_option("step-task")
-        dataset_option = sidebar.get_option("step-dataset")
-        assert not task_option.disabled
-        assert dataset_option.disabled
-        assert "not in this version" in str(dataset_option.prompt)
-        # The task is complete, but there is no dataset screen to go to: Next says so.
-        assert app.screen.query_one("#next", Button).disabled
-        assert "dataset step is not in this version" in _text(app, "#next-hint")
+        assert not sidebar.get_option("step-task").disabled
+        for step in StepId:
+            option = sidebar.get_option(f"step-{step.value}")
+            if step not in STEP_SCREENS:
+                # Never a fake screen: a step that is not built is shown as such.
+                assert option.disabled
+                assert "not in this version" in str(option.prompt)
+        # The task is complete (offline default), so the dataset step is open.
+        assert not sidebar.get_option("step-dataset").disabled
+        assert "Next: Dataset" in _text(app, "#next-hint")
         await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, DatasetScreen)
+        assert app.session is not None and app.session.step is StepId.dataset
+        # Nothing checked yet: Next waits, and says why.
+        assert app.screen.query_one("#next", Button).disabled
+        assert "Choose a training file" in _text(app, "#next-hint")
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert isinstance(app.screen, TaskScreen)
+
+
+async def test_a_step_after_an_incomplete_one_is_locked(store: SessionStore) -> None:
+    session = start_session(store, "locked", backend=Backend.openai)
+    app = make_app(store=store, session_id=session.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#base-model", Input).value = "not-a-model"
+        await pilot.pause()
+        sidebar = app.screen.query_one(StepSidebar)
+        assert sidebar.get_option("step-dataset").disabled
+        assert "finish the steps above first" in str(sidebar.get_option("step-dataset").prompt)
+        app.go_to(StepId.dataset)
         await pilot.pause()
         assert isinstance(app.screen, TaskScreen)
 
@@ -175,7 +201,8 @@ async def test_command_palette_offers_the_reachable_steps(store: SessionStore) -
         await pilot.pause()
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Go to step: Task" in titles
-        assert "Go to step: Dataset" not in titles
+        assert "Go to step: Dataset" in titles  # the task is complete
+        assert "Go to step: Grader" not in titles  # the dataset is not
         assert "Close session" in titles
 
 

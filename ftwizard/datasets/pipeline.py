@@ -136,7 +136,11 @@ def prepare(
         notes.append(
             f"Applied {kinds}: {done.written} examples written, {done.changed} changed, "
             f"{len(done.dropped)} dropped"
-            + (f" (listed in {done.dropped_record})" if done.dropped_record else "")
+            + (
+                f" (listed in {Path(done.dropped_record).name} beside it)"
+                if done.dropped_record
+                else ""
+            )
             + "."
         )
         current = prepared

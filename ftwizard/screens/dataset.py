@@ -69,8 +69,9 @@ class DatasetScreen(StepScreen):
     STEP: ClassVar[StepId] = StepId.dataset
     HELP: ClassVar[str] = HELP
     WAIT_CONDITIONS: ClassVar[dict[str, Any]] = {
-        "dataset-checked": lambda screen: not screen.busy and screen.session.dataset.result
-        is not None,
+        "dataset-checked": lambda screen: (
+            not screen.busy and screen.session.dataset.result is not None
+        ),
     }
 
     def __init__(self) -> None:
@@ -124,7 +125,9 @@ class DatasetScreen(StepScreen):
                 )
                 yield Checkbox("Drop the system prompt", id="transform-drop-system")
                 yield Input(placeholder="replace the system prompt with…", id="transform-system")
-                yield Input(placeholder="append a stop marker to inputs, e.g. ###", id="transform-stop")
+                yield Input(
+                    placeholder="append a stop marker to inputs, e.g. ###", id="transform-stop"
+                )
                 yield Input(
                     placeholder="keep only the top k items of list answers (k)",
                     id="transform-top-k",
@@ -149,12 +152,12 @@ class DatasetScreen(StepScreen):
         kinds = _transform_kinds(choice)
         for widget_id, kind in _TRANSFORM_FLAGS.items():
             self.query_one(f"#{widget_id}", Checkbox).value = kind in kinds
-        self.query_one("#transform-system", Input).value = kinds.get(
-            "replace_system_prompt", {}
-        ).get("text") or ""
-        self.query_one("#transform-stop", Input).value = kinds.get("append_stop_marker", {}).get(
-            "marker"
-        ) or ""
+        self.query_one("#transform-system", Input).value = (
+            kinds.get("replace_system_prompt", {}).get("text") or ""
+        )
+        self.query_one("#transform-stop", Input).value = (
+            kinds.get("append_stop_marker", {}).get("marker") or ""
+        )
         top_k = kinds.get("top_k", {}).get("k")
         self.query_one("#transform-top-k", Input).value = str(top_k) if top_k else ""
         problems = self.query_one("#problems", DataTable)
@@ -202,12 +205,16 @@ class DatasetScreen(StepScreen):
             self.decide(widget_id, value, lambda s: _set_choice(s, topic_field=value or None))
         elif widget_id == "transform-system":
             spec = {"kind": "replace_system_prompt", "text": value} if value else None
-            self.decide(widget_id, value, lambda s: _set_transform(s, "replace_system_prompt", spec))
+            self.decide(
+                widget_id, value, lambda s: _set_transform(s, "replace_system_prompt", spec)
+            )
         elif widget_id == "transform-stop":
             spec = {"kind": "append_stop_marker", "marker": value} if value else None
             self.decide(widget_id, value, lambda s: _set_transform(s, "append_stop_marker", spec))
         elif widget_id == "transform-top-k":
-            spec = {"kind": "top_k", "k": int(value)} if value.isdigit() and int(value) > 0 else None
+            spec = (
+                {"kind": "top_k", "k": int(value)} if value.isdigit() and int(value) > 0 else None
+            )
             self.decide(widget_id, value, lambda s: _set_transform(s, "top_k", spec))
         else:
             return
@@ -363,17 +370,27 @@ class DatasetScreen(StepScreen):
             summary.update("Not checked yet.")
             return
         text = Text()
-        text.append(f"Format {result.format}", style="bold")
+        text.append(f"Format: {result.format}", style="bold")
         text.append(
             f"  ·  {result.examples:,} examples, {result.valid_examples:,} valid  ·  "
             f"{result.tokens_total:,} tokens\n"
         )
-        text.append(f"Training file: {result.training_file}\n", style="dim")
+        text.append(f"Training file: {self._shown_path(result.training_file)}\n", style="dim")
         if result.validation_file:
-            text.append(f"Validation file: {result.validation_file}\n", style="dim")
+            text.append(
+                f"Validation file: {self._shown_path(result.validation_file)}\n", style="dim"
+            )
         for note in result.notes:
             text.append(f"• {note}\n")
         summary.update(text)
+
+    def _shown_path(self, path: str) -> str:
+        """Files ftwizard made are shown relative to the session's folder, the user's as given."""
+        folder = self.wizard.store.session_dir(self.session.id)
+        try:
+            return f"(session)/{Path(path).relative_to(folder)}"
+        except ValueError:
+            return path
 
     def _show_report(self) -> None:
         report = self.report
