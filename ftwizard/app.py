@@ -85,6 +85,7 @@ class FtwizardApp(App[int]):
             return
         self._lock = lock
         self.session = session
+        self.sub_title = session.name
         step = session.step if session.step in self.available_steps else StepId.task
         self.push_screen(STEP_SCREENS[step]())
 
@@ -99,6 +100,7 @@ class FtwizardApp(App[int]):
             return
         self.save_session()
         self.session = None
+        self.sub_title = f"v{__version__}"
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -127,7 +129,9 @@ class FtwizardApp(App[int]):
             return
         self.session.step = step
         self.save_session()
-        self.switch_screen(STEP_SCREENS[step]())
+        # Switch once the event that asked for it (a button press, a key) is fully handled:
+        # tearing the screen down from inside its own handler races with its widgets' timers.
+        self.call_later(self.switch_screen, STEP_SCREENS[step]())
 
     def go_back(self, step: StepId) -> None:
         """Show the step before ``step``; from the first step, close the session."""

@@ -75,10 +75,26 @@ def dataset_problem(session: Session) -> str | None:
     return problem
 
 
+def grader_problem(session: Session) -> str | None:
+    """Why the grader step is not complete yet, or None when it is."""
+    from ftwizard.graders.workbench import spec_digest
+
+    grader = session.grader
+    if not grader.spec_text or not grader.spec_text.strip():
+        return "Choose how answers are scored: a judge, a script, a built-in check or an example."
+    digest = spec_digest(grader.spec_text)
+    if grader.test is None or grader.test.spec_digest != digest:
+        return "Test the grader on samples before relying on it."
+    if grader.confirmed_digest != digest:
+        return "Look at the scores: confirm they look right, or adjust the grader."
+    return None
+
+
 # Each step's completeness test; a step's issue adds its entry when its screen lands.
 _DONE: dict[StepId, Callable[[Session], bool]] = {
     StepId.task: lambda s: task_problem(s) is None,
     StepId.dataset: lambda s: dataset_problem(s) is None,
+    StepId.grader: lambda s: grader_problem(s) is None,
 }
 
 

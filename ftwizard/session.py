@@ -125,6 +125,46 @@ class DatasetSection(BaseModel):
     result: DatasetResult | None = None
 
 
+class GraderTestRow(BaseModel):
+    """One graded sample from the grader step's test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record: int
+    output: str
+    score: float
+    notes: str = ""
+    error: str | None = None
+
+
+class GraderTest(BaseModel):
+    """The last "test on samples" of the grader: what was graded, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec_digest: str  # the spec the test ran, to notice edits made after it
+    source: str  # "model" or "dataset"
+    source_label: str
+    rows: list[GraderTestRow]
+    mean: float
+    n_errors: int
+
+
+class GraderSection(BaseModel):
+    """The grader step: the spec, its judge, its last test and the user's confirmation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # "judge" (LLM-as-judge), "script" (python) or "builtin" (string_check, numeric, ...).
+    style: str | None = None
+    example: str | None = None  # the gallery example the spec started from
+    spec_text: str | None = None  # the spec as the user edits it (YAML)
+    judge_base_url: str | None = None
+    test: GraderTest | None = None
+    # The user's answer to "does the scoring look right?" for the spec digest tested.
+    confirmed_digest: str | None = None
+
+
 class JournalEntry(BaseModel):
     """One user decision, in the same vocabulary as a replay action.
 
@@ -160,6 +200,7 @@ class Session(BaseModel):
     step: StepId = StepId.task
     task: TaskSpec = Field(default_factory=TaskSpec)
     dataset: DatasetSection = Field(default_factory=DatasetSection)
+    grader: GraderSection = Field(default_factory=GraderSection)
     journal: list[JournalEntry] = Field(default_factory=list)
 
     def record(self, screen: str, action: dict[str, Any]) -> None:

@@ -76,6 +76,7 @@ def run_grade(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> Any:
     from ftwizard.errors import InputError
+    from ftwizard.graders.judges import judge_for
     from ftwizard.graders.loading import dataset_fields, load_grader
     from ftwizard.graders.results import GradeSummary
     from ftwizard.graders.runner import GraderRunner
@@ -89,7 +90,7 @@ def _grade(args: argparse.Namespace) -> Any:
         samples = read_outputs(args.outputs, expected=len(items))
     else:
         samples = samples_from_answers(items, lines, path=args.data)
-    judge = _judge_for(spec, args) if _needs_judge(spec) else None
+    judge = judge_for(spec, kind=args.judge, base_url=args.judge_base_url)
     with GraderRunner(spec, judge=judge, concurrency=args.concurrency) as runner:
         results = runner.grade_sync(items, samples)
     return GradeSummary.from_results(results, rows=lines)
@@ -109,40 +110,6 @@ def _read_items(path: str) -> tuple[list[dict[str, Any]], list[int]]:
     if not items:
         raise InputError("the data file has no rows to grade", path=path)
     return items, lines
-
-
-def _needs_judge(spec: Any) -> bool:
-    from ftwizard.graders.spec import MODEL_KINDS, iter_graders
-
-    return any(g.type in MODEL_KINDS for _, g in iter_graders(spec))
-
-
-def _judge_for(spec: Any, args: argparse.Namespace) -> Any:
-    """The judge provider for the spec's model graders; keys come from the environment."""
-    from pydantic import ValidationError
-
-    from ftwizard.errors import InputError
-    from ftwizard.graders.spec import MODEL_KINDS, iter_graders
-    from ftwizard.providers.registry import ChatProviderConfig, build_chat_provider
-
-    model = next(getattr(g, "model", "") for _, g in iter_graders(spec) if g.type in MODEL_KINDS)
-    kind = args.judge or (
-        "openai_compatible"
-        if args.judge_base_url
-        else "anthropic"
-        if model.startswith("claude")
-        else "openai"
-    )
-    try:
-        config = ChatProviderConfig(kind=kind, model=model, base_url=args.judge_base_url)
-    except ValidationError as exc:
-        raise InputError(exc.errors()[0]["msg"], field="--judge-base-url") from None
-    problem = config.key_problem()
-    if problem:
-        raise InputError(
-            f"the judge for model '{model}' cannot be called: {problem}", field="--judge"
-        )
-    return build_chat_provider(config)
 
 
 def _human(summary: Any, grader: str) -> str:

@@ -7,6 +7,7 @@ A step appears as reachable in the sidebar only when its screen is registered in
 from __future__ import annotations
 
 from ftwizard.screens.dataset import DatasetScreen
+from ftwizard.screens.grader import GraderScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.screens.task import TaskScreen
 from ftwizard.session import StepId
@@ -14,4 +15,5 @@ from ftwizard.session import StepId
 STEP_SCREENS: dict[StepId, type[StepScreen]] = {
     StepId.task: TaskScreen,
     StepId.dataset: DatasetScreen,
+    StepId.grader: GraderScreen,
 }

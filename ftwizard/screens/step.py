@@ -78,7 +78,6 @@ class StepScreen(Screen[None]):
         return None
 
     def on_mount(self) -> None:
-        self.sub_title = self.session.name
         self.refresh_frame()
 
     def on_screen_resume(self) -> None:
