@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -161,11 +162,15 @@ def ours(path: str) -> dict[str, object]:
 def child(which: str, path: str) -> None:
     """Run one contender and print its figures as JSON (called in a fresh process)."""
     _cl100k()  # load the encoding before timing: both contenders share this one-off cost
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     start = time.perf_counter()
     result = baseline(path) if which == "baseline" else ours(path)
     seconds = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, **result}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    peak_mib = usage.ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mib": peak_mib, **result}))
 
 
 def run_child(which: str, path: Path) -> dict[str, float]:
@@ -192,14 +197,16 @@ def main() -> None:
         small, large = Path(tmp) / "small.jsonl", Path(tmp) / "large.jsonl"
         generate(small, args.examples)
         print(f"file: {args.examples:,} chat examples, {small.stat().st_size / 2**20:.1f} MiB")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} (other work slows both)")
         best: dict[str, dict[str, float]] = {}
         for which in ("baseline", "ftwizard"):
             runs = [run_child(which, small) for _ in range(args.repeat)]
             best[which] = min(runs, key=lambda r: r["seconds"])
             r = best[which]
             print(
-                f"{which:9s} {r['seconds']:7.2f} s  peak {r['peak_mib']:7.1f} MiB  "
-                f"tokens {r['tokens']:,}"
+                f"{which:9s} {r['seconds']:7.2f} s  (CPU {r['cpu']:5.2f} s)  "
+                f"peak {r['peak_mib']:7.1f} MiB  tokens {r['tokens']:,}"
             )
         if best["baseline"]["tokens"] != best["ftwizard"]["tokens"]:
             print("WARNING: token totals differ")

@@ -160,3 +160,17 @@ def test_invalid_utf8_line_is_reported_not_raised(tmp_path: Path) -> None:
     records = list(iter_records(path, on_error="keep"))
     assert records[1].line == 2
     assert "UTF-8" in (records[1].error or "")
+
+
+def test_json_array_strings_may_hold_brackets_commas_and_multibyte_text(tmp_path: Path) -> None:
+    path = tmp_path / "tricky.json"
+    items = [{"prompt": "a ], [ b, {c}", "completion": "é" * 700_000}, {"prompt": "ünïcode 🐦"}]
+    path.write_text(
+        "\ufeff[\r\n"
+        + ",\r\n".join(json.dumps(x, ensure_ascii=False) for x in items)
+        + "\r\n]\r\n",
+        encoding="utf-8",
+    )
+    records = list(iter_records(path))
+    assert [r.data for r in records] == items
+    assert [r.line for r in records] == [2, 3]

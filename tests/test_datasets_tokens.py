@@ -149,3 +149,73 @@ def test_inference_cost_per_call_uses_the_data_average(cl100k) -> None:
     assert call.tuned_usd == pytest.approx(
         (call.input_tokens * 3.00 + call.output_tokens * 6.00) / 1e6
     )
+
+
+def test_counting_on_worker_threads_gives_the_same_report(tmp_path: Path) -> None:
+    path = tmp_path / "many.jsonl"
+    rows = []
+    for i in range(5000):
+        rows.append(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "system", "content": "You know birds."},
+                        {
+                            "role": "user",
+                            "content": f"Tell me about bird {i} " + "and its song " * (i % 7),
+                        },
+                        {
+                            "role": "assistant",
+                            "content": f"Bird {i} sings <|endoftext|> at dawn. " * (i % 3)
+                            or "It is quiet.",
+                        },
+                    ]
+                }
+            )
+        )
+    path.write_text("\n".join(rows) + "\n")
+    inline = validate_file(path, model="gpt-3.5-turbo", threads=0)
+    threaded = validate_file(path, model="gpt-3.5-turbo", threads=2)
+    assert inline.tokens.exact and inline.tokens.total > 0
+    assert threaded.model_dump() == inline.model_dump()
+
+
+def test_batched_counts_equal_one_by_one_counts_on_awkward_text(cl100k) -> None:
+    texts = [
+        "",
+        " ",
+        "a\n\n",
+        "  trailing  ",
+        "<|endoftext|>",
+        "x<|endoftext|>y",
+        "🐦🐦",
+        "don't",
+        "123456789",
+        "\r\n",
+        "word " * 500,
+        "lone \ud800 surrogate",
+    ]
+    counter = counter_for(resolve_target("gpt-3.5-turbo"))
+    batch = counter.count_many(texts * 2)
+    one_by_one = [len(cl100k.encode_ordinary(t)) for t in texts] * 2
+    assert batch == one_by_one
+
+
+class WordCounter:
+    """A counter standing in for a provider's token-count API: one token per word."""
+
+    name = "api"
+    exact = True
+    note = None
+
+    def count_many(self, texts):
+        return [len(t.split()) for t in texts]
+
+
+def test_a_counter_from_the_provider_makes_gemini_counts_exact() -> None:
+    report = validate_file(DATA / "gemini_valid.jsonl", counter=WordCounter())
+    assert report.tokens.exact and report.tokens.counter == "api"
+    # example 1: system "You know birds." (3 words), user "Name bird 1." (3), model
+    # "Bird 1 is a sparrow." (5); roles system/user/assistant count 1 word each
+    assert report.tokens.min == 3 + 3 * 3 + (3 + 1) + (3 + 1) + (5 + 1)
+    assert Code.TOKEN_ESTIMATE not in {p.code for p in report.warnings}

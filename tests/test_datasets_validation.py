@@ -237,3 +237,22 @@ def test_a_model_that_does_not_train_the_method_is_an_error() -> None:
     report = validate_file(DATA / "chat_valid.jsonl", model="o4-mini-2025-04-16")
     assert [(p.line, p.code) for p in report.errors] == [(None, Code.UNSUPPORTED_METHOD)]
     assert "SFT" in report.errors[0].message and "RFT" in report.errors[0].message
+
+
+def test_validation_examples_also_in_training_are_flagged(tmp_path: Path) -> None:
+    train_lines = (DATA / "chat_valid.jsonl").read_text().splitlines()
+    val = tmp_path / "val.jsonl"
+    other = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Unseen?"},
+                {"role": "assistant", "content": "Yes, unseen."},
+            ]
+        }
+    )
+    val.write_text("\n".join([other, train_lines[6], other.replace("Unseen", "New")]) + "\n")
+    report = validate_file(DATA / "chat_valid.jsonl", model=EXACT_MODEL, validation_file=val)
+    assert report.validation is not None
+    (overlap,) = [p for p in report.validation.warnings if p.code is Code.VALIDATION_OVERLAP]
+    assert overlap.line == 2 and "training line 7" in overlap.message
+    assert report.ok

@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ftwizard.datasets.formats import DatasetFormat, check_example
+from ftwizard.datasets.checks import check_example
+from ftwizard.datasets.formats import DatasetFormat
 from ftwizard.datasets.loading import SourceKind, iter_records
 from ftwizard.datasets.writing import write_records
 from ftwizard.errors import InputError

@@ -173,8 +173,11 @@ def _open_binary(p: Path) -> io.BufferedReader:
         raise InputError(f"cannot read file: {exc.strerror or exc}", path=p) from exc
 
 
+_DECODER = json.JSONDecoder()
+
+
 def _iter_jsonl(p: Path) -> Iterator[Record]:
-    loads = json.loads
+    loads = _DECODER.decode
     with _open_binary(p) as fh:
         for lineno, line in enumerate(fh, start=1):
             if lineno == 1 and line.startswith(_BOM):
@@ -198,7 +201,7 @@ def _iter_jsonl(p: Path) -> Iterator[Record]:
 def _json_error_message(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return (
-            f"invalid JSON ({exc.msg} at column {exc.colno}); each line must be one complete "
+            f"invalid JSON ({exc.msg}, column {exc.colno}); each line must be one complete "
             "JSON object"
         )
     return f"invalid JSON ({exc}); each line must be one complete JSON object"

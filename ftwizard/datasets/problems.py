@@ -60,6 +60,7 @@ class Code(StrEnum):
     LAST_MESSAGE_NOT_USER = "last_message_not_user"
     TOKEN_ESTIMATE = "token_estimate"
     FEW_EXAMPLES = "few_examples"
+    VALIDATION_OVERLAP = "validation_overlap"
 
 
 class Problem(BaseModel):

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ftwizard.datasets.targets import Backend, TargetModel
 
@@ -66,18 +66,18 @@ class _CachedCounter:
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """Token counts of ``texts``, in order."""
         with self._lock:
-            cache = self._cache
-            known = {t: cache[t] for t in set(texts) if t in cache}
-        missing = [t for t in {t: None for t in texts} if t not in known]
-        if missing:
-            fresh = dict(zip(missing, self._count_batch(missing), strict=True))
-            known.update(fresh)
-            with self._lock:
-                if len(self._cache) + len(fresh) > _CACHE_LIMIT:
-                    self._cache.clear()
-                if len(fresh) <= _CACHE_LIMIT:
-                    self._cache.update(fresh)
-        return [known[t] for t in texts]
+            get = self._cache.get
+            known = [get(t) for t in texts]
+        missing = list(dict.fromkeys(t for t, n in zip(texts, known, strict=True) if n is None))
+        if not missing:
+            return cast(list[int], known)
+        fresh = dict(zip(missing, self._count_batch(missing), strict=True))
+        with self._lock:
+            if len(self._cache) + len(fresh) > _CACHE_LIMIT:
+                self._cache.clear()
+            if len(fresh) <= _CACHE_LIMIT:
+                self._cache.update(fresh)
+        return [fresh[t] if n is None else n for t, n in zip(texts, known, strict=True)]
 
 
 class TiktokenCounter(_CachedCounter):

@@ -16,13 +16,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from ftwizard.datasets.checks import check_example
 from ftwizard.datasets.conversion import (
     Conversation,
     ConversionSkip,
     from_conversation,
     to_conversation,
 )
-from ftwizard.datasets.formats import DatasetFormat, check_example
+from ftwizard.datasets.formats import DatasetFormat
 from ftwizard.datasets.loading import SourceKind, iter_records
 from ftwizard.datasets.writing import write_jsonl
 from ftwizard.errors import InputError

@@ -8,6 +8,7 @@ per example for duplicate detection are kept).
 from __future__ import annotations
 
 import json
+import os
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -17,12 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ftwizard.datasets.formats import (
-    FORMAT_METHOD,
-    DatasetFormat,
-    check_example,
-    detect_format,
-)
+from ftwizard.datasets.checks import check_example
+from ftwizard.datasets.formats import FORMAT_METHOD, DatasetFormat, detect_format
 from ftwizard.datasets.loading import Record, SourceKind, detect_source_kind, iter_records
 from ftwizard.datasets.problems import Code, Problem, Severity
 from ftwizard.datasets.stats import (
@@ -168,8 +165,16 @@ def validate_file(
     progress: Progress | None = None,
     is_validation: bool = False,
     compare: bool | None = None,
+    threads: int | None = None,
+    counter: TokenCounter | None = None,
 ) -> ValidationReport:
     """Validate ``path`` for training ``model`` (default: a model that fits the format).
+
+    ``threads`` counts tokens on that many worker threads while the file is read (default: two
+    when a CPU core is idle, else none); the result is the same either way.
+
+    ``counter`` replaces the model's token counter (for instance one that asks the provider's
+    API, whose counts are exact where ours are estimates).
 
     ``compare`` (default: when no model is named) adds the cost of the other models of the same
     backend that train this method, counted with the same tokens.
@@ -193,7 +198,8 @@ def validate_file(
     target = resolve_target(model, method)
     if dataset_format is DatasetFormat.GEMINI and model is None:
         target = resolve_target("gemini-2.5-flash", method)
-    counter = counter_for(target)
+    if counter is None:
+        counter = counter_for(target)
 
     report = ValidationReport(
         path=str(p),
@@ -204,8 +210,63 @@ def validate_file(
         model=target.name,
         backend=target.backend,
     )
-    scan = _Scan(report, dataset_format, target, counter)
-    scan.compare = model is None if compare is None else compare
+    scan = _scan_file(
+        p,
+        report,
+        target,
+        counter,
+        source=source,
+        mapping=mapping,
+        progress=progress,
+        threads=threads,
+        compare=model is None if compare is None else compare,
+    )
+    scan.finish(epochs, is_validation=is_validation, has_validation=validation_file is not None)
+    if progress is not None:
+        progress(report.examples, 1.0)
+
+    if validation_file is not None:
+        v = Path(validation_file)
+        v_source = detect_source_kind(v)
+        report.validation = ValidationReport(
+            path=str(v),
+            format=dataset_format,
+            source_kind=v_source,
+            method=method,
+            model=target.name,
+            backend=target.backend,
+        )
+        v_scan = _scan_file(
+            v,
+            report.validation,
+            target,
+            counter,
+            source=v_source,
+            mapping=mapping,
+            threads=threads,
+            train_seen=scan.seen,
+        )
+        v_scan.finish(1, is_validation=True, has_validation=False)
+    return report
+
+
+def _scan_file(
+    p: Path,
+    report: ValidationReport,
+    target: TargetModel,
+    counter: TokenCounter,
+    *,
+    source: SourceKind,
+    mapping: Mapping[str, str] | None,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    compare: bool = False,
+    train_seen: _FirstSeen | None = None,
+) -> _Scan:
+    """Read and check every record of ``p``; the caller finishes the scan."""
+    scan = _Scan(report, report.format, target, counter, threads=threads)
+    scan.compare = compare
+    scan.train_seen = train_seen
     total_bytes = p.stat().st_size if p.is_file() else None
     read_bytes = 0
     try:
@@ -222,21 +283,24 @@ def validate_file(
         scan.drain()
     finally:
         scan.close()
-    scan.finish(epochs, is_validation=is_validation, has_validation=validation_file is not None)
-    if progress is not None:
-        progress(report.examples, 1.0)
+    return scan
 
-    if validation_file is not None:
-        report.validation = validate_file(
-            validation_file,
-            fmt=dataset_format,
-            model=target.name,
-            epochs=1,
-            kind=None,
-            mapping=mapping,
-            is_validation=True,
-        )
-    return report
+
+def spare_cores() -> float:
+    """Roughly how many CPU cores are idle now: extra threads only pay off on an idle core.
+
+    Threads cost extra CPU for the hand-offs, so on a machine whose cores are all busy,
+    counting in the reading thread finishes sooner.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has no load average
+        return float(cores - 1)
+    return cores - load
 
 
 class _FirstSeen:
@@ -270,6 +334,20 @@ class _FirstSeen:
                 return self._lines[i]
             i = (i + 1) & mask
 
+    def get(self, key: int) -> int:
+        """The line ``key`` was first seen on, or 0 when it was never seen."""
+        key = key or 1
+        keys = self._keys
+        mask = len(keys) - 1
+        i = key & mask
+        while True:
+            found = keys[i]
+            if found == 0:
+                return 0
+            if found == key:
+                return self._lines[i]
+            i = (i + 1) & mask
+
     def _grow(self) -> None:
         old_keys, old_lines = self._keys, self._lines
         size = len(old_keys) * 2
@@ -294,6 +372,8 @@ class _Scan:
         fmt: DatasetFormat,
         target: TargetModel,
         counter: TokenCounter,
+        *,
+        threads: int | None = None,
     ) -> None:
         self.report = report
         self.fmt = fmt
@@ -302,11 +382,14 @@ class _Scan:
         self.warnings = _Warnings()
         self.pending: list[_Pending] = []
         # Token counting of one chunk overlaps with parsing the next (tiktoken releases the GIL)
+        if threads is None:
+            threads = _COUNT_THREADS if spare_cores() >= 1 else 0
         self.executor = (
-            ThreadPoolExecutor(max_workers=_COUNT_THREADS, thread_name_prefix="ftwizard-tokens")
-            if getattr(counter, "thread_safe", False)
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ftwizard-tokens")
+            if threads > 0 and getattr(counter, "thread_safe", False)
             else None
         )
+        self.max_inflight = max(threads, 1)
         self.inflight: deque[tuple[Future[list[int]], list[_Pending]]] = deque()
         self.answer_tokens = 0
         self.prompt_tokens = 0
@@ -318,6 +401,7 @@ class _Scan:
         self.answered = 0
         self.examples = 0
         self.compare = False
+        self.train_seen: _FirstSeen | None = None
         self.read_error_code = (
             Code.INVALID_JSON
             if report.source_kind in (SourceKind.JSONL, SourceKind.JSON_ARRAY)
@@ -355,6 +439,15 @@ class _Scan:
                 Code.DUPLICATE_EXAMPLE,
                 f"same example as line {first}; remove it (transform: drop duplicates)",
             )
+        if self.train_seen is not None:
+            in_training = self.train_seen.get(key)
+            if in_training:
+                self.warnings.add(
+                    Code.VALIDATION_OVERLAP,
+                    f"same example as training line {in_training}; an example in both files "
+                    "makes validation scores look better than they are. Remove it from one",
+                    line,
+                )
         answer = checked.answer
         if answer is not None:
             self.answered += 1
@@ -372,7 +465,10 @@ class _Scan:
                     self.answers = None
             elif self.answers is not None:
                 self.answers = None
-        overhead, texts = message_texts(checked.messages)
+        if checked.texts is not None:
+            overhead, texts = checked.overhead, checked.texts
+        else:
+            overhead, texts = message_texts(checked.messages)
         self.pending.append((line, overhead, texts, answer))
 
     def flush(self) -> None:
@@ -388,7 +484,7 @@ class _Scan:
             self._apply(batch, self.counter.count_many(flat))
             return
         self.inflight.append((self.executor.submit(self.counter.count_many, flat), batch))
-        while len(self.inflight) > _COUNT_THREADS:
+        while len(self.inflight) > self.max_inflight:
             self._drain_one()
 
     def _drain_one(self) -> None:

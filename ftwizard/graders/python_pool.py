@@ -24,7 +24,8 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -153,13 +154,43 @@ def _worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
             conn.send((out.score, out.error))
 
 
+@contextmanager
+def _real_stderr() -> Iterator[None]:
+    """Give ``sys.stderr`` a real file descriptor while a worker is spawned.
+
+    The spawn start method hands ``sys.stderr.fileno()`` to the child; inside a Textual app
+    stderr is a capture object whose descriptor is -1, which makes the spawn fail.
+    """
+    current = sys.stderr
+    try:
+        usable = current is not None and current.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable:
+        yield
+        return
+    fallback = sys.__stderr__
+    devnull = None
+    if fallback is None:
+        devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
+        fallback = devnull
+    sys.stderr = fallback
+    try:
+        yield
+    finally:
+        sys.stderr = current
+        if devnull is not None:
+            devnull.close()
+
+
 class _Worker:
     def __init__(self, ctx: Any, memory_limit_mb: int | None) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
             target=_worker_main, args=(child, memory_limit_mb), daemon=True, name="ftwizard-grader"
         )
-        self.process.start()
+        with _real_stderr():
+            self.process.start()
         child.close()
         self.loaded: dict[str, str | None] = {}
         self.ready = False

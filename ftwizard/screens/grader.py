@@ -424,6 +424,9 @@ class GraderScreen(StepScreen):
         except FtwizardError as exc:
             self.app.call_from_thread(self._test_failed, str(exc))
             return
+        except Exception as exc:  # a fault must reach the screen, not end the worker silently
+            self.app.call_from_thread(self._test_failed, f"{type(exc).__name__}: {exc}")
+            return
         self.app.call_from_thread(self._tested, test, skip)
 
     def _test_failed(self, message: str) -> None:
