@@ -93,14 +93,14 @@ def test_unloadable_encoding_falls_back_to_a_labelled_estimate(monkeypatch) -> N
 
 def test_gemini_counts_are_labelled_estimates() -> None:
     report = validate_file(DATA / "gemini_valid.jsonl")
-    assert report.backend is Backend.VERTEX
+    assert report.backend is Backend.vertex
     assert not report.tokens.exact and "Gemini" in (report.tokens.note or "")
 
 
 def test_local_model_counts_with_its_own_tokenizer(tmp_path: Path) -> None:
     folder = build_tiny_tokenizer(tmp_path / "tiny-model")
     target = resolve_target(str(folder))
-    assert target.backend is Backend.LOCAL
+    assert target.backend is Backend.local
     counter = counter_for(target)
     assert counter.exact
     from transformers import AutoTokenizer
@@ -114,7 +114,7 @@ def test_local_model_counts_with_its_own_tokenizer(tmp_path: Path) -> None:
 
 def test_unknown_local_model_is_an_estimate_not_a_crash() -> None:
     report = validate_file(DATA / "chat_valid.jsonl", model="my-org/some-model")
-    assert report.backend is Backend.LOCAL and not report.tokens.exact
+    assert report.backend is Backend.local and not report.tokens.exact
 
 
 @pytest.mark.parametrize(

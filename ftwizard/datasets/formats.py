@@ -34,13 +34,13 @@ class DatasetFormat(StrEnum):
 
 
 FORMAT_METHOD: dict[DatasetFormat, Method] = {
-    DatasetFormat.CHAT: Method.SFT,
-    DatasetFormat.DPO: Method.DPO,
-    DatasetFormat.RFT: Method.RFT,
-    DatasetFormat.GEMINI: Method.SFT,
-    DatasetFormat.PROMPT_COMPLETION: Method.SFT,
-    DatasetFormat.TRL: Method.SFT,
-    DatasetFormat.TRL_DPO: Method.DPO,
+    DatasetFormat.CHAT: Method.sft,
+    DatasetFormat.DPO: Method.dpo,
+    DatasetFormat.RFT: Method.rft,
+    DatasetFormat.GEMINI: Method.sft,
+    DatasetFormat.PROMPT_COMPLETION: Method.sft,
+    DatasetFormat.TRL: Method.sft,
+    DatasetFormat.TRL_DPO: Method.dpo,
 }
 
 CHAT_TOP_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})

@@ -6,26 +6,11 @@ and §6; ``vertex-anthropic-local.md`` §1); ``source`` says where each one is f
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel
 
-
-class Backend(StrEnum):
-    """Where training runs."""
-
-    OPENAI = "openai"
-    VERTEX = "vertex"
-    LOCAL = "local"
-
-
-class Method(StrEnum):
-    """Fine-tuning method."""
-
-    SFT = "sft"
-    DPO = "dpo"
-    RFT = "rft"
+from ftwizard.session import Backend, Method
 
 
 class TargetModel(BaseModel):
@@ -53,8 +38,8 @@ TARGET_MODELS: dict[str, TargetModel] = {
     for m in [
         TargetModel(
             name="gpt-4.1-2025-04-14",
-            backend=Backend.OPENAI,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.openai,
+            methods=(Method.sft, Method.dpo),
             encoding=_O200K,
             max_tokens_per_example=65_536,
             min_examples=10,
@@ -62,8 +47,8 @@ TARGET_MODELS: dict[str, TargetModel] = {
         ),
         TargetModel(
             name="gpt-4.1-mini-2025-04-14",
-            backend=Backend.OPENAI,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.openai,
+            methods=(Method.sft, Method.dpo),
             encoding=_O200K,
             max_tokens_per_example=65_536,
             min_examples=10,
@@ -71,8 +56,8 @@ TARGET_MODELS: dict[str, TargetModel] = {
         ),
         TargetModel(
             name="gpt-4.1-nano-2025-04-14",
-            backend=Backend.OPENAI,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.openai,
+            methods=(Method.sft, Method.dpo),
             encoding=_O200K,
             max_tokens_per_example=65_536,
             min_examples=10,
@@ -80,8 +65,8 @@ TARGET_MODELS: dict[str, TargetModel] = {
         ),
         TargetModel(
             name="gpt-4o-2024-08-06",
-            backend=Backend.OPENAI,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.openai,
+            methods=(Method.sft, Method.dpo),
             encoding=_O200K,
             max_tokens_per_example=65_536,
             min_examples=10,
@@ -89,8 +74,8 @@ TARGET_MODELS: dict[str, TargetModel] = {
         ),
         TargetModel(
             name="gpt-4o-mini-2024-07-18",
-            backend=Backend.OPENAI,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.openai,
+            methods=(Method.sft, Method.dpo),
             encoding=_O200K,
             max_tokens_per_example=65_536,
             min_examples=10,
@@ -98,8 +83,8 @@ TARGET_MODELS: dict[str, TargetModel] = {
         ),
         TargetModel(
             name="gpt-3.5-turbo",
-            backend=Backend.OPENAI,
-            methods=(Method.SFT,),
+            backend=Backend.openai,
+            methods=(Method.sft,),
             encoding=_CL100K,
             max_tokens_per_example=16_385,
             min_examples=10,
@@ -107,21 +92,21 @@ TARGET_MODELS: dict[str, TargetModel] = {
         ),
         TargetModel(
             name="o4-mini-2025-04-16",
-            backend=Backend.OPENAI,
-            methods=(Method.RFT,),
+            backend=Backend.openai,
+            methods=(Method.rft,),
             encoding=_O200K,
             max_tokens_per_example=65_536,
             min_examples=10,
             max_train_examples=50_000,
             max_validation_examples=1_000,
-            validation_required_for=(Method.RFT,),
+            validation_required_for=(Method.rft,),
             source="OpenAI RFT guide: training file max 50,000, validation max 1,000, "
             "validation file required",
         ),
         TargetModel(
             name="gemini-2.5-flash",
-            backend=Backend.VERTEX,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.vertex,
+            methods=(Method.sft, Method.dpo),
             max_tokens_per_example=131_072,
             min_examples=1,
             max_validation_examples=5_000,
@@ -130,8 +115,8 @@ TARGET_MODELS: dict[str, TargetModel] = {
         ),
         TargetModel(
             name="gemini-2.5-flash-lite",
-            backend=Backend.VERTEX,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.vertex,
+            methods=(Method.sft, Method.dpo),
             max_tokens_per_example=131_072,
             min_examples=1,
             max_validation_examples=5_000,
@@ -142,13 +127,13 @@ TARGET_MODELS: dict[str, TargetModel] = {
 }
 
 DEFAULT_MODEL_FOR_METHOD: dict[Method, str] = {
-    Method.SFT: "gpt-4.1-mini-2025-04-14",
-    Method.DPO: "gpt-4.1-mini-2025-04-14",
-    Method.RFT: "o4-mini-2025-04-16",
+    Method.sft: "gpt-4.1-mini-2025-04-14",
+    Method.dpo: "gpt-4.1-mini-2025-04-14",
+    Method.rft: "o4-mini-2025-04-16",
 }
 
 
-def resolve_target(name: str | None, method: Method = Method.SFT) -> TargetModel:
+def resolve_target(name: str | None, method: Method = Method.sft) -> TargetModel:
     """Return the rules for ``name``: a known model, an OpenAI-like name, or a local folder.
 
     An unknown ``gpt-*``/``o*`` name gets the OpenAI rules of its family; a path to a folder is a
@@ -167,8 +152,8 @@ def resolve_target(name: str | None, method: Method = Method.SFT) -> TargetModel
     if lowered.startswith("gemini"):
         return TargetModel(
             name=name,
-            backend=Backend.VERTEX,
-            methods=(Method.SFT, Method.DPO),
+            backend=Backend.vertex,
+            methods=(Method.sft, Method.dpo),
             max_tokens_per_example=131_072,
             source="assumed Gemini 2.5 tuning limits",
         )
@@ -181,19 +166,19 @@ def resolve_target(name: str | None, method: Method = Method.SFT) -> TargetModel
     if lowered.startswith(("gpt-", "o1", "o3", "o4")):
         return TargetModel(
             name=name,
-            backend=Backend.OPENAI,
-            methods=(Method.SFT, Method.DPO, Method.RFT),
+            backend=Backend.openai,
+            methods=(Method.sft, Method.dpo, Method.rft),
             encoding=encoding,
             max_tokens_per_example=65_536,
             min_examples=10,
-            validation_required_for=(Method.RFT,),
+            validation_required_for=(Method.rft,),
             source="assumed OpenAI fine-tuning rules",
         )
     path = Path(name).expanduser()
     return TargetModel(
         name=name,
-        backend=Backend.LOCAL,
-        methods=(Method.SFT, Method.DPO, Method.RFT),
+        backend=Backend.local,
+        methods=(Method.sft, Method.dpo, Method.rft),
         tokenizer_path=path if path.is_dir() else None,
         source="local model",
     )

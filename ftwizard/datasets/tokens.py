@@ -228,12 +228,12 @@ def _load_hf_tokenizer(path: str) -> tuple[Any | None, str | None]:
 
 def counter_for(target: TargetModel) -> TokenCounter:
     """The token counter for ``target``; an :class:`EstimateCounter` when none can be loaded."""
-    if target.backend is Backend.OPENAI and target.encoding:
+    if target.backend is Backend.openai and target.encoding:
         encoding, reason = load_tiktoken_encoding(target.encoding)
         if encoding is not None:
             return TiktokenCounter(encoding, target.encoding)
         return EstimateCounter(f"estimated: {reason}")
-    if target.backend is Backend.VERTEX:
+    if target.backend is Backend.vertex:
         return EstimateCounter("estimated: Gemini counts are exact only when counted by the API")
     if target.tokenizer_path is not None:
         tokenizer, reason = _load_hf_tokenizer(str(target.tokenizer_path))

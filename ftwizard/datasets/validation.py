@@ -44,7 +44,7 @@ _COUNT_THREADS = 2
 _DETECT_SAMPLE = 200
 _SAMPLE_LINES = 20
 SHORT_ANSWER_CHARS = 5
-RECOMMENDED_MIN_EXAMPLES = {Backend.OPENAI: 50, Backend.VERTEX: 100}
+RECOMMENDED_MIN_EXAMPLES = {Backend.openai: 50, Backend.vertex: 100}
 # Answers are treated as labels (and checked for imbalance) when there are few distinct ones.
 _MAX_LABELS = 50
 _IMBALANCE_SHARE = 0.7
