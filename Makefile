@@ -35,7 +35,7 @@ lint: $(STAMP_TEST)
 	$(BIN)/ruff format --check ftwizard tests bench
 
 bench: $(STAMP_TEST)
-	$(BIN)/python bench/cli_startup.py
+	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
