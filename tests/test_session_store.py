@@ -72,10 +72,13 @@ def test_atomic_write_survives_a_kill_mid_write(store: SessionStore) -> None:
         child = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(store.home), session.id],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
+        assert child.stdout is not None and child.stderr is not None
+        if child.stdout.readline().strip() != "ready":
+            child.wait(timeout=30)
+            pytest.fail(f"the writer did not start: {child.stderr.read()}")
         time.sleep(0.05 + 0.04 * attempt)
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
