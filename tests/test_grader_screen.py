@@ -198,3 +198,20 @@ async def test_a_judge_scores_through_an_openai_compatible_server(
     assert len(judged) == 5
     prompt = json.dumps(judged[0].json())
     assert "colour matches the reference" in prompt
+
+
+async def test_on_openai_the_grader_is_also_checked_by_openai(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer
+) -> None:
+    session_id = _session_at_grader(store, tmp_path)
+    app = make_app(store=store, session_id=session_id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.click("#grader-style-judge")
+        await pilot.pause()
+        app.screen.query_one("#judge-model", Input).value = "gpt-5"
+        await pilot.pause()
+        await _test_on_samples(app, pilot)
+        assert "OpenAI rejects this grader" in _text(app, "#grader-source-label")
+        assert "'gpt-5' is not supported for model graders" in _text(app, "#grader-source-label")
+        assert app.session is not None and app.session.grader.test is None

@@ -26,7 +26,7 @@ from ftwizard.errors import FtwizardError
 from ftwizard.flow import grader_problem
 from ftwizard.graders.workbench import SAMPLES_PER_TEST, STARTERS, gallery, spec_digest
 from ftwizard.screens.step import StepScreen
-from ftwizard.session import GraderTest, Session, StepId
+from ftwizard.session import Backend, GraderTest, Session, StepId
 
 HELP = """\
 # Grader
@@ -386,16 +386,24 @@ class GraderScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="grader", exit_on_error=False)
     def _run_test(self, snapshot: Session, data_path: str, skip: int) -> None:
+        from ftwizard.errors import InputError
+        from ftwizard.graders.export_openai import to_openai_grader
         from ftwizard.graders.judges import judge_for
         from ftwizard.graders.loading import parse_grader
         from ftwizard.graders.workbench import base_model_generator, read_items, run_sample_test
         from ftwizard.providers.models import close_provider
+        from ftwizard.providers.openai_graders import can_validate_online, validate_grader_online
 
         text = snapshot.grader.spec_text or ""
         grader = snapshot.grader
 
         async def run() -> GraderTest:
             spec = parse_grader(_parse(text))
+            if snapshot.task.backend is Backend.openai and can_validate_online():
+                # The grader will become an RFT reward on OpenAI: ask OpenAI too.
+                objections = await validate_grader_online(to_openai_grader(spec))
+                if objections:
+                    raise InputError("OpenAI rejects this grader: " + "; ".join(objections))
             judge = judge_for(spec, base_url=grader.judge_base_url)
             items, lines = read_items(data_path, skip=skip)
             if not items:

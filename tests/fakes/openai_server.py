@@ -78,6 +78,7 @@ class FakeOpenAIServer(FakeHTTPServer):
         self._ids = itertools.count(1)
         self._register_models()
         self._register_chat()
+        self._register_graders()
 
     @property
     def v1_url(self) -> str:
@@ -152,6 +153,22 @@ class FakeOpenAIServer(FakeHTTPServer):
         return reply
 
     # /v1/chat/completions
+
+    # /v1/fine_tuning/alpha/graders/validate
+
+    def _register_graders(self) -> None:
+        self.route("POST", "/v1/fine_tuning/alpha/graders/validate", self._validate_grader)
+
+    def _validate_grader(self, request: RecordedRequest, _: dict[str, str]) -> FakeResponse:
+        denied = self.check_auth(request)
+        if denied is not None:
+            return denied
+        body = request.json()
+        grader = body.get("grader") if isinstance(body, dict) else None
+        problem = _grader_problem(grader)
+        if problem:
+            return self._invalid(problem, "grader")
+        return FakeResponse(200, {"grader": grader})
 
     def _register_chat(self) -> None:
         self.route("POST", "/v1/chat/completions", self._chat_completion)
@@ -275,3 +292,45 @@ class FakeOpenAIServer(FakeHTTPServer):
                 },
             },
         )
+
+
+# What OpenAI's validate endpoint checks beyond the schema, per the graders guide: the fields
+# each type requires, and which models may judge.
+_GRADER_REQUIRED: dict[str, tuple[str, ...]] = {
+    "string_check": ("name", "input", "reference", "operation"),
+    "text_similarity": ("name", "input", "reference", "evaluation_metric"),
+    "score_model": ("name", "model", "input"),
+    "label_model": ("name", "model", "input", "labels", "passing_labels"),
+    "python": ("name", "source"),
+    "multi": ("name", "graders", "calculate_output"),
+}
+GRADER_MODELS = (
+    "gpt-4o-2024-08-06",
+    "gpt-4o-mini-2024-07-18",
+    "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano-2025-04-14",
+    "o1-2024-12-17",
+    "o3-mini-2025-01-31",
+    "o3-2025-04-16",
+    "o4-mini-2025-04-16",
+)
+
+
+def _grader_problem(grader: Any) -> str | None:
+    if not isinstance(grader, dict):
+        return "Missing required parameter: 'grader'."
+    kind = grader.get("type")
+    if kind not in _GRADER_REQUIRED:
+        return f"Invalid grader type: {kind!r}."
+    for field_name in _GRADER_REQUIRED[kind]:
+        if field_name not in grader:
+            return f"Missing required parameter: 'grader.{field_name}'."
+    if kind in ("score_model", "label_model") and grader["model"] not in GRADER_MODELS:
+        return f"Model {grader['model']!r} is not supported for model graders."
+    if kind == "multi":
+        for name, sub in (grader.get("graders") or {}).items():
+            inner = _grader_problem(sub)
+            if inner:
+                return f"graders.{name}: {inner}"
+    return None
