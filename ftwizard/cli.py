@@ -198,11 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each step's commands live beside its core; their modules import only the stdlib at the
     # top so that building this parser stays fast.
+    from ftwizard import distill_commands, evaluate_commands
     from ftwizard.datasets import commands as dataset_commands
     from ftwizard.graders import commands as grader_commands
 
     dataset_commands.register(sub)
     grader_commands.register(sub)
+    distill_commands.register(sub)
+    evaluate_commands.register(sub)
     return parser
 
 

@@ -20,6 +20,16 @@ from tests.fakes.fixtures import (  # noqa: F401
     anthropic_server,
     openai_env,
     openai_server,
+    vertex_env,
+    vertex_server,
+)
+
+# The tiny local model, built once per run, and the tickets example data.
+from tests.tiny_local import (  # noqa: F401
+    tickets,
+    tickets_adapter,
+    tiny_model,
+    tiny_model_build,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,19 +1,26 @@
 """Which judge model a grader spec needs, and the provider that calls it.
 
 Used by ``ftwizard grade`` and the grader screen alike, so a spec is judged the same way
-wherever it runs. Keys come from the environment at call time; none is stored.
+wherever it runs. The judge is a model string like any other (``ftwizard.providers.models``):
+Anthropic for ``claude-*`` models, otherwise OpenAI or, with a base URL, any
+OpenAI-compatible server. Keys come from the environment at call time; none is stored.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import ValidationError
+from typing import Literal
 
 from ftwizard.errors import InputError
 from ftwizard.graders.spec import MODEL_KINDS, AnyGrader, iter_graders
 from ftwizard.providers.base import ChatProvider
-from ftwizard.providers.registry import ChatProviderConfig, ProviderKind, build_chat_provider
+from ftwizard.providers.models import (
+    ModelRef,
+    build_generation_provider,
+    credential_problem,
+    parse_model,
+)
+
+JudgeKind = Literal["openai", "anthropic", "openai_compatible"]
 
 
 def judge_model(spec: AnyGrader) -> str | None:
@@ -24,46 +31,35 @@ def judge_model(spec: AnyGrader) -> str | None:
     return None
 
 
-def judge_config(
-    spec: AnyGrader, *, kind: ProviderKind | None = None, base_url: str | None = None
-) -> ChatProviderConfig | None:
-    """The judge configuration for ``spec``: Anthropic for ``claude-*`` models, an
-    OpenAI-compatible server when a base URL is given, OpenAI otherwise."""
+def judge_ref(
+    spec: AnyGrader, *, kind: JudgeKind | None = None, base_url: str | None = None
+) -> ModelRef | None:
+    """The judge of ``spec`` as a model reference, or None when it needs no judge."""
     model = judge_model(spec)
     if model is None:
         return None
     if kind is None:
-        kind = (
-            "openai_compatible"
-            if base_url
-            else "anthropic"
-            if model.startswith("claude")
-            else "openai"
-        )
-    try:
-        return ChatProviderConfig(kind=kind, model=model, base_url=base_url)
-    except ValidationError as exc:
-        raise InputError(exc.errors()[0]["msg"], field="judge base URL") from None
+        kind = "anthropic" if model.startswith("claude") and not base_url else "openai"
+    if kind == "openai_compatible" and not base_url:
+        raise InputError("an OpenAI-compatible judge needs its base URL", field="judge base URL")
+    provider = "anthropic" if kind == "anthropic" else "openai"
+    return parse_model(f"{provider}:{model}", base_url=base_url, field="judge")
 
 
 def judge_for(
-    spec: AnyGrader, *, kind: ProviderKind | None = None, base_url: str | None = None
+    spec: AnyGrader, *, kind: JudgeKind | None = None, base_url: str | None = None
 ) -> ChatProvider | None:
     """The provider that judges ``spec``'s model graders, or None when it has none.
 
     Raises :class:`InputError` when the judge cannot be called (its key is not set).
     """
-    config = judge_config(spec, kind=kind, base_url=base_url)
-    if config is None:
+    ref = judge_ref(spec, kind=kind, base_url=base_url)
+    if ref is None:
         return None
-    problem = config.key_problem()
+    problem = credential_problem(ref)
     if problem:
         raise InputError(
-            f"the judge for model '{config.model}' cannot be called: {problem}", field="judge"
+            f"the judge for model '{ref.name}' cannot be called: {problem}", field="judge"
         )
-    return build_chat_provider(config)
+    return build_generation_provider(ref)
 
-
-def needs_judge(spec: Any) -> bool:
-    """Whether any grader in ``spec`` is a model grader."""
-    return any(g.type in MODEL_KINDS for _, g in iter_graders(spec))

@@ -14,6 +14,7 @@ import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.vertex_server import FakeVertexServer
 
 
 @pytest.fixture
@@ -58,3 +59,28 @@ def anthropic_env(
     monkeypatch.setenv("ANTHROPIC_API_KEY", anthropic_server.api_key)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic_server.base_url)
     return anthropic_server
+
+
+@pytest.fixture
+def vertex_server() -> Iterator[FakeVertexServer]:
+    """A fresh fake Vertex AI generateContent; token ``server.token``, root ``server.base_url``."""
+    server = FakeVertexServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def vertex_env(
+    vertex_server: FakeVertexServer, monkeypatch: pytest.MonkeyPatch
+) -> FakeVertexServer:
+    """The fake Vertex server, with GOOGLE_OAUTH_ACCESS_TOKEN, GOOGLE_CLOUD_PROJECT,
+    GOOGLE_CLOUD_LOCATION and GOOGLE_VERTEX_BASE_URL pointing at it."""
+    assert vertex_server.token is not None
+    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", vertex_server.token)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "ftwizard-test")
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "us-central1")
+    monkeypatch.setenv("GOOGLE_VERTEX_BASE_URL", vertex_server.base_url)
+    return vertex_server

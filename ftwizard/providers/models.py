@@ -1,0 +1,167 @@
+"""Model strings: ``openai:NAME``, ``anthropic:NAME``, ``vertex:NAME`` or ``local:NAME``.
+
+A :class:`ModelRef` is what a user types (``--model openai:gpt-4.1-mini``) plus an optional base
+URL, parsed once; :func:`build_generation_provider` turns it into the :class:`ChatProvider`
+that generates with it. Nothing here touches the network or reads a key's value.
+
+* ``openai:`` calls OpenAI, or any OpenAI-compatible server (vLLM, llama.cpp, Ollama, Together,
+  Fireworks) when a base URL is given or ``OPENAI_BASE_URL`` is set. Key: ``OPENAI_API_KEY``
+  (optional for a compatible server).
+* ``anthropic:`` calls Claude. Key: ``ANTHROPIC_API_KEY``; base URL: ``ANTHROPIC_BASE_URL``.
+* ``vertex:`` calls Gemini on Vertex AI (Application Default Credentials or
+  ``GOOGLE_OAUTH_ACCESS_TOKEN``; ``GOOGLE_CLOUD_PROJECT``, ``GOOGLE_CLOUD_LOCATION``).
+* ``local:`` generates on this machine with transformers; ``local:builtin-tiny`` needs no
+  download.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ftwizard.errors import InputError
+from ftwizard.providers.base import ChatProvider
+from ftwizard.providers.retry import RetryEvent, RetryPolicy
+
+ModelProvider = Literal["openai", "anthropic", "vertex", "local"]
+MODEL_PROVIDERS: tuple[ModelProvider, ...] = ("openai", "anthropic", "vertex", "local")
+OPENAI_API_HOST = "api.openai.com"
+
+
+class ModelRef(BaseModel):
+    """A parsed model string: which provider, which model, and where to reach it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: ModelProvider
+    name: str = Field(min_length=1)
+    base_url: str | None = None
+
+    @property
+    def spec(self) -> str:
+        """The string form, ``provider:name``."""
+        return f"{self.provider}:{self.name}"
+
+    @property
+    def is_paid(self) -> bool:
+        """Whether calls cost money (everything but local generation)."""
+        return self.provider != "local"
+
+    def compatible_base_url(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """For ``openai:``, the third-party server's URL (``None`` when calling OpenAI itself)."""
+        if self.provider != "openai":
+            return None
+        env = os.environ if environ is None else environ
+        url = self.base_url or env.get("OPENAI_BASE_URL") or None
+        if url is None or OPENAI_API_HOST in url:
+            return None
+        return url
+
+
+def _suggest(name: str) -> str:
+    lowered = name.lower()
+    if lowered.startswith("claude"):
+        return f"anthropic:{name}"
+    if lowered.startswith("gemini"):
+        return f"vertex:{name}"
+    if lowered.startswith(("gpt", "o1", "o3", "o4", "ft:")):
+        return f"openai:{name}"
+    return f"local:{name}"
+
+
+def parse_model(spec: str, *, base_url: str | None = None, field: str = "--model") -> ModelRef:
+    """Parse ``provider:NAME``; ``InputError`` (naming ``field``) for anything else.
+
+    Only the first colon separates, so ``openai:ft:gpt-4o-mini:org::id`` keeps the fine-tuned
+    model's own colons.
+    """
+    text = spec.strip()
+    prefix, sep, name = text.partition(":")
+    if not sep or prefix not in MODEL_PROVIDERS:
+        choices = " | ".join(f"{p}:NAME" for p in MODEL_PROVIDERS)
+        hint = f"; did you mean {_suggest(text)}?" if text and not sep else ""
+        raise InputError(f"model '{spec}' must be one of {choices}{hint}", field=field)
+    if not name.strip():
+        raise InputError(f"model '{spec}' has no name after '{prefix}:'", field=field)
+    if base_url is not None:
+        if not base_url.startswith(("http://", "https://")):
+            raise InputError(
+                f"base URL '{base_url}' must start with http:// or https://", field="--base-url"
+            )
+        if prefix == "local":
+            raise InputError(
+                "a base URL does not apply to local: models; for a local server with an "
+                "OpenAI-compatible API use openai:NAME --base-url URL",
+                field="--base-url",
+            )
+    return ModelRef(provider=prefix, name=name.strip(), base_url=base_url)  # type: ignore[arg-type]
+
+
+def credential_problem(ref: ModelRef, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why calls to ``ref`` would fail for lack of credentials, or ``None``; no key is read
+    beyond checking that its variable is set. For a pre-flight check before anything runs."""
+    env = os.environ if environ is None else environ
+
+    def missing(name: str) -> str | None:
+        return None if env.get(name, "").strip() else f"the environment variable {name} is not set"
+
+    if ref.provider == "openai":
+        return None if ref.compatible_base_url(env) else missing("OPENAI_API_KEY")
+    if ref.provider == "anthropic":
+        return missing("ANTHROPIC_API_KEY")
+    if ref.provider == "vertex":
+        has_endpoint = ref.base_url or env.get("GOOGLE_VERTEX_BASE_URL")
+        if not env.get("GOOGLE_CLOUD_PROJECT", "").strip() and not has_endpoint:
+            return "the environment variable GOOGLE_CLOUD_PROJECT is not set"
+    return None
+
+
+def build_generation_provider(
+    ref: ModelRef,
+    *,
+    retry: RetryPolicy | None = None,
+    timeout_s: float = 120.0,
+    on_retry: Callable[[RetryEvent], None] | None = None,
+) -> ChatProvider:
+    """The provider that generates with ``ref`` (SDKs are imported on the first call)."""
+    if ref.provider == "openai":
+        from ftwizard.providers.openai_http import LeanOpenAIChatProvider
+
+        compatible_url = ref.compatible_base_url()
+        return LeanOpenAIChatProvider(
+            name="openai" if compatible_url is None else "openai-compatible",
+            base_url=ref.base_url,
+            compatible=compatible_url is not None,
+            retry=retry,
+            timeout_s=timeout_s,
+            on_retry=on_retry,
+        )
+    if ref.provider == "anthropic":
+        from ftwizard.providers.anthropic_chat import AnthropicChatProvider
+
+        return AnthropicChatProvider(
+            base_url=ref.base_url, retry=retry, timeout_s=timeout_s, on_retry=on_retry
+        )
+    if ref.provider == "vertex":
+        from ftwizard.providers.vertex_chat import VertexChatProvider
+
+        return VertexChatProvider(
+            base_url=ref.base_url, retry=retry, timeout_s=timeout_s, on_retry=on_retry
+        )
+    from ftwizard.providers.local import LocalChatProvider
+
+    return LocalChatProvider()
+
+
+async def close_provider(provider: ChatProvider) -> None:
+    """Release what a provider holds (HTTP clients on this loop, local worker state)."""
+    aclose = getattr(provider, "aclose", None)
+    if aclose is not None:
+        await aclose()
+        return
+    close = getattr(provider, "close", None)
+    if close is not None:
+        close()
