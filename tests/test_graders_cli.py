@@ -193,7 +193,7 @@ def test_model_grader_without_a_key_exits_2_saying_what_to_set(
 
 
 def test_rubric_judge_end_to_end_on_a_fake_openai_server(
-    openai_server: FakeOpenAIServer,  # noqa: F811
+    openai_server: FakeOpenAIServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -230,7 +230,7 @@ def test_rubric_judge_end_to_end_on_a_fake_openai_server(
 
 
 def test_claude_judge_end_to_end_on_a_fake_anthropic_server(
-    anthropic_server: FakeAnthropicServer,  # noqa: F811
+    anthropic_server: FakeAnthropicServer,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
