@@ -31,7 +31,9 @@ def _print_json(data: object) -> None:
 def _run_app(session_id: str | None) -> int:
     from ftwizard.app import make_app
 
-    app = make_app(session_id=session_id)
+    # Interactive: paid actions still show their cost and ask first; only replays are kept
+    # from spending unless --allow-spend.
+    app = make_app(session_id=session_id, allow_spend=True)
     app.run()
     return app.return_code or 0
 
@@ -198,12 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each step's commands live beside its core; their modules import only the stdlib at the
     # top so that building this parser stays fast.
-    from ftwizard import distill_commands, evaluate_commands
+    from ftwizard import distill_commands, dryrun_commands, evaluate_commands
     from ftwizard.datasets import commands as dataset_commands
     from ftwizard.graders import commands as grader_commands
 
     dataset_commands.register(sub)
     grader_commands.register(sub)
+    dryrun_commands.register(sub)
     distill_commands.register(sub)
     evaluate_commands.register(sub)
     return parser

@@ -21,6 +21,7 @@ SECRET_ENV_VARS: tuple[str, ...] = (
     "HUGGING_FACE_HUB_TOKEN",
     "WANDB_API_KEY",
     "FTWIZARD_JUDGE_API_KEY",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
 )
 
 # Shapes of well-known keys, redacted even when they are not in this process's environment

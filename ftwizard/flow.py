@@ -90,11 +90,19 @@ def grader_problem(session: Session) -> str | None:
     return None
 
 
+def dryrun_problem(session: Session) -> str | None:
+    """Why the dry-run step is not complete yet, or None when it is."""
+    from ftwizard.dryrun_session import dryrun_problem as problem
+
+    return problem(session)
+
+
 # Each step's completeness test; a step's issue adds its entry when its screen lands.
 _DONE: dict[StepId, Callable[[Session], bool]] = {
     StepId.task: lambda s: task_problem(s) is None,
     StepId.dataset: lambda s: dataset_problem(s) is None,
     StepId.grader: lambda s: grader_problem(s) is None,
+    StepId.dryrun: lambda s: dryrun_problem(s) is None,
 }
 
 

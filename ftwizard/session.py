@@ -39,6 +39,10 @@ LATEST = "latest"
 LOCK_FILE = "session.lock"
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Method(StrEnum):
     """The fine-tuning method."""
 
@@ -165,6 +169,121 @@ class GraderSection(BaseModel):
     confirmed_digest: str | None = None
 
 
+class DryRunSection(BaseModel):
+    """The dry-run step: its settings, the summary of the last run, and the user's answer.
+
+    The full report (every sample, histogram, reasons) is ``report_file`` in the artifacts.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int = 200
+    concurrency: int = 16
+    seed: int = 0
+    report_file: str | None = None
+    grader_digest: str | None = None  # the grader spec the run graded with
+    data_file: str | None = None  # the training file it sampled
+    verdict: str | None = None  # "GO" | "WARNING" | "NO-GO"
+    n: int | None = None
+    mean: float | None = None
+    std: float | None = None
+    pct_gt0: float | None = None
+    pct_eq1: float | None = None
+    cost_usd: float | None = None
+    # A WARNING acknowledged, or a NO-GO overridden with a reason: recorded, never implied.
+    acknowledged: bool = False
+    override_reason: str | None = None
+
+
+class TrainingIntent(BaseModel):
+    """A remote create about to happen: saved before the call, completed with the remote id.
+
+    On resume, an intent without a job id is looked up by its key before anything is created
+    again, so a crash between the create and the save never starts a second job.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    created: datetime = Field(default_factory=_now)
+    job_id: str | None = None
+
+
+class TrainingSection(BaseModel):
+    """The training step: confirmed settings, the job, and what it reported."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    estimated_cost_usd: float | None = None
+    confirmed_at: datetime | None = None
+    intent: TrainingIntent | None = None
+    run_dir: str | None = None  # local backend: the run folder the worker writes to
+    status: str | None = None  # queued | running | paused | succeeded | failed | cancelled
+    raw_status: str | None = None
+    error: str | None = None
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    metrics: list[dict[str, Any]] = Field(default_factory=list)  # MetricPoint JSON, in order
+    metrics_cursor: str | None = None
+    checkpoints: list[dict[str, Any]] = Field(default_factory=list)  # CheckpointInfo JSON
+    chosen_checkpoint: str | None = None
+    cost_usd: float | None = None
+    # The job's event log (JobEvent JSON, newest last, bounded) and its own cursor.
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    events_cursor: str | None = None
+    estimated_seconds: float | None = None
+    # Training without a passed dry run: the user's recorded reason, never implied.
+    dryrun_override: str | None = None
+
+
+class DeploymentSection(BaseModel):
+    """The deploy step: how to call the tuned model, and the user's test call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None  # a model string: openai:ft:..., vertex:..., local:PATH
+    base_url: str | None = None  # an OpenAI-compatible server (local serving)
+    endpoint: str | None = None
+    deployed_at: datetime | None = None
+    test_prompt: str | None = None
+    test_reply: str | None = None
+    # Local deployment: the exported adapter, the merged model and the server's folder.
+    adapter_dir: str | None = None
+    merged_dir: str | None = None
+    server_dir: str | None = None
+
+
+class EvaluationSection(BaseModel):
+    """The evaluate step: summaries of the comparisons; full reports are artifact files."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    held_out_file: str | None = None
+    base_mean: float | None = None
+    tuned_mean: float | None = None
+    grader_report_file: str | None = None
+    judges: list[str] = Field(default_factory=list)
+    tuned_win_rate: float | None = None
+    tuned_win_ci95: tuple[float, float] | None = None
+    ab_verdict: str | None = None
+    ab_report_file: str | None = None
+    n: int | None = None
+    # The A/B settings the user chose (judges above); the results above are from them.
+    judge_base_url: str | None = None
+    both_orders: bool = True
+    seed: int = 0
+    # The grader comparison's own count and its pass / fail flips.
+    grader_n: int | None = None
+    fail_to_pass: int | None = None
+    pass_to_fail: int | None = None
+    # The A/B's figures a changelog quotes beside the win rate.
+    kappa: float | None = None
+    first_position_rate: float | None = None
+
+
 class JournalEntry(BaseModel):
     """One user decision, in the same vocabulary as a replay action.
 
@@ -177,10 +296,6 @@ class JournalEntry(BaseModel):
     at: datetime
     screen: str
     action: dict[str, Any]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Session(BaseModel):
@@ -201,6 +316,10 @@ class Session(BaseModel):
     task: TaskSpec = Field(default_factory=TaskSpec)
     dataset: DatasetSection = Field(default_factory=DatasetSection)
     grader: GraderSection = Field(default_factory=GraderSection)
+    dryrun: DryRunSection = Field(default_factory=DryRunSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    deployment: DeploymentSection = Field(default_factory=DeploymentSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     journal: list[JournalEntry] = Field(default_factory=list)
 
     def record(self, screen: str, action: dict[str, Any]) -> None:

@@ -46,6 +46,15 @@ def answer_of(item: dict[str, Any]) -> str | None:
     return _text_of(completion) if isinstance(completion, list) else None
 
 
+def grading_item(data: dict[str, Any]) -> dict[str, Any]:
+    """A dataset row as graders see it: ``reference_answer`` is the row's own answer when the
+    row does not name one (chat SFT data keeps it in the last assistant message)."""
+    if "reference_answer" in data:
+        return data
+    answer = answer_of(data)
+    return {**data, "reference_answer": answer} if answer is not None else data
+
+
 def samples_from_answers(
     items: Sequence[dict[str, Any]], lines: Sequence[int], *, path: str | Path | None = None
 ) -> list[Sample]:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ftwizard.datasets.loading import iter_records
 from ftwizard.graders.loading import GraderProblem, check_grader_file, dataset_fields
 from ftwizard.graders.preview import test_on_samples
-from ftwizard.graders.samples import answer_of, samples_from_answers, samples_from_model
+from ftwizard.graders.samples import grading_item, samples_from_answers, samples_from_model
 from ftwizard.graders.spec import AnyGrader
 from ftwizard.providers.base import ChatProvider
 from ftwizard.session import GraderTest, GraderTestRow, atomic_write_text
@@ -91,15 +91,6 @@ def gallery() -> dict[str, Path]:
 def spec_digest(text: str) -> str:
     """A short fingerprint of the spec text (surrounding whitespace ignored)."""
     return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:16]
-
-
-def grading_item(data: dict[str, Any]) -> dict[str, Any]:
-    """A dataset row as graders see it: ``reference_answer`` is the row's own answer when the
-    row does not name one (chat SFT data keeps it in the last assistant message)."""
-    if "reference_answer" in data:
-        return data
-    answer = answer_of(data)
-    return {**data, "reference_answer": answer} if answer is not None else data
 
 
 def read_items(

@@ -7,6 +7,8 @@ A step appears as reachable in the sidebar only when its screen is registered in
 from __future__ import annotations
 
 from ftwizard.screens.dataset import DatasetScreen
+from ftwizard.screens.dryrun import DryRunScreen
+from ftwizard.screens.evaluate import EvaluateScreen
 from ftwizard.screens.grader import GraderScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.screens.task import TaskScreen
@@ -16,4 +18,6 @@ STEP_SCREENS: dict[StepId, type[StepScreen]] = {
     StepId.task: TaskScreen,
     StepId.dataset: DatasetScreen,
     StepId.grader: GraderScreen,
+    StepId.dryrun: DryRunScreen,
+    StepId.evaluate: EvaluateScreen,
 }

@@ -1,0 +1,155 @@
+"""The dry-run step as a user drives it: run, read the verdict, acknowledge or override."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import Button, DataTable, Input, Static
+
+from ftwizard.app import FtwizardApp, make_app
+from ftwizard.datasets.pipeline import prepare
+from ftwizard.dryrun_session import dryrun_problem
+from ftwizard.flow import start_session
+from ftwizard.graders.workbench import check_spec, spec_digest
+from ftwizard.screens.dialogs import ConfirmScreen
+from ftwizard.screens.dryrun import DryRunScreen
+from ftwizard.session import Backend, GraderTest, Method, SessionStore, StepId
+from tests.fakes.openai_server import FakeOpenAIServer
+
+SIZE = (120, 60)
+EXACT = (
+    "type: string_check\nname: exact\ninput: '{{sample.output_text}}'\n"
+    "reference: '{{item.reference_answer}}'\noperation: eq\n"
+)
+
+
+def _session_at_dryrun(
+    store: SessionStore, tmp_path: Path, *, backend: Backend, method: Method
+) -> str:
+    """A session whose task, dataset and grader steps are done."""
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Say the word number {i}."},
+                {"role": "assistant", "content": f"word{i}"},
+            ]
+        }
+        for i in range(30)
+    ]
+    data = tmp_path / "words.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    session = start_session(store, "dry", backend=backend, method=method)
+    session.dataset.choice.train_path = str(data)
+    session.dataset.choice.convert = method is not Method.sft
+    assert session.task.backend is not None
+    session.dataset.result, _ = prepare(
+        session.dataset.choice,
+        backend=session.task.backend,
+        method=method,
+        model=session.task.base_model,
+        out_dir=store.artifacts_dir(session.id) / "dataset",
+    )
+    session.grader.spec_text = EXACT
+    check_spec(EXACT, out_dir=store.artifacts_dir(session.id), data_path=None)
+    digest = spec_digest(EXACT)
+    session.grader.test = GraderTest(
+        spec_digest=digest, source="dataset", source_label="x", rows=[], mean=1.0, n_errors=0
+    )
+    session.grader.confirmed_digest = digest
+    session.dryrun.samples = 12
+    session.step = StepId.dryrun
+    store.save(session)
+    return session.id
+
+
+async def _run(app: FtwizardApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.click("#dryrun-run")
+    await pilot.pause()
+
+
+async def _finish(app: FtwizardApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def _text(app: FtwizardApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_a_paid_dry_run_asks_first_then_gives_a_no_go_that_needs_a_reason(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer
+) -> None:
+    # The base model never says the right word: every score is 0, no signal for RFT.
+    openai_env.reply_fn = lambda body: "I do not know."
+    session_id = _session_at_dryrun(store, tmp_path, backend=Backend.openai, method=Method.rft)
+    app = make_app(store=store, session_id=session_id, allow_spend=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, DryRunScreen)
+        assert "12 samples on openai:o4-mini-2025-04-16" in _text(app, "#dryrun-estimate")
+        await _run(app, pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "costs" in str(app.screen.question)
+        await pilot.click("#confirm-yes")
+        await _finish(app, pilot)
+        assert app.session is not None
+        section = app.session.dryrun
+        assert section.verdict == "NO-GO"
+        assert (section.n, section.mean, section.pct_gt0) == (12, 0.0, 0.0)
+        assert "NO-GO" in _text(app, "#dryrun-verdict")
+        lowest = app.screen.query_one("#dryrun-lowest", DataTable)
+        assert lowest.row_count == 12
+        assert app.screen.query_one("#next", Button).disabled
+        # Overriding a NO-GO needs a written reason.
+        app.screen.query_one("#dryrun-proceed", Button).press()
+        await pilot.pause()
+        assert not section.acknowledged
+        app.screen.query_one("#dryrun-override-reason", Input).value = "testing the pipeline"
+        app.screen.query_one("#dryrun-proceed", Button).press()
+        await pilot.pause()
+        assert dryrun_problem(app.session) is None
+    saved = store.load(session_id)
+    assert saved.dryrun.override_reason == "testing the pipeline"
+    assert {"set": {"dryrun-override-reason": "testing the pipeline"}} in [
+        e.action for e in saved.journal
+    ]
+    assert len(openai_env.chat_bodies()) == 12
+
+
+async def test_a_replay_never_starts_a_paid_dry_run_without_allow_spend(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer
+) -> None:
+    session_id = _session_at_dryrun(store, tmp_path, backend=Backend.openai, method=Method.rft)
+    app = make_app(store=store, session_id=session_id, allow_spend=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _run(app, pilot)
+        assert isinstance(app.screen, DryRunScreen)
+        assert app.session is not None and app.session.dryrun.verdict is None
+    assert openai_env.chat_bodies() == []
+
+
+async def test_a_warning_is_acknowledged_and_a_grader_change_asks_for_a_new_run(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer
+) -> None:
+    # Half the answers right: a healthy signal for the mean, but SFT makes it a baseline.
+    openai_env.reply_fn = lambda body: (
+        body["messages"][-1]["content"].split()[-1].rstrip(".").replace("number", "")
+    )
+    session_id = _session_at_dryrun(store, tmp_path, backend=Backend.openai, method=Method.sft)
+    app = make_app(store=store, session_id=session_id, allow_spend=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await _run(app, pilot)
+        await pilot.click("#confirm-yes")
+        await _finish(app, pilot)
+        assert app.session is not None
+        verdict = app.session.dryrun.verdict
+        assert verdict in ("GO", "WARNING")
+        if verdict == "WARNING":
+            app.screen.query_one("#dryrun-proceed", Button).press()
+            await pilot.pause()
+        assert dryrun_problem(app.session) is None
+        app.session.grader.spec_text = EXACT.replace("eq", "ilike")
+        assert "changed since the dry run" in (dryrun_problem(app.session) or "")
