@@ -6,8 +6,10 @@ Chat replies, in order of precedence: a queued reply (:meth:`FakeOpenAIServer.re
 then ``server.reply_fn(body)``, then the default: JSON satisfying the request's
 ``response_format`` schema, or ``"echo: <last user message>"``.
 
-More endpoint groups (files, fine_tuning/jobs, events, checkpoints) are added the same way the
-chat group is: a ``_register_*`` method that calls :meth:`route` plus the state it needs.
+More endpoint groups are added the same way the chat group is: a ``_register_*`` method that
+calls :meth:`route` plus the state it needs. Files and fine-tuning jobs (events, checkpoints,
+pause/resume/cancel, a timeline on a test-controlled clock) live in ``server.tuning``
+(:class:`~tests.fakes.openai_tuning.FineTuningSim`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.http_server import FakeHTTPServer, FakeResponse, RecordedRequest
+from tests.fakes.openai_tuning import FineTuningSim
 from tests.fakes.schema_sample import sample_for_schema
 
 DEFAULT_OPENAI_KEY = "sk-fake-openai-0123456789abcdefghijklmn"
@@ -79,6 +82,7 @@ class FakeOpenAIServer(FakeHTTPServer):
         self._register_models()
         self._register_chat()
         self._register_graders()
+        self._register_fine_tuning()
 
     @property
     def v1_url(self) -> str:
@@ -153,6 +157,13 @@ class FakeOpenAIServer(FakeHTTPServer):
         return reply
 
     # /v1/chat/completions
+
+    # /v1/files and /v1/fine_tuning/jobs (see tests/fakes/openai_tuning.py)
+
+    def _register_fine_tuning(self) -> None:
+        """Files and fine-tuning jobs on a simulated clock: ``server.tuning``."""
+        self.tuning = FineTuningSim(self, grader_check=_grader_problem)
+        self.tuning.register()
 
     # /v1/fine_tuning/alpha/graders/validate
 
