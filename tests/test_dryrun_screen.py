@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, Static
 
 from ftwizard.app import FtwizardApp, make_app
-from ftwizard.datasets.pipeline import prepare
 from ftwizard.dryrun_session import dryrun_problem
-from ftwizard.flow import start_session
-from ftwizard.graders.workbench import check_spec, spec_digest
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.dryrun import DryRunScreen
-from ftwizard.session import Backend, GraderTest, Method, SessionStore, StepId
+from ftwizard.session import Backend, Method, SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.steps import EXACT_GRADER, confirm_grader, session_with_data
 
 SIZE = (120, 60)
-EXACT = (
-    "type: string_check\nname: exact\ninput: '{{sample.output_text}}'\n"
-    "reference: '{{item.reference_answer}}'\noperation: eq\n"
-)
+EXACT = EXACT_GRADER
 
 
 def _session_at_dryrun(
@@ -37,28 +31,9 @@ def _session_at_dryrun(
         }
         for i in range(30)
     ]
-    data = tmp_path / "words.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    session = start_session(store, "dry", backend=backend, method=method)
-    session.dataset.choice.train_path = str(data)
-    session.dataset.choice.convert = method is not Method.sft
-    assert session.task.backend is not None
-    session.dataset.result, _ = prepare(
-        session.dataset.choice,
-        backend=session.task.backend,
-        method=method,
-        model=session.task.base_model,
-        out_dir=store.artifacts_dir(session.id) / "dataset",
-    )
-    session.grader.spec_text = EXACT
-    check_spec(EXACT, out_dir=store.artifacts_dir(session.id), data_path=None)
-    digest = spec_digest(EXACT)
-    session.grader.test = GraderTest(
-        spec_digest=digest, source="dataset", source_label="x", rows=[], mean=1.0, n_errors=0
-    )
-    session.grader.confirmed_digest = digest
+    session = session_with_data(store, tmp_path, backend=backend, method=method, rows=rows)
+    confirm_grader(store, session)
     session.dryrun.samples = 12
-    session.step = StepId.dryrun
     store.save(session)
     return session.id
 

@@ -8,42 +8,18 @@ from pathlib import Path
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
 from ftwizard.app import FtwizardApp, make_app
-from ftwizard.datasets.pipeline import prepare
-from ftwizard.flow import grader_problem, start_session
+from ftwizard.flow import grader_problem
 from ftwizard.screens.grader import GraderScreen
-from ftwizard.session import Backend, SessionStore, StepId
+from ftwizard.session import Backend, SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.steps import session_with_data
 
 SIZE = (120, 60)
-LABELS = ["red", "blue", "green"]
 
 
 def _session_at_grader(store: SessionStore, tmp_path: Path) -> str:
     """A session whose dataset step is done, on OpenAI with no key (samples: dataset answers)."""
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"Which colour is item {i}?"},
-                {"role": "assistant", "content": LABELS[i % 3]},
-            ]
-        }
-        for i in range(15)
-    ]
-    data = tmp_path / "colours.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    session = start_session(store, "grading", backend=Backend.openai)
-    session.dataset.choice.train_path = str(data)
-    assert session.task.backend and session.task.method
-    session.dataset.result, _ = prepare(
-        session.dataset.choice,
-        backend=session.task.backend,
-        method=session.task.method,
-        model=session.task.base_model,
-        out_dir=store.artifacts_dir(session.id) / "dataset",
-    )
-    session.step = StepId.grader
-    store.save(session)
-    return session.id
+    return session_with_data(store, tmp_path, backend=Backend.openai).id
 
 
 async def _test_on_samples(app: FtwizardApp, pilot, button: str = "#grader-test") -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,8 @@ import pytest
 from ftwizard import session as session_module
 from ftwizard.app import make_app
 from ftwizard.flow import start_session
-from ftwizard.session import Method, SessionStore, StepId
+from ftwizard.session import Backend, Method, SessionStore, StepId
+from tests.steps import confirm_grader, session_with_data
 
 SIZE = (120, 40)
 
@@ -77,3 +78,40 @@ def test_dataset_screen_after_a_check(
 
     app = make_app(store=store, session_id=session.id)
     assert snap_compare(app, terminal_size=(120, 50), run_before=checked)
+
+
+def test_grader_screen_after_a_test(
+    snap_compare, store: SessionStore, frozen_clock: None, tmp_path
+) -> None:
+    session = session_with_data(store, tmp_path, backend=Backend.openai)
+
+    async def tested(pilot) -> None:
+        await pilot.click("#grader-style-builtin")
+        await pilot.pause()
+        pilot.app.screen.query_one("#grader-test").press()
+        await pilot.app.workers.wait_for_complete()
+        # Let the pressed button's highlight fade, so the picture does not depend on timing.
+        await pilot.pause(0.5)
+
+    app = make_app(store=store, session_id=session.id)
+    assert snap_compare(app, terminal_size=(120, 60), run_before=tested)
+
+
+def test_dry_run_screen_with_a_no_go(
+    snap_compare, store: SessionStore, frozen_clock: None, tmp_path, openai_env
+) -> None:
+    openai_env.reply_fn = lambda body: "I do not know."
+    session = session_with_data(store, tmp_path, backend=Backend.openai, method=Method.rft)
+    confirm_grader(store, session)
+    session.dryrun.samples = 10
+    store.save(session)
+
+    async def ran(pilot) -> None:
+        pilot.app.screen.query_one("#dryrun-run").press()
+        await pilot.pause()
+        await pilot.click("#confirm-yes")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.5)
+
+    app = make_app(store=store, session_id=session.id, allow_spend=True)
+    assert snap_compare(app, terminal_size=(120, 70), run_before=ran)

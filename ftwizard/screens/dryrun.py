@@ -304,6 +304,10 @@ class DryRunScreen(StepScreen):
         record_report(self.session, self.wizard.store, report)
         self.wizard.save_session()
         self.report = report
+        self.query_one("#dryrun-live", Static).update(
+            f"Finished: {report.sampled} sampled, {report.stats.n} graded, "
+            f"{report.generation_failures} failed to answer."
+        )
         self._show_report(report)
         self.refresh_frame()
 
