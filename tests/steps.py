@@ -44,6 +44,8 @@ def session_with_data(
     session = start_session(store, "steps", backend=backend, method=method)
     session.dataset.choice.train_path = str(data)
     session.dataset.choice.convert = method is not Method.sft
+    if method is Method.rft:
+        session.dataset.choice.split_val = "0.2"  # RFT on OpenAI needs a validation file
     assert session.task.backend is not None
     session.dataset.result, _ = prepare(
         session.dataset.choice,
