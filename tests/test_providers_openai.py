@@ -331,7 +331,7 @@ def test_one_provider_serves_successive_event_loops(
 def test_imports_stay_light() -> None:
     # `ftwizard --help` imports the providers package; the SDKs load only on first use.
     code = (
-        "import sys, ftwizard.providers.registry, ftwizard.providers.concurrency, "
+        "import sys, ftwizard.providers.models, ftwizard.providers.concurrency, "
         "ftwizard.providers.anthropic_batches; "
         "print(sorted(m for m in ('openai', 'anthropic', 'httpx2', 'textual') if m in sys.modules))"
     )
