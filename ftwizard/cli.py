@@ -200,7 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each step's commands live beside its core; their modules import only the stdlib at the
     # top so that building this parser stays fast.
-    from ftwizard import distill_commands, dryrun_commands, evaluate_commands
+    from ftwizard import (
+        distill_commands,
+        dryrun_commands,
+        evaluate_commands,
+        ledger_commands,
+    )
     from ftwizard.datasets import commands as dataset_commands
     from ftwizard.graders import commands as grader_commands
 
@@ -209,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     dryrun_commands.register(sub)
     distill_commands.register(sub)
     evaluate_commands.register(sub)
+    ledger_commands.register(sub)
     return parser
 
 

@@ -97,11 +97,22 @@ def dryrun_problem(session: Session) -> str | None:
     return problem(session)
 
 
+def evaluate_problem(session: Session) -> str | None:
+    """Why the evaluate step is not complete yet, or None when it is."""
+    if not session.deployment.model:
+        return "Deploy the tuned model first: the evaluation calls it."
+    ev = session.evaluation
+    if ev.tuned_mean is None and ev.tuned_win_rate is None:
+        return "Compare the models: with the grader, in a blind A/B, or both."
+    return None
+
+
 # Each step's completeness test; a step's issue adds its entry when its screen lands.
 _DONE: dict[StepId, Callable[[Session], bool]] = {
     StepId.task: lambda s: task_problem(s) is None,
     StepId.dataset: lambda s: dataset_problem(s) is None,
     StepId.grader: lambda s: grader_problem(s) is None,
+    StepId.evaluate: lambda s: evaluate_problem(s) is None,
     StepId.dryrun: lambda s: dryrun_problem(s) is None,
 }
 

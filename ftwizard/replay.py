@@ -354,10 +354,18 @@ def export_replay(session: Session) -> str:
     """
     start: dict[str, Any] = {"name": session.name}
     actions: list[dict[str, Any]] = []
+    current: str | None = None
     for entry in session.journal:
         if "session" in entry.action:
             start = dict(entry.action["session"])
             continue
+        if "screen" in entry.action:
+            current = entry.action["screen"]
+        elif entry.screen != current:
+            # Wait for the screen the decision was made on (a dialog, the next step) before
+            # acting on it: screens appear a moment after the press that opens them.
+            actions.append({"screen": entry.screen})
+            current = entry.screen
         actions.append(dict(entry.action))
     expect: dict[str, Any] = {"task.method": None, "task.backend": None, "task.base_model": None}
     dumped = session.model_dump(mode="json")

@@ -231,6 +231,7 @@ class TrainingSection(BaseModel):
     checkpoints: list[dict[str, Any]] = Field(default_factory=list)  # CheckpointInfo JSON
     chosen_checkpoint: str | None = None
     cost_usd: float | None = None
+    endpoint: str | None = None  # Vertex: the tuned model's endpoint
     # The job's event log (JobEvent JSON, newest last, bounded) and its own cursor.
     events: list[dict[str, Any]] = Field(default_factory=list)
     events_cursor: str | None = None
@@ -275,6 +276,7 @@ class EvaluationSection(BaseModel):
     judge_base_url: str | None = None
     both_orders: bool = True
     seed: int = 0
+    runs: int = 1  # judging repeated with seeds seed, seed + 1, ... to show the variance
     # The grader comparison's own count and its pass / fail flips.
     grader_n: int | None = None
     fail_to_pass: int | None = None

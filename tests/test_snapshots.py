@@ -115,3 +115,27 @@ def test_dry_run_screen_with_a_no_go(
 
     app = make_app(store=store, session_id=session.id, allow_spend=True)
     assert snap_compare(app, terminal_size=(120, 70), run_before=ran)
+
+
+def test_evaluate_screen_after_a_run(
+    snap_compare, store: SessionStore, frozen_clock: None, tmp_path, monkeypatch
+) -> None:
+    """The evaluate step showing a recorded grader comparison and blind A/B (real figures,
+    computed from scripted answers and a scripted fair judge), scrolled to the A/B."""
+    from tests.test_ledger import finished_session
+
+    monkeypatch.chdir(tmp_path)
+    session = finished_session(
+        store, tmp_path, "eval bot", finished=datetime(2026, 11, 2, 9, tzinfo=UTC)
+    )
+    # Relative, so the screen shows the same path wherever the test runs.
+    session.evaluation.held_out_file = "heldout.jsonl"
+    store.save(session)
+
+    async def scrolled(pilot) -> None:
+        await pilot.pause()
+        pilot.app.screen.query_one("#ab-summary").scroll_visible(animate=False, top=True)
+        await pilot.pause()
+
+    app = make_app(store=store, session_id=session.id)
+    assert snap_compare(app, terminal_size=(120, 50), run_before=scrolled)

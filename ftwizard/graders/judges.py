@@ -62,4 +62,3 @@ def judge_for(
             f"the judge for model '{ref.name}' cannot be called: {problem}", field="judge"
         )
     return build_generation_provider(ref)
-

@@ -35,6 +35,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        # The answer is a decision like any other: an exported replay must give it too.
+        journal = getattr(self.app, "journal", None)
+        if journal is not None and event.button.id:
+            journal({"press": event.button.id}, screen=self.screen_name)
         self.dismiss(event.button.id == "confirm-yes")
 
 

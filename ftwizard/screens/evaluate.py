@@ -1,0 +1,869 @@
+"""The evaluate step: is the tuned model better than the base, and how sure can we be?
+
+Two pieces of evidence on the same held-out rows: the session's grader scoring both models
+(means with intervals, the rows that flipped), and a blind A/B by one or more judge models
+(win / tie / loss, a Wilson interval, position bias, agreement, the disagreements to read).
+The statistics live in the core (``ftwizard/evaluate*.py``); this screen plans, asks before
+spending, runs in a worker, records the summaries in the session and shows the reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import BaseModel
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, Switch
+from textual_plotext import PlotextPlot
+
+from ftwizard.errors import FtwizardError, InputError
+from ftwizard.evaluate import EvalProgress, EvalRow, GraderComparison, PairwiseReport
+from ftwizard.flow import evaluate_problem
+from ftwizard.providers.models import ModelRef
+from ftwizard.report_evaluation import (
+    disagreement_detail,
+    grader_summary,
+    load_grader_report,
+    load_pairwise_report,
+    pairwise_summary,
+    side_name,
+)
+from ftwizard.screens.dialogs import ConfirmScreen
+from ftwizard.screens.step import StepScreen
+from ftwizard.session import Session, SessionStore, StepId, atomic_write_text
+
+HELP = """\
+# Evaluate
+
+Is the tuned model better than the base model? Two kinds of evidence, on held-out examples the
+model never trained on (by default the dataset step's validation file).
+
+- **Grader comparison**: the base and the tuned model answer every held-out row and the
+  session's grader scores both. You get each model's mean score with a 95 % interval and the
+  rows that flipped (failed before, pass now, and the other way round). Select a flip to read
+  both answers.
+- **Blind A/B**: one or more judge models (comma-separated model strings such as
+  `anthropic:claude-sonnet-4-6, openai:gpt-4.1-2025-04-14`) see both answers as "Response A"
+  and "Response B" in a random order recorded per item, and say which is better. You get wins,
+  ties and losses, the tuned model's win rate with a Wilson interval, Cohen's kappa between
+  judges, and how often a judge simply picked whatever was shown first. A position-biased
+  judge cannot decide the result. *Both orders* judges every pair twice, swapped.
+
+Fewer than 30 examples give wide intervals: the screen says so. Paid models show an estimate
+and ask first; a replay never spends money without `--allow-spend`. Full reports are saved in
+the session's `artifacts/evaluation/` folder.
+"""
+
+REPORT_DIR = "evaluation"
+GRADER_REPORT = "grader-comparison.json"
+AB_REPORT = "ab-report.json"
+# A grader score at or above this counts as a pass when flips are counted.
+PASS_THRESHOLD = 1.0
+# Rough characters per token, for estimates made before any call.
+_CHARS_PER_TOKEN = 4
+# The judge prompt's own words around the conversation and the two answers, in tokens.
+_JUDGE_OVERHEAD_TOKENS = 150
+_JUDGE_REPLY_TOKENS = 60
+_GRADER_REPLY_TOKENS = 30
+_DEFAULT_ANSWER_TOKENS = 200
+_MAX_FLIP_ROWS = 500
+# JudgeOptions' own bound on repeated runs.
+MAX_RUNS = 50
+
+
+# Planning: which models, which rows, what it may cost ------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What a run needs, resolved in the app's thread before the worker starts."""
+
+    base: ModelRef
+    tuned: ModelRef
+    judges: tuple[ModelRef, ...]
+    held_out: str
+    rows: tuple[EvalRow, ...]
+
+
+class SpendEstimate(BaseModel):
+    """What a run may cost: which models are paid, and the total when every price is known."""
+
+    paid: list[str]
+    usd: float | None
+    calls: int
+
+    def describe(self) -> str:
+        """``about $0.0123`` or ``an unknown amount``."""
+        return "an unknown amount" if self.usd is None else f"about ${self.usd:.4f}"
+
+
+def default_judges(session: Session, environ: dict[str, str] | None = None) -> list[str]:
+    """A sensible judge when the user has named none: a strong model whose key is set.
+
+    A judge from another family than the tuned model is preferred, since a model tends to
+    favour answers that read like its own.
+    """
+    env = dict(os.environ) if environ is None else environ
+    has_anthropic = bool(env.get("ANTHROPIC_API_KEY", "").strip())
+    has_openai = bool(env.get("OPENAI_API_KEY", "").strip())
+    tuned_family = (session.deployment.model or "").partition(":")[0]
+    candidates = [
+        ("anthropic:claude-sonnet-4-6", has_anthropic),
+        ("openai:gpt-4.1-2025-04-14", has_openai),
+    ]
+    if tuned_family == "anthropic":
+        candidates.reverse()
+    return [spec for spec, available in candidates if available][:1]
+
+
+def split_judges(text: str) -> list[str]:
+    """The judge model strings in a comma- or space-separated list, in order, once each."""
+    out: list[str] = []
+    for part in text.replace(",", " ").split():
+        if part not in out:
+            out.append(part)
+    return out
+
+
+def compared_models(session: Session) -> tuple[ModelRef, ModelRef]:
+    """The base model (from the task step) and the tuned one (from the deploy step)."""
+    from ftwizard.distill_models import model_ref
+    from ftwizard.providers.models import parse_model
+
+    task = session.task
+    if task.backend is None or not task.base_model:
+        raise InputError("choose the base model on the task step first", field="base model")
+    base = parse_model(f"{task.backend.value}:{task.base_model}", field="base model")
+    tuned_spec = session.deployment.model
+    if not tuned_spec:
+        raise InputError(
+            "the tuned model is not deployed yet: the deploy step says how to call it",
+            field="deployment.model",
+        )
+    tuned = model_ref(
+        tuned_spec, base_url=session.deployment.base_url, field="tuned model", openai_only=True
+    )
+    return base, tuned
+
+
+def held_out_path(session: Session) -> str | None:
+    """The held-out file: the user's choice, else the dataset step's validation file."""
+    if session.evaluation.held_out_file:
+        return session.evaluation.held_out_file
+    result = session.dataset.result
+    return result.validation_file if result else None
+
+
+def make_plan(session: Session, *, with_judges: bool) -> EvalPlan:
+    """Resolve models and rows; :class:`InputError` when something is missing or unusable."""
+    from ftwizard.distill_models import model_ref, require_credentials
+    from ftwizard.evaluate import read_eval_rows
+
+    base, tuned = compared_models(session)
+    judges: list[ModelRef] = []
+    if with_judges:
+        specs = session.evaluation.judges
+        if not specs:
+            raise InputError(
+                "name at least one judge model, e.g. anthropic:claude-sonnet-4-6",
+                field="eval-judges",
+            )
+        judges = [
+            model_ref(
+                spec,
+                base_url=session.evaluation.judge_base_url,
+                field="eval-judges",
+                openai_only=True,
+            )
+            for spec in specs
+        ]
+    for field, ref in [("base model", base), ("tuned model", tuned)] + [
+        ("eval-judges", j) for j in judges
+    ]:
+        require_credentials(ref, field=field)
+    path = held_out_path(session)
+    if not path:
+        raise InputError(
+            "no held-out file: the dataset has no validation split; give one",
+            field="eval-data",
+        )
+    if not Path(path).exists():
+        raise InputError("the held-out file does not exist", path=path, field="eval-data")
+    rows = read_eval_rows(path)
+    return EvalPlan(base, tuned, tuple(judges), path, tuple(rows))
+
+
+def is_paid(ref: ModelRef) -> bool:
+    """Whether calling ``ref`` costs money: every hosted API, but not a model on this machine
+    or a self-hosted OpenAI-compatible server."""
+    if ref.provider == "local":
+        return False
+    if ref.provider == "openai":
+        return ref.compatible_base_url() is None
+    return True
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // _CHARS_PER_TOKEN)
+
+
+def _call_cost(ref: ModelRef, input_tokens: int, output_tokens: int) -> float | None:
+    from ftwizard.pricing import inference_cost_per_call
+
+    if not is_paid(ref):
+        return 0.0
+    cost = inference_cost_per_call(ref.name, input_tokens, output_tokens)
+    return cost.tuned_usd if ref.name.startswith("ft:") else cost.base_usd
+
+
+def estimate_spend(
+    plan: EvalPlan,
+    *,
+    both_orders: bool,
+    runs: int = 1,
+    grader_judge: ModelRef | None = None,
+) -> SpendEstimate:
+    """The cost of answering every row with both models, then judging (A/B judges, in one or
+    both orders, ``runs`` times, when the plan has them; else ``grader_judge`` grading both
+    answers). Token counts are estimated from the text length; the answer's length from the
+    reference answer's."""
+    from ftwizard.evaluate_judging import conversation_text
+
+    total: float | None = 0.0
+    calls = 0
+    paid: list[str] = []
+
+    def add(ref: ModelRef, n_calls: int, inp: int, out: int) -> None:
+        nonlocal total, calls
+        calls += n_calls
+        if is_paid(ref) and ref.spec not in paid:
+            paid.append(ref.spec)
+        each = _call_cost(ref, inp, out)
+        total = None if total is None or each is None else total + each * n_calls
+
+    orders = (2 if both_orders else 1) * runs
+    for row in plan.rows:
+        prompt = _tokens(conversation_text(row.prompt))
+        answer = _tokens(row.reference) if row.reference else _DEFAULT_ANSWER_TOKENS
+        add(plan.base, 1, prompt, answer)
+        add(plan.tuned, 1, prompt, answer)
+        judge_in = prompt + 2 * answer + _JUDGE_OVERHEAD_TOKENS
+        for judge in plan.judges:
+            add(judge, orders, judge_in, _JUDGE_REPLY_TOKENS)
+        if not plan.judges and grader_judge is not None:
+            add(grader_judge, 2, prompt + answer + _JUDGE_OVERHEAD_TOKENS, _GRADER_REPLY_TOKENS)
+    return SpendEstimate(paid=paid, usd=total, calls=calls)
+
+
+def grader_spec(session: Session) -> Any:
+    """The session's grader, parsed from the spec the grader step confirmed."""
+    from ftwizard.graders.loading import parse_grader
+
+    text = session.grader.spec_text or ""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"the grader spec is not valid YAML: {exc}", field="grader") from None
+    if not isinstance(data, dict):
+        raise InputError("define the grader on the grader step first", field="grader")
+    return parse_grader(data)
+
+
+def grading_items(path: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Held-out rows as graders see them, with the same ids :func:`read_eval_rows` gives."""
+    from ftwizard.datasets.loading import iter_records
+    from ftwizard.graders.workbench import grading_item
+
+    ids: list[str] = []
+    items: list[dict[str, Any]] = []
+    for rec in iter_records(path):
+        if not isinstance(rec.data, dict):
+            raise InputError("each row must be a JSON object", path=path, line=rec.line)
+        raw = rec.data.get("id")
+        ids.append(str(raw) if isinstance(raw, str | int) else f"line-{rec.line}")
+        items.append(grading_item(rec.data))
+    return ids, items
+
+
+# Recording: summaries in the session, full reports beside it ------------------------------
+
+
+def report_path(store: SessionStore, session: Session, name: str) -> Path:
+    """Where the evaluation's report file ``name`` is kept for this session."""
+    folder = store.artifacts_dir(session.id) / REPORT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def record_grader_comparison(
+    store: SessionStore, session: Session, held_out: str, comparison: GraderComparison
+) -> None:
+    """Write the full comparison of the rows in ``held_out`` and put its figures into
+    ``session.evaluation``."""
+    path = report_path(store, session, GRADER_REPORT)
+    atomic_write_text(path, comparison.model_dump_json(indent=2) + "\n")
+    ev = session.evaluation
+    ev.held_out_file = held_out
+    ev.base_mean = comparison.base_mean
+    ev.tuned_mean = comparison.tuned_mean
+    ev.grader_n = comparison.n
+    ev.fail_to_pass = comparison.fail_to_pass
+    ev.pass_to_fail = comparison.pass_to_fail
+    ev.grader_report_file = str(path)
+
+
+def record_pairwise(
+    store: SessionStore, session: Session, held_out: str, report: PairwiseReport
+) -> None:
+    """Write the full A/B report (every judgment) of the rows in ``held_out`` and put its
+    figures into the session."""
+    path = report_path(store, session, AB_REPORT)
+    atomic_write_text(path, report.model_dump_json(indent=2) + "\n")
+    ev = session.evaluation
+    ev.held_out_file = held_out
+    ev.tuned_win_rate = report.counts.b_win_rate
+    ev.tuned_win_ci95 = report.counts.ci95
+    verdicts = {"b": "tuned", "a": "base"}
+    ev.ab_verdict = verdicts.get(report.verdict, "undecided")
+    ev.n = report.counts.n
+    ev.kappa = report.kappa
+    ev.first_position_rate = report.position_bias.first_position_rate
+    ev.ab_report_file = str(path)
+
+
+def clear_pairwise(session: Session) -> None:
+    """Forget the A/B figures: the settings they came from changed."""
+    ev = session.evaluation
+    ev.tuned_win_rate = ev.tuned_win_ci95 = ev.ab_verdict = ev.ab_report_file = None
+    ev.n = ev.kappa = ev.first_position_rate = None
+
+
+def clear_grader(session: Session) -> None:
+    """Forget the grader comparison's figures."""
+    ev = session.evaluation
+    ev.base_mean = ev.tuned_mean = ev.grader_report_file = None
+    ev.grader_n = ev.fail_to_pass = ev.pass_to_fail = None
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+# The screen -------------------------------------------------------------------------------
+
+
+class EvaluateScreen(StepScreen):
+    """Held-out data, the grader comparison, the blind A/B, and their results."""
+
+    STEP: ClassVar[StepId] = StepId.evaluate
+    HELP: ClassVar[str] = HELP
+    WAIT_CONDITIONS: ClassVar[dict[str, Any]] = {
+        "evaluation-graded": lambda screen: (
+            not screen.busy and screen.session.evaluation.grader_report_file is not None
+        ),
+        "evaluation-judged": lambda screen: (
+            not screen.busy and screen.session.evaluation.ab_report_file is not None
+        ),
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+        self._stop = False
+        self.grader_report: GraderComparison | None = None
+        self.pairwise_report: PairwiseReport | None = None
+        # Disagreement table row key -> item id (an item can have a row per judge).
+        self._disagreement_items: dict[str, str] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="eval-models")
+        yield Label("Held-out examples", classes="field-label")
+        yield Input(placeholder="held-out file (default: the validation split)", id="eval-data")
+        yield Label(
+            "Grader comparison: base vs tuned under the session's grader", classes="field-label"
+        )
+        with Horizontal(classes="row"):
+            yield Button("Compare with the grader", id="run-grader-eval", variant="primary")
+        yield Static("", id="grader-eval-summary")
+        yield DataTable(id="eval-flips", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="eval-flip-detail")
+        yield Label("Blind A/B: judges compare the two answers unlabelled", classes="field-label")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="judge models, comma-separated", id="eval-judges")
+            yield Input(
+                placeholder="base URL of an OpenAI-compatible judge (optional)",
+                id="eval-judge-base-url",
+            )
+        with Horizontal(classes="row"):
+            yield Switch(id="eval-both-orders")
+            yield Label("Judge every pair in both orders", classes="switch")
+            yield Label("Seed", classes="switch")
+            yield Input(placeholder="seed", id="eval-seed", type="integer")
+            yield Label("Runs", classes="switch")
+            yield Input(placeholder="runs", id="eval-runs", type="integer")
+        with Horizontal(classes="row"):
+            yield Button("Run blind A/B", id="run-ab", variant="primary")
+            yield ProgressBar(id="eval-progress", show_eta=False)
+            yield Button("Stop", id="eval-stop", variant="warning")
+        yield Static("", id="eval-status")
+        yield Static("", id="ab-summary")
+        yield PlotextPlot(id="ab-win-rates")
+        yield Label("Judge disagreements", classes="field-label", id="ab-disagreements-label")
+        yield DataTable(id="ab-disagreements", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="ab-disagreement-detail")
+
+    def on_mount(self) -> None:
+        flips = self.query_one("#eval-flips", DataTable)
+        for label, key in (
+            ("Item", "item"),
+            ("Flip", "direction"),
+            ("Base", "base"),
+            ("Tuned", "tuned"),
+            ("Tuned answer", "answer"),
+        ):
+            flips.add_column(label, key=key)
+        table = self.query_one("#ab-disagreements", DataTable)
+        for label, key in (("Item", "item"), ("Tag", "tag"), ("Kind", "kind"), ("Verdicts", "v")):
+            table.add_column(label, key=key)
+        ev = self.session.evaluation
+        if not ev.judges and ev.ab_report_file is None:
+            # A default, not a decision: saved only so the run below uses what is shown.
+            ev.judges = default_judges(self.session)
+        # Restoring fires Changed events too; their apply() finds nothing to change, so they
+        # are not journaled.
+        self.query_one("#eval-data", Input).value = held_out_path(self.session) or ""
+        self.query_one("#eval-judges", Input).value = ", ".join(ev.judges)
+        self.query_one("#eval-judge-base-url", Input).value = ev.judge_base_url or ""
+        self.query_one("#eval-both-orders", Switch).value = ev.both_orders
+        self.query_one("#eval-seed", Input).value = str(ev.seed)
+        self.query_one("#eval-runs", Input).value = str(ev.runs)
+        self.query_one("#eval-progress", ProgressBar).display = False
+        self.query_one("#eval-stop", Button).display = False
+        self._show_models()
+        self.grader_report = load_grader_report(self.session)
+        self.pairwise_report = load_pairwise_report(self.session)
+        self._show_grader()
+        self._show_pairwise()
+        super().on_mount()
+
+    def step_problem(self) -> str | None:
+        if self.busy:
+            return "Evaluating..."
+        return evaluate_problem(self.session)
+
+    def refresh_frame(self) -> None:
+        super().refresh_frame()
+        # A running comparison records its results against the settings it started with, so
+        # they cannot change under it.
+        for selector in (
+            "#run-grader-eval",
+            "#run-ab",
+            "#eval-data",
+            "#eval-judges",
+            "#eval-judge-base-url",
+            "#eval-both-orders",
+            "#eval-seed",
+            "#eval-runs",
+        ):
+            self.query_one(selector).disabled = self.busy
+
+    def _show_models(self) -> None:
+        try:
+            base, tuned = compared_models(self.session)
+        except FtwizardError as exc:
+            self.query_one("#eval-models", Static).update(Text(str(exc), style="yellow"))
+            return
+        self.query_one("#eval-models", Static).update(
+            f"Base model: {base.spec}    Tuned model: {tuned.spec}"
+            + (f" at {tuned.base_url}" if tuned.base_url else "")
+        )
+
+    # Settings -------------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        widget_id = event.input.id or ""
+        if widget_id not in (
+            "eval-data",
+            "eval-judges",
+            "eval-judge-base-url",
+            "eval-seed",
+            "eval-runs",
+        ):
+            return
+        event.stop()
+        value = event.value
+
+        def apply(session: Session) -> bool:
+            ev = session.evaluation
+            if widget_id == "eval-data":
+                path = value.strip() or None
+                unchanged = path == ev.held_out_file or (
+                    ev.held_out_file is None and path == held_out_path(session)
+                )
+                if unchanged:
+                    return False
+                ev.held_out_file = path
+                clear_grader(session)
+                clear_pairwise(session)
+                return True
+            if widget_id == "eval-judges":
+                judges = split_judges(value)
+                if judges == ev.judges:
+                    return False
+                ev.judges = judges
+            elif widget_id == "eval-judge-base-url":
+                url = value.strip() or None
+                if url == ev.judge_base_url:
+                    return False
+                ev.judge_base_url = url
+            elif widget_id == "eval-seed":
+                try:
+                    seed = int(value)
+                except ValueError:
+                    return False
+                if seed == ev.seed:
+                    return False
+                ev.seed = seed
+            else:
+                try:
+                    runs = int(value)
+                except ValueError:
+                    return False
+                if runs == ev.runs or not 1 <= runs <= MAX_RUNS:
+                    return False
+                ev.runs = runs
+            clear_pairwise(session)
+            return True
+
+        self.decide(widget_id, value, apply)
+        self._after_settings_change()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id != "eval-both-orders":
+            return
+        event.stop()
+        value = event.value
+
+        def apply(session: Session) -> bool:
+            if session.evaluation.both_orders == value:
+                return False
+            session.evaluation.both_orders = value
+            clear_pairwise(session)
+            return True
+
+        self.decide("eval-both-orders", value, apply)
+        self._after_settings_change()
+
+    def _after_settings_change(self) -> None:
+        ev = self.session.evaluation
+        if self.pairwise_report is not None and ev.ab_report_file is None:
+            self.pairwise_report = None
+            self._show_pairwise()
+        if self.grader_report is not None and ev.grader_report_file is None:
+            self.grader_report = None
+            self._show_grader()
+
+    # Running --------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button = event.button.id
+        if button in ("run-grader-eval", "run-ab"):
+            event.stop()
+            self.wizard.journal({"press": button}, screen=self.screen_name)
+            self._ask_and_run(judges=button == "run-ab")
+        elif button == "eval-stop":
+            event.stop()
+            self._stop = True
+            self.query_one("#eval-status", Static).update("Stopping...")
+        else:
+            super().on_button_pressed(event)
+
+    def _ask_and_run(self, *, judges: bool) -> None:
+        if self.busy:
+            return
+        from ftwizard.graders.judges import judge_ref
+
+        try:
+            plan = make_plan(self.session, with_judges=judges)
+            spec = None if judges else grader_spec(self.session)
+            grader_judge = (
+                None
+                if spec is None
+                else judge_ref(spec, base_url=self.session.grader.judge_base_url)
+            )
+        except FtwizardError as exc:
+            self._failed(str(exc))
+            return
+        ev = self.session.evaluation
+        estimate = estimate_spend(
+            plan, both_orders=ev.both_orders, runs=ev.runs, grader_judge=grader_judge
+        )
+        if not estimate.paid:
+            self._start(plan, spec, judges=judges)
+            return
+        if not self.wizard.allow_spend:
+            self._failed(
+                f"This evaluation calls paid models ({', '.join(estimate.paid)}); a replay "
+                "runs it only with --allow-spend."
+            )
+            return
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self._start(plan, spec, judges=judges)
+
+        what = "the blind A/B" if judges else "the grader comparison"
+        self.app.push_screen(
+            ConfirmScreen(
+                f"{what.capitalize()} on {len(plan.rows)} held-out rows makes about "
+                f"{estimate.calls} calls to {', '.join(estimate.paid)} and costs "
+                f"{estimate.describe()}. Run it?",
+                yes_label="Run it",
+            ),
+            confirmed,
+        )
+
+    def _start(self, plan: EvalPlan, spec: Any, *, judges: bool) -> None:
+        self.busy = True
+        self._stop = False
+        bar = self.query_one("#eval-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self.query_one("#eval-stop", Button).display = judges
+        self.query_one("#eval-status", Static).update(
+            "Judging..." if judges else "Answering and grading..."
+        )
+        self.refresh_frame()
+        snapshot = self.session.model_copy(deep=True)
+        if judges:
+            self._run_ab(plan, snapshot)
+        else:
+            self._run_grader(plan, spec, snapshot)
+
+    @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
+    def _run_grader(self, plan: EvalPlan, spec: Any, snapshot: Session) -> None:
+        from ftwizard.evaluate import run_grader_comparison
+        from ftwizard.graders.judges import judge_for
+        from ftwizard.providers.models import build_generation_provider, close_provider
+
+        async def run() -> GraderComparison:
+            ids, items = grading_items(plan.held_out)
+            judge = judge_for(spec, base_url=snapshot.grader.judge_base_url)
+            base = build_generation_provider(plan.base)
+            tuned = build_generation_provider(plan.tuned)
+            try:
+                return await run_grader_comparison(
+                    items,
+                    spec,
+                    base=(base, plan.base.name),
+                    tuned=(tuned, plan.tuned.name),
+                    item_ids=ids,
+                    threshold=PASS_THRESHOLD,
+                    judge=judge,
+                )
+            finally:
+                for provider in (base, tuned, judge):
+                    if provider is not None:
+                        await close_provider(provider)
+
+        self._finish_in_app(run, plan)
+
+    @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
+    def _run_ab(self, plan: EvalPlan, snapshot: Session) -> None:
+        from ftwizard.evaluate import Judge, JudgeOptions, evaluate_ab
+        from ftwizard.providers.models import build_generation_provider, close_provider
+
+        ev = snapshot.evaluation
+
+        def progress(update: EvalProgress) -> None:
+            try:
+                self.app.call_from_thread(self._progress, update)
+            except RuntimeError:  # the app is shutting down; the run stops at the next check
+                self._stop = True
+
+        async def run() -> PairwiseReport:
+            base = build_generation_provider(plan.base)
+            tuned = build_generation_provider(plan.tuned)
+            judges = [
+                Judge(name=ref.spec, provider=build_generation_provider(ref), model=ref.name)
+                for ref in plan.judges
+            ]
+            try:
+                return await evaluate_ab(
+                    list(plan.rows),
+                    model_a=(base, plan.base.name),
+                    model_b=(tuned, plan.tuned.name),
+                    judges=judges,
+                    options=JudgeOptions(seed=ev.seed, both_orders=ev.both_orders, runs=ev.runs),
+                    on_progress=progress,
+                    should_stop=lambda: self._stop,
+                )
+            finally:
+                for provider in (base, tuned, *(j.provider for j in judges)):
+                    await close_provider(provider)
+
+        self._finish_in_app(run, plan)
+
+    def _finish_in_app(self, run: Any, plan: EvalPlan) -> None:
+        """Run the coroutine factory ``run`` here (a worker thread); report back to the app."""
+        from ftwizard.evaluate import EvaluationCancelled
+
+        try:
+            result = asyncio.run(run())
+        except EvaluationCancelled:
+            self.app.call_from_thread(self._failed, "Stopped; nothing was recorded.")
+            return
+        except FtwizardError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        except Exception as exc:  # a fault must reach the screen, not end the worker silently
+            self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._finished, plan, result)
+
+    def _progress(self, update: EvalProgress) -> None:
+        self.query_one("#eval-progress", ProgressBar).update(
+            total=max(1, update.total), progress=update.done
+        )
+        stage = "answers" if update.stage == "answers" else "judgments"
+        self.query_one("#eval-status", Static).update(f"{update.done}/{update.total} {stage}")
+
+    def _idle(self) -> None:
+        self.busy = False
+        self.query_one("#eval-progress", ProgressBar).display = False
+        self.query_one("#eval-stop", Button).display = False
+
+    def _failed(self, message: str) -> None:
+        from ftwizard.credentials import redact
+
+        self._idle()
+        message = redact(message)
+        self.query_one("#eval-status", Static).update(Text(message, style="red"))
+        self.notify(message, title="Evaluation did not run", severity="error")
+        self.refresh_frame()
+
+    def _finished(self, plan: EvalPlan, result: GraderComparison | PairwiseReport) -> None:
+        from ftwizard.ledger import record_session
+
+        self._idle()
+        store = self.wizard.store
+        if isinstance(result, PairwiseReport):
+            record_pairwise(store, self.session, plan.held_out, result)
+            self.pairwise_report = result
+            self._show_pairwise()
+            status = f"Blind A/B done: {result.counts.n} items judged."
+        else:
+            record_grader_comparison(store, self.session, plan.held_out, result)
+            self.grader_report = result
+            self._show_grader()
+            status = f"Grader comparison done: {result.n} rows."
+        self.wizard.save_session()
+        try:
+            record_session(store, self.session)
+        except (OSError, FtwizardError) as exc:
+            status += f" (the run ledger was not updated: {exc})"
+        self.query_one("#eval-status", Static).update(status)
+        self.refresh_frame()
+
+    # Results --------------------------------------------------------------------------------
+
+    def _show_grader(self) -> None:
+        comparison = self.grader_report
+        table = self.query_one("#eval-flips", DataTable)
+        table.clear()
+        summary = self.query_one("#grader-eval-summary", Static)
+        table.display = comparison is not None and bool(comparison.flips)
+        self.query_one("#eval-flip-detail", Static).update("")
+        if comparison is None:
+            summary.update("")
+            return
+        summary.update(grader_summary(comparison))
+        for flip in comparison.flips[:_MAX_FLIP_ROWS]:
+            gained = flip.direction == "fail_to_pass"
+            table.add_row(
+                flip.item_id,
+                Text(
+                    "fail -> pass" if gained else "pass -> fail",
+                    style="green" if gained else "red",
+                ),
+                f"{flip.base_score:.2f}",
+                f"{flip.tuned_score:.2f}",
+                _one_line(flip.tuned_output, 50),
+                key=flip.item_id,
+            )
+
+    def _show_pairwise(self) -> None:
+        report = self.pairwise_report
+        table = self.query_one("#ab-disagreements", DataTable)
+        table.clear()
+        plot = self.query_one("#ab-win-rates", PlotextPlot)
+        self.query_one("#ab-disagreement-detail", Static).update("")
+        summary = self.query_one("#ab-summary", Static)
+        plot.display = report is not None
+        table.display = report is not None and bool(report.disagreements)
+        self.query_one("#ab-disagreements-label", Label).update(
+            "Judge disagreements"
+            if report is None or report.disagreements
+            else "Judge disagreements: none (every judge agreed, in every order)"
+        )
+        if report is None:
+            summary.update("")
+            return
+        style = "yellow" if report.warnings else ""
+        summary.update(Text(pairwise_summary(report), style=style))
+        self._plot(report)
+        self._disagreement_items = {}
+        for d in report.disagreements:
+            repeat = sum(1 for item in self._disagreement_items.values() if item == d.item_id)
+            key = d.item_id if not repeat else f"{d.item_id}#{repeat + 1}"
+            self._disagreement_items[key] = d.item_id
+            verdicts = "; ".join(
+                f"{judge}: {', '.join(side_name(v) for v in values)}"
+                for judge, values in d.verdicts.items()
+            )
+            table.add_row(d.item_id, d.tag or "", d.kind, _one_line(verdicts, 70), key=key)
+
+    def _plot(self, report: PairwiseReport) -> None:
+        plot = self.query_one("#ab-win-rates", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        names = [*report.per_judge, "all judges"]
+        rates = [s.b_win_rate for s in report.per_judge.values()] + [report.counts.b_win_rate]
+        plt.bar(
+            [_one_line(n, 24) for n in names],
+            [100 * (r or 0.0) for r in rates],
+        )
+        plt.ylim(0, 100)
+        plt.title("Tuned model's win rate by judge (%, ties count half)")
+        plot.refresh()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table_id = event.data_table.id
+        key = event.row_key.value if event.row_key is not None else None
+        if key is None:
+            return
+        if table_id == "eval-flips" and self.grader_report is not None:
+            event.stop()
+            flip = next((f for f in self.grader_report.flips if f.item_id == key), None)
+            if flip is not None:
+                self.query_one("#eval-flip-detail", Static).update(
+                    f"Item {flip.item_id}\nBase ({flip.base_score:.2f}): "
+                    f"{_one_line(flip.base_output, 400)}\nTuned ({flip.tuned_score:.2f}): "
+                    f"{_one_line(flip.tuned_output, 400)}"
+                )
+        elif table_id == "ab-disagreements" and self.pairwise_report is not None:
+            event.stop()
+            item_id = self._disagreement_items.get(str(key), str(key))
+            self.query_one("#ab-disagreement-detail", Static).update(
+                disagreement_detail(self.pairwise_report, item_id)
+            )
