@@ -2,7 +2,9 @@
 
 Each answer is appended to the journal the moment it arrives (direct calls) or as soon as its
 batch's results are read; a batch id is journaled right after the batch is created, before the
-wait, so a crash from then on re-attaches to the batch instead of paying for a second one.
+wait, so a crash from then on re-attaches to the batch instead of paying for a second one. The
+batch half is :func:`ftwizard.batch_journal.submit_batch` / ``collect_batch``, which the dry
+run's batch mode uses too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ftwizard.distill_journal import BatchDoneEntry, BatchEntry, GenerationEntry, Journal
+from ftwizard.batch_journal import (
+    BatchEntry,
+    GenerationEntry,
+    Journal,
+    collect_batch,
+    submit_batch,
+)
 from ftwizard.providers.base import Generation, GenerationRequest, ProviderError
 
 
@@ -65,6 +73,10 @@ class TeacherRun:
     def record(self, entries: Sequence[GenerationEntry]) -> None:
         """Journal paid-for answers (fsynced), then count them as done."""
         self.journal.append(entries)
+        self.remember(entries)
+
+    def remember(self, entries: Sequence[GenerationEntry]) -> None:
+        """Count already-journaled answers as done, and what they cost this run."""
         for entry in entries:
             self.generations[entry.request_id] = entry
             self.failures.pop(entry.request_id, None)
@@ -83,6 +95,7 @@ class TeacherRun:
             model=generation.model,
             input_tokens=generation.input_tokens,
             output_tokens=generation.output_tokens,
+            finish_reason=generation.finish_reason,
             batch_id=batch_id,
             cost_usd=teacher_cost(
                 self.model,
@@ -150,18 +163,13 @@ class TeacherRun:
             self.progress("batch", finished, len(batch.request_ids), batch.batch_id)
             self.check_stop()
 
-        await runner.wait(batch.batch_id, on_status=on_status)
-        outcomes = await runner.results(batch.batch_id)
-        entries = []
-        for rid in batch.request_ids:
-            outcome = outcomes.get(rid)
-            if outcome is not None and outcome.generation is not None:
-                entries.append(self.entry(rid, outcome.generation, batch.batch_id))
-            elif rid not in self.generations:
-                why = outcome.error if outcome is not None else "missing from the batch results"
-                self.failures[rid] = f"batch {batch.batch_id}: {why or 'no answer'}"
-        self.record(entries)
-        self.journal.append([BatchDoneEntry(batch_id=batch.batch_id)])
+        collected = await collect_batch(
+            runner, self.journal, batch, entry_for=self.entry, on_status=on_status
+        )
+        self.remember(collected.entries)
+        for rid, why in collected.failures.items():
+            if rid not in self.generations:
+                self.failures[rid] = why
 
     async def batches(self, runner: Any, todo: dict[str, GenerationRequest]) -> None:
         """Submit ``todo`` in batches of ``batch_size``, one after the other, and collect each."""
@@ -169,9 +177,7 @@ class TeacherRun:
         for start in range(0, len(ids), self.batch_size):
             chunk = ids[start : start + self.batch_size]
             self.check_stop()
-            batch_id = await runner.submit((rid, todo[rid]) for rid in chunk)
+            # Journaled by submit_batch before waiting: a crash re-attaches, never resubmits.
+            entry = await submit_batch(runner, self.journal, [(rid, todo[rid]) for rid in chunk])
             self.sent += len(chunk)
-            entry = BatchEntry(batch_id=batch_id, request_ids=chunk, model=todo[chunk[0]].model)
-            # Journaled before waiting: from here on a crash re-attaches, never resubmits.
-            self.journal.append([entry])
             await self.collect_batch(runner, entry)

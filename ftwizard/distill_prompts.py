@@ -9,7 +9,6 @@ student learns to answer without it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -110,8 +109,9 @@ def teacher_request(
 
 def request_id(request: GenerationRequest) -> str:
     """A stable id for exactly what the teacher is sent (a valid batch ``custom_id``)."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return "r-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
+    from ftwizard.batch_journal import request_digest
+
+    return "r-" + request_digest(request)
 
 
 def training_row(row: SourceRow, answer: str, keep_fields: Sequence[str] = ()) -> dict[str, Any]:

@@ -17,6 +17,13 @@ For a screen::
 ``cancel()`` makes :meth:`DryRun.run` return a report over the completed samples
 (``cancelled=True``). If the task running :meth:`DryRun.run` is itself cancelled, what had
 completed is still there: :meth:`DryRun.report`.
+
+Batch mode (``DryRunConfig(batch=True)``, ``anthropic:`` and ``openai:`` models) sends every
+generation in one batch (Anthropic Message Batches, the OpenAI Batch API) at half the
+per-token price; it may take hours instead of minutes. With a ``journal`` file the batch id is
+journaled right after the batch is created (:mod:`ftwizard.batch_journal`, the journal
+distillation uses), so a fresh :class:`DryRun` on the same journal after a crash re-attaches to
+that batch instead of paying for a second one, and answers already read back are reused.
 """
 
 from __future__ import annotations
@@ -28,16 +35,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from ftwizard.credentials import redact
 from ftwizard.datasets.topics import TopicTree
 from ftwizard.dryrun_metrics import Histogram, ScoreStats, normalize
 from ftwizard.dryrun_sampling import DEFAULT_SAMPLES, SampleSet, sample_rows
 from ftwizard.dryrun_verdict import Thresholds, Verdict, VerdictInputs, decide
-from ftwizard.errors import FtwizardError
+from ftwizard.errors import FtwizardError, InputError
 from ftwizard.graders.judges import judge_model
 from ftwizard.graders.results import GradeResult, Sample
 from ftwizard.graders.samples import answer_of, prompt_messages
@@ -46,6 +54,16 @@ from ftwizard.providers.base import ChatProvider, Generation, GenerationRequest,
 from ftwizard.providers.concurrency import generate_many
 from ftwizard.providers.models import ModelRef, parse_model
 from ftwizard.providers.retry import RetryEvent
+
+if TYPE_CHECKING:
+    from ftwizard.batch_journal import (
+        BatchCollection,
+        BatchEntry,
+        BatchRunner,
+        GenerationEntry,
+        Journal,
+    )
+    from ftwizard.providers.anthropic_batches import BatchStatus
 
 REPORT_VERSION = 1
 DEFAULT_CONCURRENCY = 16
@@ -56,12 +74,17 @@ ASSUMED_OUTPUT_TOKENS = 512
 ASSUMED_JUDGE_OUTPUT_TOKENS = 150
 # Stored prompt/output text per sample; enough to read, small enough for session.json.
 MAX_STORED_CHARS = 4000
+# How often a batch dry run asks whether its batch has ended.
+DEFAULT_POLL_INTERVAL_S = 30.0
+# The providers whose batch API the dry run drives (Vertex batch prediction is not wired).
+BATCH_PROVIDERS = frozenset({"anthropic", "openai"})
 # Statuses that will fail every other request the same way: stop instead of repeating them.
 _FATAL_STATUS = frozenset({401, 403, 404})
 _PARSE_WORDS = ("json", "parse", "decode")
 
 Method = Literal["sft", "dpo", "rft"]
 Phase = Literal["sampling", "generating", "grading", "regrading", "done", "cancelled"]
+BatchState = Literal["in_progress", "canceling", "ended"]
 
 
 class DryRunConfig(BaseModel):
@@ -78,6 +101,20 @@ class DryRunConfig(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0)
     regrade: int = Field(default=DEFAULT_REGRADE, ge=0)
     topic_field: str | None = None
+    # One batch instead of direct calls: half the price, hours instead of minutes.
+    batch: bool = False
+    poll_interval_s: float = Field(default=DEFAULT_POLL_INTERVAL_S, ge=0.0)
+
+    @model_validator(mode="after")
+    def _batch_needs_a_batch_api(self) -> DryRunConfig:
+        # Refused here, at the boundary, so no caller prices or starts a batch it cannot run.
+        provider = self.model.split(":", 1)[0] if ":" in self.model else ""
+        if self.batch and provider not in BATCH_PROVIDERS:
+            raise ValueError(
+                f"batch mode is available for anthropic: and openai: models, not "
+                f"'{self.model}'; run without batch mode"
+            )
+        return self
 
     def model_ref(self) -> ModelRef:
         """The parsed model string (``InputError`` when it is not ``provider:NAME``)."""
@@ -176,6 +213,10 @@ class DryRunProgress(BaseModel):
     output_tokens: int = 0
     retries: int = 0
     elapsed_s: float = 0.0
+    # Batch mode: the batch being waited on and what the API says of it.
+    batch_id: str | None = None
+    batch_status: BatchState | None = None
+    batch_finished: int = 0
 
 
 class DryRunReport(BaseModel):
@@ -205,6 +246,9 @@ class DryRunReport(BaseModel):
     cancelled: bool = False
     aborted: str | None = None
     elapsed_s: float = 0.0
+    # Batch mode: the batches this run waited on, and answers taken from the journal instead.
+    batch_ids: list[str] = Field(default_factory=list)
+    reused: int = 0
 
     @property
     def generation_failures(self) -> int:
@@ -237,6 +281,7 @@ class DryRunReport(BaseModel):
             "sampled": self.sampled,
             "cancelled": self.cancelled,
             "aborted": self.aborted,
+            "batch_ids": self.batch_ids,
         }
 
 
@@ -281,16 +326,36 @@ def _price_notes(model: str, usd: float | None, what: str) -> list[str]:
     return [f"no price known for {what} model '{model}'"] if usd is None else []
 
 
+def batch_price(model: str, input_tokens: int, output_tokens: int) -> float | None:
+    """Dollars for tokens sent through a batch API: half the direct price.
+
+    Both Anthropic Message Batches and the OpenAI Batch API bill every token at 50 % of the
+    direct rate; ``pricing.teacher_cost(batch=True)`` halves Anthropic prices only, so the
+    halving is done here for both.
+    """
+    from ftwizard.pricing import teacher_cost
+
+    usd = teacher_cost(model, input_tokens, output_tokens)
+    return None if usd is None else usd / 2
+
+
 def _cost(
     ref: ModelRef,
     usage: TokenUsage,
     judge: str | None,
+    *,
+    batch: bool = False,
 ) -> CostFigure:
     from ftwizard.pricing import inference_cost_per_call, teacher_cost
 
     notes: list[str] = []
     generation: float | None = 0.0
-    if ref.is_paid:
+    if batch:
+        generation = batch_price(ref.name, usage.input_tokens, usage.output_tokens)
+        notes += _price_notes(ref.name, generation, "the base")
+        if generation is not None:
+            notes.append("generation priced at the batch API rate (half price)")
+    elif ref.is_paid:
         # Priced by model name wherever it is served: a proxy in front of OpenAI bills the same;
         # a self-hosted model has no row in the price table and stays unknown.
         generation = inference_cost_per_call(
@@ -359,7 +424,7 @@ def estimate_dryrun_cost(
         per_call = (input_tokens + output_tokens) / max(1, len(rows.rows)) + 200
         usage.judge_input_tokens = round(per_call * judge_calls)
         usage.judge_output_tokens = ASSUMED_JUDGE_OUTPUT_TOKENS * judge_calls
-    cost = _cost(ref, usage, judge)
+    cost = _cost(ref, usage, judge, batch=config.batch)
     cost.notes.insert(0, "estimate: about 4 characters per token")
     return DryRunEstimate(
         model=ref.spec,
@@ -383,6 +448,9 @@ class DryRun:
 
     ``provider`` defaults to the one ``config.model`` names; ``judge`` is needed by model
     graders. ``sample_set`` (from :func:`estimate_dryrun_cost`) skips re-reading the data.
+    In batch mode ``journal`` is the file the batch id and its answers are journaled to (give
+    the same file after a restart to re-attach; ``None`` journals nothing), and ``sleep`` is
+    awaited between polls of the batch (tests pass one that returns at once).
     """
 
     def __init__(
@@ -395,6 +463,8 @@ class DryRun:
         sample_set: SampleSet | None = None,
         topics: TopicTree | None = None,
         thresholds: Thresholds | None = None,
+        journal: str | Path | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.config = config
         self.spec = spec
@@ -416,13 +486,22 @@ class DryRun:
         self._started = 0.0
         self._scale = score_scale(spec)
         self._needs_json = uses_output_json(spec)
+        self._journal_path = Path(journal) if journal is not None else None
+        self._sleep = sleep
+        self._batch_status: BatchStatus | None = None
+        self._batch_ids: list[str] = []
+        self._reused = 0
+        # Batch mode cancels the generation task only while it waits on a batch: cancelling
+        # a submission half-way would leave a batch that exists but is not journaled.
+        self._batch_waiting = False
 
     # -- control -----------------------------------------------------------------------------
 
     def cancel(self) -> None:
         """Stop generating; the run grades what came back and returns a partial report."""
         self._cancelled = True
-        if self._gen_task is not None and not self._gen_task.done():
+        waiting = not self.config.batch or self._batch_waiting
+        if self._gen_task is not None and not self._gen_task.done() and waiting:
             self._gen_task.cancel()
 
     @property
@@ -449,6 +528,9 @@ class DryRun:
             output_tokens=self.usage.output_tokens,
             retries=self.retries,
             elapsed_s=time.monotonic() - self._started if self._started else 0.0,
+            batch_id=self._batch_status.id if self._batch_status else None,
+            batch_status=self._batch_status.processing_status if self._batch_status else None,
+            batch_finished=_finished(self._batch_status) if self._batch_status else 0,
         )
 
     # -- running -----------------------------------------------------------------------------
@@ -523,6 +605,12 @@ class DryRun:
         texts: dict[int, str] = {}
         retryable: set[int] = set()
 
+        def on_failed(index: int, message: str) -> None:
+            # A batch item that errored, expired or was canceled: that row only, no abort.
+            outcome = self._outcomes[index]
+            outcome.error, outcome.stage = redact(message), "generation"
+            notify()
+
         def on_result(index: int, result: Generation | ProviderError) -> None:
             outcome = self._outcomes[index]
             if isinstance(result, ProviderError):
@@ -569,7 +657,13 @@ class DryRun:
             notify()
             grader_task = asyncio.create_task(grade_as_they_come())
             grader_task.add_done_callback(self._stop_generation_if_failed)
-            await self._generate(provider, requests, range(len(requests)), on_result, grader_task)
+            if self.config.batch:
+                batch_run = self._generate_batch(provider, requests, on_result, on_failed, notify)
+                await self._await_generation(batch_run, grader_task)
+            else:
+                await self._generate(
+                    provider, requests, range(len(requests)), on_result, grader_task
+                )
             again = sorted(retryable)
             if again and not self._cancelled and not self._aborted:
                 # Rows that ran out of attempts on a transient failure (rate limits met again
@@ -605,15 +699,20 @@ class DryRun:
     ) -> None:
         """Generate the rows ``indices``; return when done, cancelled by us, or aborted."""
         chosen = list(indices)
-        self._gen_task = asyncio.create_task(
+        await self._await_generation(
             generate_many(
                 provider,
                 [requests[i] for i in chosen],
                 concurrency=self.config.concurrency,
                 on_result=lambda j, result: on_result(chosen[j], result),
                 return_errors=True,
-            )
+            ),
+            grader_task,
         )
+
+    async def _await_generation(self, work: Any, grader_task: asyncio.Task[None]) -> None:
+        """Run ``work`` as the cancellable generation task, and sort out how it ended."""
+        self._gen_task = asyncio.create_task(work)
         try:
             await self._gen_task
         except asyncio.CancelledError:
@@ -634,6 +733,140 @@ class DryRun:
             if usable is not None:
                 raise usable.exceptions[0] from None
             raise
+        except Exception:
+            # A batch call that failed for good, or a progress hook that raised: nothing will
+            # feed the grader any more, so it must not be left waiting.
+            grader_task.cancel()
+            raise
+
+    # -- batch mode --------------------------------------------------------------------------
+
+    def _batch_runner(self, provider: ChatProvider) -> BatchRunner:
+        from ftwizard.providers.anthropic_batches import AnthropicBatchRunner
+        from ftwizard.providers.anthropic_chat import AnthropicChatProvider
+        from ftwizard.providers.openai_batches import OpenAIBatchRunner
+        from ftwizard.providers.openai_chat import OpenAIChatProvider
+
+        interval = self.config.poll_interval_s
+        if isinstance(provider, AnthropicChatProvider):
+            return AnthropicBatchRunner(provider, poll_interval_s=interval)
+        if isinstance(provider, OpenAIChatProvider):
+            return OpenAIBatchRunner(provider, poll_interval_s=interval)
+        raise InputError(
+            f"batch mode is available for anthropic: and openai: models; {self.ref.spec} is "
+            f"served by '{provider.name}'",
+            field="batch",
+        )
+
+    def _journal_entry(self, rid: str, generation: Generation, batch_id: str) -> GenerationEntry:
+        from ftwizard.batch_journal import GenerationEntry
+
+        return GenerationEntry(
+            request_id=rid,
+            text=generation.text,
+            model=generation.model,
+            input_tokens=generation.input_tokens,
+            output_tokens=generation.output_tokens,
+            finish_reason=generation.finish_reason,
+            batch_id=batch_id,
+            cost_usd=batch_price(self.ref.name, generation.input_tokens, generation.output_tokens),
+        )
+
+    async def _generate_batch(
+        self,
+        provider: ChatProvider,
+        requests: Sequence[GenerationRequest],
+        on_result: Callable[[int, Generation | ProviderError], None],
+        on_failed: Callable[[int, str], None],
+        notify: Callable[[], None],
+    ) -> None:
+        """Generate every row through one batch, re-attaching to a journaled one.
+
+        Answers the journal already holds are reused; a journaled batch that has not been read
+        back is waited on again instead of submitted again; only rows with neither go into a
+        new batch. Its id is journaled before the wait, so a crash from then on re-attaches.
+        """
+        from ftwizard.batch_journal import Journal, JournalState, request_digest, submit_batch
+
+        runner = self._batch_runner(provider)
+        # The digest ties a journaled answer to exactly this request; the index tells apart
+        # two sampled rows that happen to ask the same thing (custom ids must be unique).
+        ids = [f"r-{request_digest(r)}-{i}" for i, r in enumerate(requests)]
+        index_of = {rid: i for i, rid in enumerate(ids)}
+        journal = Journal(self._journal_path) if self._journal_path is not None else None
+        state = journal.load() if journal is not None else JournalState()
+        for rid, entry in state.generations.items():
+            if rid in index_of:
+                self._reused += 1
+                on_result(index_of[rid], _generation_of(entry))
+        # Only this dry run's batches: a journal shared with other runs keeps theirs open.
+        batches = [
+            b for b in state.open_batches.values() if any(rid in index_of for rid in b.request_ids)
+        ]
+        in_flight = {rid for b in batches for rid in b.request_ids}
+        todo = [rid for rid in ids if rid not in state.generations and rid not in in_flight]
+        if todo and not self._cancelled:
+            # Without a journal the batch still runs; only re-attaching after a crash is lost.
+            batches.append(
+                await submit_batch(
+                    runner, journal, [(rid, requests[index_of[rid]]) for rid in todo]
+                )
+            )
+
+        def on_status(status: BatchStatus) -> None:
+            self._batch_status = status
+            notify()
+
+        for batch in batches:
+            self._batch_ids.append(batch.batch_id)
+            collected = await self._collect(runner, journal, batch, on_status)
+            for answer in collected.entries:
+                on_result(index_of[answer.request_id], _generation_of(answer))
+            for rid, why in collected.failures.items():
+                # After our own cancel the items the batch dropped were not run, not failed.
+                if rid in index_of and not self._cancelled:
+                    on_failed(index_of[rid], why)
+
+    async def _collect(
+        self,
+        runner: BatchRunner,
+        journal: Journal | None,
+        batch: BatchEntry,
+        on_status: Callable[[BatchStatus], None],
+    ) -> BatchCollection:
+        """Wait for ``batch`` and read it back; :meth:`cancel` cancels the batch remotely.
+
+        A cancelled batch still ends with the answers finished before the cancel, and those
+        are graded. Cancelling the task running :meth:`run` (the process is going away) leaves
+        the batch running: it is journaled, and a restart re-attaches to it.
+        """
+        from ftwizard.batch_journal import collect_batch
+
+        async def read_back() -> BatchCollection:
+            return await collect_batch(
+                runner,
+                journal,
+                batch,
+                entry_for=self._journal_entry,
+                on_status=on_status,
+                sleep=self._sleep,
+            )
+
+        if self._cancelled:
+            on_status(await runner.cancel(batch.batch_id))
+            return await read_back()
+        self._batch_waiting = True
+        try:
+            return await read_back()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._cancelled or task is None:
+                raise
+            task.uncancel()
+        finally:
+            self._batch_waiting = False
+        on_status(await runner.cancel(batch.batch_id))
+        return await read_back()
 
     async def _grade(
         self,
@@ -751,13 +984,29 @@ class DryRun:
             truncated=truncated,
             grader_noise=self._noise,
             usage=self.usage.model_copy(),
-            cost=_cost(self.ref, self.usage, judge),
+            cost=_cost(self.ref, self.usage, judge, batch=self.config.batch),
             verdict=verdict,
             samples=[o.model_copy() for o in self._outcomes],
             cancelled=self._cancelled,
             aborted=self._aborted,
             elapsed_s=time.monotonic() - self._started if self._started else 0.0,
+            batch_ids=list(self._batch_ids),
+            reused=self._reused,
         )
+
+
+def _finished(status: BatchStatus) -> int:
+    return status.succeeded + status.errored + status.canceled + status.expired
+
+
+def _generation_of(entry: GenerationEntry) -> Generation:
+    return Generation(
+        text=entry.text,
+        model=entry.model,
+        input_tokens=entry.input_tokens,
+        output_tokens=entry.output_tokens,
+        finish_reason=entry.finish_reason,
+    )
 
 
 def _with_partial_note(verdict: Verdict, message: str) -> Verdict:

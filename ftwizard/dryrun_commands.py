@@ -56,6 +56,18 @@ def register(sub: Any) -> None:
         help="rft: the verdict is a gate; sft: the dry run is a baseline (default rft)",
     )
     parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="anthropic: and openai: models: send the generations as one batch (Message "
+        "Batches / Batch API: half the price; can take hours)",
+    )
+    parser.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="with --batch: journal the batch id and its answers here; run again with the same "
+        "FILE after a crash or Ctrl-C to re-attach to the batch instead of paying for another",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help='print {"n","mean","std","pct_gt0","pct_eq1","errors","verdict","reasons",'
@@ -109,9 +121,15 @@ async def _dryrun(args: argparse.Namespace) -> Any:
             concurrency=args.concurrency,
             seed=args.seed,
             method=args.method,
+            batch=args.batch,
         )
     except ValidationError as exc:
-        raise InputError(str(exc.errors()[0]["msg"]), field="--model") from None
+        error = exc.errors()[0]
+        # A model-level check (batch mode on a provider without one) has no field of its own.
+        field = "--batch" if not error["loc"] else "--model"
+        raise InputError(str(error["msg"]).removeprefix("Value error, "), field=field) from None
+    if args.journal and not args.batch:
+        raise InputError("--journal is for --batch runs", field="--journal")
     ref = config.model_ref()
     sample_set = sample_rows(args.data, args.samples, seed=args.seed)
     spec = load_grader(args.grader, fields=dataset_fields([r.item for r in sample_set.rows]))
@@ -123,13 +141,38 @@ async def _dryrun(args: argparse.Namespace) -> Any:
     if estimate.paid:
         usd = estimate.cost.total_usd
         price = "unknown cost" if usd is None else f"about ${usd:.4f}"
+        how = " as one batch (half price)" if config.batch else ""
         print(
-            f"dry run: {estimate.samples} samples on {ref.spec}, {price} "
+            f"dry run: {estimate.samples} samples on {ref.spec}{how}, {price} "
             f"(~{estimate.input_tokens:,} input / ~{estimate.output_tokens:,} output tokens)",
             file=sys.stderr,
         )
-    dry = DryRun(config, spec, judge=judge, sample_set=sample_set)
-    return await dry.run()
+    if config.batch and not args.journal:
+        print(
+            "dry run: no --journal: if this process stops, a rerun submits a new batch",
+            file=sys.stderr,
+        )
+    dry = DryRun(config, spec, judge=judge, sample_set=sample_set, journal=args.journal)
+    return await dry.run(on_progress=_BatchStatusPrinter() if config.batch else None)
+
+
+class _BatchStatusPrinter:
+    """Prints a batch's status to stderr when it changes: a batch can run for hours."""
+
+    def __init__(self) -> None:
+        self.last: tuple[str | None, str | None, int] | None = None
+
+    def __call__(self, progress: Any) -> None:
+        if progress.batch_id is None:
+            return
+        seen = (progress.batch_id, progress.batch_status, progress.batch_finished)
+        if seen != self.last:
+            self.last = seen
+            print(
+                f"dry run: batch {progress.batch_id} {progress.batch_status}, "
+                f"{progress.batch_finished}/{progress.total} finished",
+                file=sys.stderr,
+            )
 
 
 def _human(report: Any) -> str:
@@ -147,6 +190,9 @@ def _human(report: Any) -> str:
         )
     for topic, t in report.per_topic.items():
         lines.append(f"  topic {topic}: n {t.n}  mean {t.mean:.3f}  >0 {t.pct_gt0:.0f}%")
+    if report.batch_ids:
+        reused = f", {report.reused} answers reused from the journal" if report.reused else ""
+        lines.append(f"  batch {', '.join(report.batch_ids)}{reused}")
     usd = report.cost.total_usd
     lines.append(
         f"  tokens {report.usage.input_tokens:,} in / {report.usage.output_tokens:,} out; "

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.http_server import FakeHTTPServer, FakeResponse, RecordedRequest
+from tests.fakes.openai_batches import OpenAIBatchRoutes
 from tests.fakes.openai_tuning import FineTuningSim
 from tests.fakes.schema_sample import sample_for_schema
 
@@ -57,7 +58,7 @@ def count_words(text: str) -> int:
     return max(1, len(text.split()))
 
 
-class FakeOpenAIServer(FakeHTTPServer):
+class FakeOpenAIServer(FakeHTTPServer, OpenAIBatchRoutes):
     """OpenAI's wire format with scriptable replies, failures and auth.
 
     ``api_key=None`` accepts any key (a keyless local server). ``models=None`` accepts any
@@ -83,6 +84,7 @@ class FakeOpenAIServer(FakeHTTPServer):
         self._register_chat()
         self._register_graders()
         self._register_fine_tuning()
+        self._register_batches()
 
     @property
     def v1_url(self) -> str:
