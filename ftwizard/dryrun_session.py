@@ -17,6 +17,8 @@ from ftwizard.graders.workbench import SPEC_FILE, spec_digest
 from ftwizard.session import Session, SessionStore, atomic_write_text
 
 REPORT_FILE = "dryrun-report.json"
+# A batch dry run's id and answers; the same file after a restart re-attaches to the batch.
+BATCH_JOURNAL_FILE = "dryrun-batch.journal.jsonl"
 
 
 def dryrun_inputs(session: Session, store: SessionStore) -> tuple[DryRunConfig, AnyGrader]:
@@ -39,8 +41,14 @@ def dryrun_inputs(session: Session, store: SessionStore) -> tuple[DryRunConfig, 
         concurrency=settings.concurrency,
         seed=settings.seed,
         method=task.method.value,
+        batch=settings.batch,
     )
     return config, spec
+
+
+def batch_journal_path(session: Session, store: SessionStore) -> Path:
+    """Where a batch dry run of this session journals its batch."""
+    return store.artifacts_dir(session.id) / BATCH_JOURNAL_FILE
 
 
 def record_report(session: Session, store: SessionStore, report: DryRunReport) -> Path:

@@ -180,6 +180,8 @@ class DryRunSection(BaseModel):
     samples: int = 200
     concurrency: int = 16
     seed: int = 0
+    # One provider batch instead of direct calls: half the price, hours instead of minutes.
+    batch: bool = False
     report_file: str | None = None
     grader_digest: str | None = None  # the grader spec the run graded with
     data_file: str | None = None  # the training file it sampled

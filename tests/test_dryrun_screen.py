@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static, Switch
 
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.dryrun_session import dryrun_problem
@@ -128,3 +128,27 @@ async def test_a_warning_is_acknowledged_and_a_grader_change_asks_for_a_new_run(
         assert dryrun_problem(app.session) is None
         app.session.grader.spec_text = EXACT.replace("eq", "ilike")
         assert "changed since the dry run" in (dryrun_problem(app.session) or "")
+
+
+async def test_a_batch_dry_run_costs_half_and_is_journaled(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.reply_fn = lambda body: "I do not know."
+    session_id = _session_at_dryrun(store, tmp_path, backend=Backend.openai, method=Method.rft)
+    app = make_app(store=store, session_id=session_id, allow_spend=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        direct = _text(app, "#dryrun-estimate")
+        app.screen.query_one("#dryrun-batch", Switch).value = True
+        await pilot.pause()
+        assert _text(app, "#dryrun-estimate") != direct
+        await _run(app, pilot)
+        await pilot.click("#confirm-yes")
+        await _finish(app, pilot)
+        assert app.session is not None
+        assert app.session.dryrun.verdict == "NO-GO"
+        assert app.session.dryrun.batch
+    journal = store.artifacts_dir(session_id) / "dryrun-batch.journal.jsonl"
+    assert journal.is_file()
+    assert openai_env.chat_bodies() == []  # no direct calls: everything went through the batch
+    assert len(openai_env.requests_to("/v1/batches", "POST")) == 1

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, Switch
 from textual_plotext import PlotextPlot
 
 from ftwizard.dryrun import DryRunProgress, DryRunReport
@@ -67,6 +67,12 @@ class DryRunScreen(StepScreen):
             yield Input(id="dryrun-concurrency", type="integer")
             yield Label("Seed", classes="switch")
             yield Input(id="dryrun-seed", type="integer")
+        with Horizontal(classes="row", id="dryrun-batch-row"):
+            yield Switch(id="dryrun-batch")
+            yield Label(
+                "One provider batch: half the price, may take hours, resumes after a restart",
+                classes="switch",
+            )
         yield Static("", id="dryrun-estimate")
         with Horizontal(classes="row"):
             yield Button("Run dry run", id="dryrun-run", variant="primary")
@@ -90,6 +96,11 @@ class DryRunScreen(StepScreen):
         self.query_one("#dryrun-samples", Input).value = str(section.samples)
         self.query_one("#dryrun-concurrency", Input).value = str(section.concurrency)
         self.query_one("#dryrun-seed", Input).value = str(section.seed)
+        self.query_one("#dryrun-batch", Switch).value = section.batch
+        backend = self.session.task.backend
+        self.query_one("#dryrun-batch-row").display = (
+            backend is not None and backend.value == "openai"
+        )
         metrics = self.query_one("#dryrun-metrics", DataTable)
         for label in ("Metric", "Value", "Healthy range"):
             metrics.add_column(label, key=label.lower())
@@ -149,6 +160,21 @@ class DryRunScreen(StepScreen):
             return True
 
         self.decide(widget_id, value, apply)
+        self._show_estimate()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id != "dryrun-batch":
+            return
+        event.stop()
+        value = event.value
+
+        def apply(session: Session) -> bool:
+            if session.dryrun.batch == value:
+                return False
+            session.dryrun.batch = value
+            return True
+
+        self.decide("dryrun-batch", value, apply)
         self._show_estimate()
 
     def _show_estimate(self) -> None:
@@ -250,11 +276,14 @@ class DryRunScreen(StepScreen):
     @work(thread=True, exclusive=True, group="dryrun", exit_on_error=False)
     def _run(self, config: Any, spec: Any, estimate: Any) -> None:
         from ftwizard.dryrun import DryRun
+        from ftwizard.dryrun_session import batch_journal_path
         from ftwizard.graders.judges import judge_for
+
+        journal = batch_journal_path(self.session, self.wizard.store) if config.batch else None
 
         async def run() -> DryRunReport:
             judge = judge_for(spec, base_url=self.session.grader.judge_base_url)
-            dry = DryRun(config, spec, judge=judge, sample_set=estimate.sample_set)
+            dry = DryRun(config, spec, judge=judge, sample_set=estimate.sample_set, journal=journal)
             loop = asyncio.get_running_loop()
             self._cancel = lambda: loop.call_soon_threadsafe(dry.cancel)
             try:
@@ -284,6 +313,7 @@ class DryRunScreen(StepScreen):
             f"{update.phase}: {update.generated}/{update.total} answered, {update.graded} "
             f"graded, mean {mean}, {update.generation_failed} failed, {update.retries} retries, "
             f"{update.elapsed_s:.1f} s"
+            + (f" - batch {update.batch_id}: {update.batch_status}" if update.batch_id else "")
         )
         self._plot(update.histogram)
 
