@@ -12,6 +12,7 @@ import pytest
 from ftwizard.cli import main
 from ftwizard.dryrun_metrics import Histogram
 from ftwizard.evaluate import Judge, JudgeOptions, PairItem, compare_scores, run_pairwise
+from ftwizard.evaluate_session import record_grader_comparison, record_pairwise
 from ftwizard.flow import start_session
 from ftwizard.graders.results import GradeResult
 from ftwizard.ledger import (
@@ -24,7 +25,6 @@ from ftwizard.ledger import (
 )
 from ftwizard.providers.base import ChatMessage, GenerationRequest
 from ftwizard.providers.training import MetricPoint
-from ftwizard.screens.evaluate import record_grader_comparison, record_pairwise
 from ftwizard.session import (
     Backend,
     DatasetResult,
