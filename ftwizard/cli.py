@@ -205,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         dryrun_commands,
         evaluate_commands,
         ledger_commands,
+        training_commands,
     )
     from ftwizard.datasets import commands as dataset_commands
     from ftwizard.graders import commands as grader_commands
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     distill_commands.register(sub)
     evaluate_commands.register(sub)
     ledger_commands.register(sub)
+    training_commands.register(sub)
     return parser
 
 

@@ -107,11 +107,27 @@ def evaluate_problem(session: Session) -> str | None:
     return None
 
 
+def training_problem(session: Session) -> str | None:
+    """Why the training step is not complete (a succeeded job with a model), or None."""
+    from ftwizard.training import training_problem as problem
+
+    return problem(session)
+
+
+def deploy_problem(session: Session) -> str | None:
+    """Why the deploy step is not complete (a deployed model that answered), or None."""
+    from ftwizard.deploy import deploy_problem as problem
+
+    return problem(session)
+
+
 # Each step's completeness test; a step's issue adds its entry when its screen lands.
 _DONE: dict[StepId, Callable[[Session], bool]] = {
     StepId.task: lambda s: task_problem(s) is None,
     StepId.dataset: lambda s: dataset_problem(s) is None,
     StepId.grader: lambda s: grader_problem(s) is None,
+    StepId.training: lambda s: training_problem(s) is None,
+    StepId.deploy: lambda s: deploy_problem(s) is None,
     StepId.evaluate: lambda s: evaluate_problem(s) is None,
     StepId.dryrun: lambda s: dryrun_problem(s) is None,
 }

@@ -120,6 +120,48 @@ class DatasetResult(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class DistillChoice(BaseModel):
+    """The dataset step's distill branch: relabel prompts with a teacher (secret-free)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The rows to relabel; None means the training file. Recorded at the first run, because
+    # a successful run makes the distilled file the training file.
+    prompts_path: str | None = None
+    teacher: str | None = None  # a model string, e.g. "anthropic:claude-haiku-4-5"
+    base_url: str | None = None  # the teacher's API, e.g. an OpenAI-compatible server
+    grader_path: str | None = None  # keeps only the answers this grader accepts
+    threshold: float = 1.0
+
+
+class DistillSummary(BaseModel):
+    """What the last distill run produced; the full metadata is ``metadata_file``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str
+    output: str
+    journal: str
+    metadata_file: str
+    teacher: str
+    grader: str | None = None
+    threshold: float
+    n: int
+    answered: int
+    failed: int
+    graded: int
+    correct: int
+    kept: int
+    teacher_accuracy: float | None = None
+    accuracy_text: str
+    grade_errors: int = 0
+    reused: int = 0
+    requests_sent: int = 0
+    cost_usd: float | None = None
+    cost_usd_this_run: float | None = None
+    created_at: str
+
+
 class DatasetSection(BaseModel):
     """The dataset step: the user's choices and what they produced."""
 
@@ -127,6 +169,8 @@ class DatasetSection(BaseModel):
 
     choice: DatasetChoice = Field(default_factory=DatasetChoice)
     result: DatasetResult | None = None
+    distill: DistillChoice = Field(default_factory=DistillChoice)
+    distilled: DistillSummary | None = None
 
 
 class GraderTestRow(BaseModel):

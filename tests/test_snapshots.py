@@ -139,3 +139,18 @@ def test_evaluate_screen_after_a_run(
 
     app = make_app(store=store, session_id=session.id)
     assert snap_compare(app, terminal_size=(120, 50), run_before=scrolled)
+
+
+def test_training_confirmation_screen(
+    snap_compare, store: SessionStore, frozen_clock: None, tickets
+) -> None:
+    """The training step before the job: plan, editable settings, estimate, Start."""
+    from tests.test_training_step import session_at_training
+
+    session = session_at_training(store, tickets, name="ticket triage")
+
+    async def shown(pilot) -> None:
+        await pilot.pause(0.5)
+
+    app = make_app(store=store, session_id=session.id)
+    assert snap_compare(app, terminal_size=(120, 50), run_before=shown)

@@ -7,11 +7,13 @@ A step appears as reachable in the sidebar only when its screen is registered in
 from __future__ import annotations
 
 from ftwizard.screens.dataset import DatasetScreen
+from ftwizard.screens.deploy import DeployScreen
 from ftwizard.screens.dryrun import DryRunScreen
 from ftwizard.screens.evaluate import EvaluateScreen
 from ftwizard.screens.grader import GraderScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.screens.task import TaskScreen
+from ftwizard.screens.training import TrainingScreen
 from ftwizard.session import StepId
 
 STEP_SCREENS: dict[StepId, type[StepScreen]] = {
@@ -19,5 +21,7 @@ STEP_SCREENS: dict[StepId, type[StepScreen]] = {
     StepId.dataset: DatasetScreen,
     StepId.grader: GraderScreen,
     StepId.dryrun: DryRunScreen,
+    StepId.training: TrainingScreen,
+    StepId.deploy: DeployScreen,
     StepId.evaluate: EvaluateScreen,
 }

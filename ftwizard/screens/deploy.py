@@ -1,0 +1,221 @@
+"""The deploy step: the final results, Deploy, then how to call the model and a prompt box."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Label, Static
+
+from ftwizard import deploy, training
+from ftwizard.errors import FtwizardError
+from ftwizard.screens.step import StepScreen
+from ftwizard.session import Backend, DeploymentSection, StepId
+
+HELP = """\
+# Deploy
+
+**Deploy** makes the tuned model callable:
+
+- **Local**: the adapter is exported, merged into its base model, and served on an
+  OpenAI-compatible endpoint on 127.0.0.1 (it keeps running after you quit; call it with any
+  OpenAI client at the base URL shown, model `ftwizard-tuned`).
+- **OpenAI**: the fine-tuned model id is the deployment.
+- **Vertex AI**: the tuned model's endpoint is the deployment.
+
+Then type a prompt and press **Send** to try the model. The step is done once it answered.
+"""
+
+
+class DeployScreen(StepScreen):
+    """Final results, deploy, model id / endpoint / base URL, and a prompt box."""
+
+    STEP: ClassVar[StepId] = StepId.deploy
+    HELP: ClassVar[str] = HELP
+    WAIT_CONDITIONS: ClassVar[dict[str, Any]] = {
+        "deployed": lambda screen: not screen.busy and screen.session.deployment.model is not None,
+        "model-answered": lambda screen: (
+            not screen.busy and screen.session.deployment.test_reply is not None
+        ),
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="deploy-results")
+        with Horizontal(classes="row"):
+            yield Button("Deploy", id="deploy-model", variant="primary")
+            yield Static("", id="deploy-status")
+        yield Static("", id="deploy-info")
+        yield Label("Try the model", classes="field-label")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="a prompt for the tuned model", id="deploy-prompt")
+            yield Button("Send", id="deploy-send")
+        yield Static("", id="deploy-reply")
+
+    def on_mount(self) -> None:
+        deployment = self.session.deployment
+        self.query_one("#deploy-prompt", Input).value = deployment.test_prompt or (
+            deploy.sample_prompt(self.session)
+        )
+        self._show_results()
+        self._show_deployment()
+        super().on_mount()
+
+    def step_problem(self) -> str | None:
+        if self.busy:
+            return "Working..."
+        return deploy.deploy_problem(self.session)
+
+    def refresh_frame(self) -> None:
+        super().refresh_frame()
+        deployed = self.session.deployment.model is not None
+        self.query_one("#deploy-model", Button).disabled = self.busy
+        self.query_one("#deploy-model", Button).label = "Deploy again" if deployed else "Deploy"
+        self.query_one("#deploy-send", Button).disabled = self.busy or not deployed
+
+    def _show_results(self) -> None:
+        summary = training.training_summary(self.session)
+        text = Text()
+        text.append(f"Training {summary['status'] or 'not started'}", style="bold")
+        latest = ", ".join(f"{k} {v:.4f}" for k, v in summary["latest"].items())
+        text.append(f"\nFinal metrics: {latest or '-'}")
+        model = training.final_model(self.session)
+        text.append(f"\nModel to deploy: {model or '-'}")
+        if summary["chosen_checkpoint"]:
+            text.append(" (a chosen checkpoint)")
+        self.query_one("#deploy-results", Static).update(text)
+
+    def _show_deployment(self) -> None:
+        deployment = self.session.deployment
+        info = self.query_one("#deploy-info", Static)
+        if deployment.model is None:
+            info.update("Not deployed yet.")
+        else:
+            text = Text()
+            text.append(f"Model {deployment.model}", style="bold green")
+            if deployment.base_url:
+                text.append(f"\nBase URL {deployment.base_url}")
+            if deployment.endpoint and deployment.endpoint != deployment.base_url:
+                text.append(f"\nEndpoint {deployment.endpoint}")
+            if self.session.task.backend is Backend.local and not deploy.local_server_alive(
+                self.session
+            ):
+                text.append("\nThe local server is not running: press Deploy again.", style="red")
+            info.update(text)
+        reply = deployment.test_reply
+        self.query_one("#deploy-reply", Static).update(
+            "" if reply is None else Text(f"Reply: {reply}", style="cyan")
+        )
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button = event.button.id
+        if button not in ("deploy-model", "deploy-send"):
+            super().on_button_pressed(event)
+            return
+        event.stop()
+        if button == "deploy-model":
+            self.wizard.journal({"press": button}, screen=self.screen_name)
+            self._deploy()
+        else:
+            self._send()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "deploy-prompt":
+            event.stop()
+            self._send()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "deploy-prompt":
+            event.stop()
+
+    def _set_busy(self, message: str) -> None:
+        self.busy = True
+        self.query_one("#deploy-status", Static).update(message)
+        self.refresh_frame()
+
+    def _done(self, message: str = "", *, error: bool = False) -> None:
+        self.busy = False
+        self.query_one("#deploy-status", Static).update(
+            Text(message, style="red") if error else message
+        )
+        if error:
+            self.notify(message, title="Deploy", severity="error")
+        self._show_deployment()
+        self.refresh_frame()
+
+    def _call(self, callback: Any, *args: Any, **kwargs: Any) -> None:
+        # RuntimeError: the app is shutting down.
+        with contextlib.suppress(RuntimeError):
+            self.app.call_from_thread(callback, *args, **kwargs)
+
+    # Deploy ---------------------------------------------------------------------------------
+
+    def _deploy(self) -> None:
+        if self.busy:
+            return
+        problem = training.training_problem(self.session)
+        if problem:
+            self.notify(problem, title="Not yet", severity="warning")
+            return
+        self._set_busy("Deploying...")
+        self._run_deploy(self.session.model_copy(deep=True))
+
+    @work(thread=True, exclusive=True, group="deploy", exit_on_error=False)
+    def _run_deploy(self, snapshot: Any) -> None:
+        try:
+            section = deploy.deploy(snapshot, self.wizard.store)
+        except FtwizardError as exc:
+            self._call(self._done, str(exc), error=True)
+            return
+        except Exception as exc:  # a fault must reach the screen
+            self._call(self._done, f"{type(exc).__name__}: {exc}", error=True)
+            return
+        self._call(self._deployed, section)
+
+    def _deployed(self, section: DeploymentSection) -> None:
+        section.test_prompt = None
+        section.test_reply = None
+        self.session.deployment = section
+        self.wizard.save_session()
+        self._done("Deployed.")
+
+    # Try it ---------------------------------------------------------------------------------
+
+    def _send(self) -> None:
+        if self.busy or self.session.deployment.model is None:
+            return
+        prompt = self.query_one("#deploy-prompt", Input).value
+        if not prompt.strip():
+            self.notify("Type a prompt first.", severity="warning")
+            return
+        # The prompt, then the press: the order a replay repeats them in.
+        self.wizard.journal({"set": {"deploy-prompt": prompt}}, screen=self.screen_name)
+        self.wizard.journal({"press": "deploy-send"}, screen=self.screen_name)
+        self._set_busy("Calling the model...")
+        self._run_try(self.session.model_copy(deep=True), prompt)
+
+    @work(thread=True, exclusive=True, group="deploy", exit_on_error=False)
+    def _run_try(self, snapshot: Any, prompt: str) -> None:
+        try:
+            reply = asyncio.run(deploy.try_model(snapshot, prompt))
+        except FtwizardError as exc:
+            self._call(self._done, str(exc), error=True)
+            return
+        except Exception as exc:  # a fault must reach the screen
+            self._call(self._done, f"{type(exc).__name__}: {exc}", error=True)
+            return
+        self._call(self._answered, prompt, reply)
+
+    def _answered(self, prompt: str, reply: str) -> None:
+        self.session.deployment.test_prompt = prompt
+        self.session.deployment.test_reply = reply
+        self.wizard.save_session()
+        self._done("")
