@@ -54,6 +54,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     for name in (*SECRET_ENV_VARS, *_GOOGLE_VARS):
         monkeypatch.delenv(name, raising=False)
     yield home
+    # A deploy step serves the tuned model from a background process; however the test
+    # ended, nothing it started may outlive it.
+    for state in home.rglob("server.json") if home.exists() else ():
+        from ftwizard.providers.local_serve import LocalServer
+
+        LocalServer(state.parent).stop()
 
 
 @pytest.fixture

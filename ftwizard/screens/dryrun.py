@@ -19,6 +19,7 @@ from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Session, StepId
+from ftwizard.widgets.text import one_line
 
 HELP = """\
 # Dry run
@@ -406,8 +407,8 @@ class DryRunScreen(StepScreen):
             lowest.add_row(
                 sample.line,
                 f"{sample.score:.2f}" if sample.score is not None else "-",
-                (sample.output or "").replace("\n", " ")[:50],
-                (sample.error or sample.notes)[:60],
+                one_line(sample.output, 50),
+                one_line(sample.error or sample.notes, 60),
                 key=str(sample.index),
             )
 

@@ -51,6 +51,7 @@ from ftwizard.report_evaluation import (
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Session, StepId
+from ftwizard.widgets.text import one_line
 
 HELP = """\
 # Evaluate
@@ -73,11 +74,6 @@ Fewer than 30 examples give wide intervals: the screen says so. Paid models show
 and ask first; a replay never spends money without `--allow-spend`. Full reports are saved in
 the session's `artifacts/evaluation/` folder.
 """
-
-
-def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 # The screen -------------------------------------------------------------------------------
@@ -519,7 +515,7 @@ class EvaluateScreen(StepScreen):
                 ),
                 f"{flip.base_score:.2f}",
                 f"{flip.tuned_score:.2f}",
-                _one_line(flip.tuned_output, 50),
+                one_line(flip.tuned_output, 50),
                 key=flip.item_id,
             )
 
@@ -552,7 +548,7 @@ class EvaluateScreen(StepScreen):
                 f"{judge}: {', '.join(side_name(v) for v in values)}"
                 for judge, values in d.verdicts.items()
             )
-            table.add_row(d.item_id, d.tag or "", d.kind, _one_line(verdicts, 70), key=key)
+            table.add_row(d.item_id, d.tag or "", d.kind, one_line(verdicts, 70), key=key)
 
     def _plot(self, report: PairwiseReport) -> None:
         plot = self.query_one("#ab-win-rates", PlotextPlot)
@@ -562,7 +558,7 @@ class EvaluateScreen(StepScreen):
         names = [*report.per_judge, "all judges"]
         rates = [s.b_win_rate for s in report.per_judge.values()] + [report.counts.b_win_rate]
         plt.bar(
-            [_one_line(n, 24) for n in names],
+            [one_line(n, 24) for n in names],
             [100 * (r or 0.0) for r in rates],
         )
         plt.ylim(0, 100)
@@ -580,8 +576,8 @@ class EvaluateScreen(StepScreen):
             if flip is not None:
                 self.query_one("#eval-flip-detail", Static).update(
                     f"Item {flip.item_id}\nBase ({flip.base_score:.2f}): "
-                    f"{_one_line(flip.base_output, 400)}\nTuned ({flip.tuned_score:.2f}): "
-                    f"{_one_line(flip.tuned_output, 400)}"
+                    f"{one_line(flip.base_output, 400)}\nTuned ({flip.tuned_score:.2f}): "
+                    f"{one_line(flip.tuned_output, 400)}"
                 )
         elif table_id == "ab-disagreements" and self.pairwise_report is not None:
             event.stop()

@@ -27,6 +27,7 @@ from ftwizard.flow import grader_problem
 from ftwizard.graders.workbench import SAMPLES_PER_TEST, STARTERS, gallery, spec_digest
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, GraderTest, Session, StepId
+from ftwizard.widgets.text import one_line
 
 HELP = """\
 # Grader
@@ -462,8 +463,8 @@ class GraderScreen(StepScreen):
             table.add_row(
                 row.record,
                 Text(f"{row.score:.2f}", style="green" if row.score >= 0.5 else "red"),
-                row.output.replace("\n", " ")[:60],
-                notes[:80],
+                one_line(row.output, 60),
+                one_line(notes, 80),
             )
         errors = f", {test.n_errors} error(s)" if test.n_errors else ""
         self.query_one("#grader-mean", Static).update(f"Average score {test.mean:.2f}{errors}")
