@@ -683,7 +683,16 @@ async def poll(session: Session, store: SessionStore, provider: TrainingProvider
     )
     apply_update(session, update)
     store.save(session)
+    if update.status.finished:
+        record_in_ledger(session, store)
     return update
+
+
+def record_in_ledger(session: Session, store: SessionStore) -> None:
+    """Add the finished run to the run ledger (``ftwizard ledger``)."""
+    from ftwizard.ledger import record_session
+
+    record_session(store, session)
 
 
 async def follow(

@@ -394,3 +394,8 @@ def test_follow_rides_out_network_faults_and_stops_when_the_job_ends(
     assert len(errors) == 2 and states[-1] == "succeeded"
     assert [m["step"] for m in store.load(session.id).training.metrics] == [1, 2, 3, 4, 5, 6]
     assert openai_env.tuning.job_count == 1
+    # The finished run is in the ledger practitioners keep.
+    from ftwizard.ledger import current_runs, read_lines
+
+    runs = current_runs(read_lines(store))
+    assert [r.session_id for r in runs] == [session.id]

@@ -540,6 +540,7 @@ class TrainingScreen(StepScreen):
         self.refresh_frame()
         if update.status.finished:
             self._stop_polling()
+            training.record_in_ledger(self.session, self.wizard.store)
 
     def _show_job(self, status: JobStatus | None = None) -> None:
         section = self.session.training
