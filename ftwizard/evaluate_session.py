@@ -239,7 +239,7 @@ def grader_spec(session: Session) -> Any:
 def grading_items(path: str) -> tuple[list[str], list[dict[str, Any]]]:
     """Held-out rows as graders see them, with the same ids :func:`read_eval_rows` gives."""
     from ftwizard.datasets.loading import iter_records
-    from ftwizard.graders.workbench import grading_item
+    from ftwizard.graders.samples import grading_item
 
     ids: list[str] = []
     items: list[dict[str, Any]] = []

@@ -266,3 +266,17 @@ def test_claude_judge_end_to_end_on_a_fake_anthropic_server(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert json.loads(captured.out)["scores"] == [1.0, 0.0]
+
+
+def test_chat_rows_are_graded_against_their_own_answer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Chat SFT rows keep the expected answer in the last assistant turn; graders name it
+    # item.reference_answer, everywhere rows are graded.
+    tickets = Path(__file__).resolve().parent.parent / "examples" / "data" / "tickets"
+    code = grade(
+        "--grader", str(tickets / "grader.yaml"), "--data", str(tickets / "valid.jsonl"), "--json"
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["n"], summary["mean"], summary["errors"]) == (120, 1.0, [])

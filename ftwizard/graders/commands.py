@@ -99,13 +99,14 @@ def _grade(args: argparse.Namespace) -> Any:
 def _read_items(path: str) -> tuple[list[dict[str, Any]], list[int]]:
     from ftwizard.datasets.loading import iter_records
     from ftwizard.errors import InputError
+    from ftwizard.graders.samples import grading_item
 
     items: list[dict[str, Any]] = []
     lines: list[int] = []
     for rec in iter_records(path):
         if not isinstance(rec.data, dict):
             raise InputError("each data row must be a JSON object", path=path, line=rec.line)
-        items.append(rec.data)
+        items.append(grading_item(rec.data))
         lines.append(rec.line)
     if not items:
         raise InputError("the data file has no rows to grade", path=path)

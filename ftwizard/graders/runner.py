@@ -22,6 +22,7 @@ from ftwizard.graders.python_pool import (
     PythonGraderPool,
 )
 from ftwizard.graders.results import GradeResult, Sample
+from ftwizard.graders.samples import grading_item
 from ftwizard.graders.similarity import check_metric, similarity
 from ftwizard.graders.spec import (
     FTWIZARD_KINDS,
@@ -134,8 +135,11 @@ class GraderRunner:
         if len(items) != len(samples):
             raise ValueError(f"{len(items)} items but {len(samples)} samples")
         self.preflight()
+        # Every caller grades dataset rows; chat rows keep their answer in the last assistant
+        # turn, which graders name `item.reference_answer`.
         contexts = [
-            {"item": item, "sample": s.as_context()} for item, s in zip(items, samples, strict=True)
+            {"item": grading_item(item), "sample": s.as_context()}
+            for item, s in zip(items, samples, strict=True)
         ]
         return await self._column(self.spec, contexts)
 
