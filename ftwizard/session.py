@@ -389,6 +389,17 @@ class Session(BaseModel):
         self.journal.append(JournalEntry(at=_now(), screen=screen, action=action))
 
 
+def assign(section: BaseModel, field: str, value: Any) -> bool:
+    """Set ``section.field`` to ``value``; return whether that changed anything.
+
+    Screens apply a user's choice with it: an unchanged value is not a decision to journal.
+    """
+    if getattr(section, field) == value:
+        return False
+    setattr(section, field, value)
+    return True
+
+
 class SessionSummary(BaseModel):
     """One row of the session list (``ftwizard sessions``)."""
 

@@ -18,7 +18,7 @@ from ftwizard.errors import FtwizardError
 from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.step import StepScreen
-from ftwizard.session import Session, StepId
+from ftwizard.session import Session, StepId, assign
 from ftwizard.widgets.text import one_line
 
 HELP = """\
@@ -153,14 +153,7 @@ class DryRunScreen(StepScreen):
         if not text.isdigit() or (field != "seed" and int(text) < 1):
             return
         value = int(text)
-
-        def apply(session: Session) -> bool:
-            if getattr(session.dryrun, field) == value:
-                return False
-            setattr(session.dryrun, field, value)
-            return True
-
-        self.decide(widget_id, value, apply)
+        self.decide(widget_id, value, lambda session: assign(session.dryrun, field, value))
         self._show_estimate()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
@@ -169,13 +162,11 @@ class DryRunScreen(StepScreen):
         event.stop()
         value = event.value
 
-        def apply(session: Session) -> bool:
-            if session.dryrun.batch == value:
-                return False
-            session.dryrun.batch = value
-            return True
-
-        self.decide("dryrun-batch", value, apply)
+        self.decide(
+            "dryrun-batch",
+            value,
+            lambda session: assign(session.dryrun, "batch", value),
+        )
         self._show_estimate()
 
     def _show_estimate(self) -> None:

@@ -26,7 +26,7 @@ from ftwizard.errors import FtwizardError
 from ftwizard.flow import grader_problem
 from ftwizard.graders.workbench import SAMPLES_PER_TEST, STARTERS, gallery, spec_digest
 from ftwizard.screens.step import StepScreen
-from ftwizard.session import Backend, GraderTest, Session, StepId
+from ftwizard.session import Backend, GraderTest, Session, StepId, assign
 from ftwizard.widgets.text import one_line
 
 HELP = """\
@@ -214,13 +214,11 @@ class GraderScreen(StepScreen):
             self.query_one("#grader-source", TextArea).load_text(spec["source"])
 
     def _set_spec(self, text: str, *, widget_id: str, value: Any) -> None:
-        def apply(session: Session) -> bool:
-            if session.grader.spec_text == text:
-                return False
-            session.grader.spec_text = text
-            return True
-
-        self.decide(widget_id, value, apply)
+        self.decide(
+            widget_id,
+            value,
+            lambda session: assign(session.grader, "spec_text", text),
+        )
         editor = self.query_one("#grader-spec", TextArea)
         if editor.text != text:
             self._filling = True
@@ -234,13 +232,11 @@ class GraderScreen(StepScreen):
         if self._filling:
             return
 
-        def apply(session: Session) -> bool:
-            if session.grader.style == style:
-                return False
-            session.grader.style = style
-            return True
-
-        self.decide("grader-style", style, apply)
+        self.decide(
+            "grader-style",
+            style,
+            lambda session: assign(session.grader, "style", style),
+        )
         if (
             not (self.session.grader.spec_text or "").strip()
             or _style_of(_parse(self.session.grader.spec_text or "")) != style
@@ -268,13 +264,11 @@ class GraderScreen(StepScreen):
             text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
         example = event.value
 
-        def apply(session: Session) -> bool:
-            if session.grader.example == example:
-                return False
-            session.grader.example = example
-            return True
-
-        self.decide("grader-example", example, apply)
+        self.decide(
+            "grader-example",
+            example,
+            lambda session: assign(session.grader, "example", example),
+        )
         style = _style_of(spec)
         self._filling = True
         self.query_one(f"#grader-style-{style}", RadioButton).value = True
@@ -294,13 +288,11 @@ class GraderScreen(StepScreen):
         if widget_id == "judge-base-url":
             url = event.value.strip() or None
 
-            def apply(session: Session) -> bool:
-                if session.grader.judge_base_url == url:
-                    return False
-                session.grader.judge_base_url = url
-                return True
-
-            self.decide(widget_id, event.value, apply)
+            self.decide(
+                widget_id,
+                event.value,
+                lambda session: assign(session.grader, "judge_base_url", url),
+            )
             return
         self._regenerate_judge(widget_id, event.value)
 
