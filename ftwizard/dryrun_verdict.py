@@ -431,3 +431,35 @@ def _as_baseline(reason: Reason) -> Reason:
     if reason.level == "no-go":
         return reason.model_copy(update={"level": "warning"})
     return reason
+
+
+def metric_levels(stats: ScoreStats, thresholds: Thresholds | None = None) -> dict[str, Level]:
+    """Where each headline metric stands against the table's healthy ranges.
+
+    ``note`` is within range, ``warning`` outside it, ``no-go`` far outside. A binary grader's
+    spread follows from its mean, so its std is judged through the pass rate instead.
+    """
+    t = thresholds or Thresholds()
+    gt0, eq1 = stats.pct_gt0 / 100, stats.pct_eq1 / 100
+
+    def band(
+        value: float, low_nogo: float, low_warn: float, high_warn: float, high_nogo: float
+    ) -> Level:
+        if value < low_nogo or value > high_nogo:
+            return "no-go"
+        if value < low_warn or value > high_warn:
+            return "warning"
+        return "note"
+
+    levels: dict[str, Level] = {
+        "mean": band(stats.mean, 0.0, t.mean_low, t.mean_high, 1.0),
+        "gt0": band(gt0, t.harsh_nogo, t.harsh_warn, 1.0, 1.0),
+        "eq1": band(eq1, 0.0, 0.0, t.lenient_warn, t.lenient_nogo),
+    }
+    if stats.binary:
+        levels["std"] = band(
+            stats.mean, t.binary_low_nogo, t.binary_low_warn, t.binary_high_warn, t.binary_high_nogo
+        )
+    else:
+        levels["std"] = band(stats.std, t.std_nogo, t.std_warn, t.std_high, 1.0)
+    return levels

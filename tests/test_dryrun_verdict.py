@@ -195,3 +195,18 @@ def test_next_moves_follow_the_diagnosis() -> None:
         NextMove.stronger_base_model,
     ]
     assert v.reason_texts()[0].startswith("pass rate 3%")
+
+
+def _stats(scores: list[float]) -> ScoreStats:
+    return ScoreStats.of(scores)
+
+
+def test_metric_marks_follow_the_table_and_a_binary_graders_std_follows_its_mean() -> None:
+    from ftwizard.dryrun_verdict import metric_levels
+
+    # A 45 % pass rate: std is about 0.5, far above the continuous range, yet healthy.
+    binary = metric_levels(_stats([1.0] * 9 + [0.0] * 11))
+    assert binary == {"mean": "note", "gt0": "note", "eq1": "warning", "std": "note"}
+    # Everything 0: no signal at all.
+    zeros = metric_levels(_stats([0.0] * 20))
+    assert zeros["gt0"] == "no-go" and zeros["std"] == "no-go" and zeros["mean"] == "warning"

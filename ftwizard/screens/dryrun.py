@@ -40,6 +40,17 @@ see what the grader saw.
 """
 
 _VERDICT_STYLE = {"GO": "bold green", "WARNING": "bold yellow", "NO-GO": "bold red"}
+_MARKS = {"note": ("✓", "green"), "warning": ("!", "yellow"), "no-go": ("✗", "red")}
+
+
+def _mark(level: str | None) -> Text:
+    """The status mark of one metric: within range, outside it, or far outside."""
+    if level is None:
+        return Text("")
+    symbol, style = _MARKS[level]
+    return Text(symbol, style=f"bold {style}")
+
+
 _LOWEST = 20
 
 
@@ -103,8 +114,8 @@ class DryRunScreen(StepScreen):
             backend is not None and backend.value == "openai"
         )
         metrics = self.query_one("#dryrun-metrics", DataTable)
-        for label in ("Metric", "Value", "Healthy range"):
-            metrics.add_column(label, key=label.lower())
+        for label in ("", "Metric", "Value", "Healthy range"):
+            metrics.add_column(label, key=label.lower() or "mark")
         lowest = self.query_one("#dryrun-lowest", DataTable)
         for label in ("Line", "Score", "Answer", "Notes"):
             lowest.add_column(label, key=label.lower())
@@ -373,24 +384,43 @@ class DryRunScreen(StepScreen):
 
         metrics = self.query_one("#dryrun-metrics", DataTable)
         metrics.clear()
-        rows: list[tuple[str, str, str]] = [
-            ("mean score", f"{stats.mean:.3f}", "0.25 - 0.65"),
-            ("std", f"{stats.std:.3f}", "follows the mean" if stats.binary else "0.10 - 0.25"),
-            ("> 0", f"{stats.pct_gt0:.1f}%", "more than 10-20%"),
-            ("= 1.0", f"{stats.pct_eq1:.1f}%", "fewer than 30-50%"),
-            ("grader errors", str(len(report.errors)), "0"),
-            ("unparsable answers", str(report.parse_failures), "0"),
+        from ftwizard.dryrun_verdict import metric_levels
+
+        levels = metric_levels(stats)
+        std_range = "follows the mean" if stats.binary else "0.10 - 0.25"
+        rows: list[tuple[str, str, str, str | None]] = [
+            ("mean score", f"{stats.mean:.3f}", "0.25 - 0.65", levels["mean"]),
+            ("std", f"{stats.std:.3f}", std_range, levels["std"]),
+            ("> 0", f"{stats.pct_gt0:.1f}%", "more than 10-20%", levels["gt0"]),
+            ("= 1.0", f"{stats.pct_eq1:.1f}%", "fewer than 30-50%", levels["eq1"]),
+            (
+                "grader errors",
+                str(len(report.errors)),
+                "0",
+                "note" if not report.errors else "warning",
+            ),
+            (
+                "unparsable answers",
+                str(report.parse_failures),
+                "0",
+                "note" if not report.parse_failures else "warning",
+            ),
         ]
         if report.grader_noise is not None:
             rows.append(
-                ("judge noise (mean |diff|)", f"{report.grader_noise.mean_abs_diff:.3f}", "small")
+                (
+                    "judge noise (mean |diff|)",
+                    f"{report.grader_noise.mean_abs_diff:.3f}",
+                    "small",
+                    None,
+                )
             )
         usd = report.cost.total_usd
-        rows.append(("cost", "unknown" if usd is None else f"${usd:.4f}", ""))
+        rows.append(("cost", "unknown" if usd is None else f"${usd:.4f}", "", None))
         for topic, figures in report.per_topic.items():
-            rows.append((f"topic {topic}", f"n {figures.n}, mean {figures.mean:.3f}", ""))
-        for row in rows:
-            metrics.add_row(*row)
+            rows.append((f"topic {topic}", f"n {figures.n}, mean {figures.mean:.3f}", "", None))
+        for name, value, healthy, level in rows:
+            metrics.add_row(_mark(level), name, value, healthy)
 
         lowest = self.query_one("#dryrun-lowest", DataTable)
         lowest.clear()
