@@ -111,6 +111,11 @@ def test_dry_run_screen_with_a_no_go(
         await pilot.pause()
         await pilot.click("#confirm-yes")
         await pilot.app.workers.wait_for_complete()
+        # The tables size their columns to their rows once the report is shown.
+        for _ in range(100):
+            if pilot.app.screen.query_one("#dryrun-lowest").row_count:
+                break
+            await pilot.pause(0.05)
         await pilot.pause(0.5)
 
     app = make_app(store=store, session_id=session.id, allow_spend=True)

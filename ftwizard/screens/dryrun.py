@@ -114,8 +114,9 @@ class DryRunScreen(StepScreen):
             backend is not None and backend.value == "openai"
         )
         metrics = self.query_one("#dryrun-metrics", DataTable)
-        for label in ("", "Metric", "Value", "Healthy range"):
-            metrics.add_column(label, key=label.lower() or "mark")
+        metrics.add_column("", key="mark", width=1)
+        for label in ("Metric", "Value", "Healthy range"):
+            metrics.add_column(label, key=label.lower())
         lowest = self.query_one("#dryrun-lowest", DataTable)
         for label in ("Line", "Score", "Answer", "Notes"):
             lowest.add_column(label, key=label.lower())
