@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -251,3 +251,25 @@ __all__ = [
     "request_digest",
     "submit_batch",
 ]
+
+
+def batch_runner_for(provider: Any, *, poll_interval_s: float) -> Any:
+    """The batch API runner for a provider: Anthropic Message Batches or the OpenAI Batch API.
+
+    An OpenAI-compatible server gets the OpenAI runner too: it is the user's explicit choice,
+    and a server without ``/v1/batches`` answers with an error that says so. Raises
+    :class:`InputError` for any other provider (Vertex, local), which has no batch API.
+    """
+    from ftwizard.providers.anthropic_batches import AnthropicBatchRunner
+    from ftwizard.providers.anthropic_chat import AnthropicChatProvider
+    from ftwizard.providers.openai_batches import OpenAIBatchRunner
+    from ftwizard.providers.openai_chat import OpenAIChatProvider
+
+    if isinstance(provider, AnthropicChatProvider):
+        return AnthropicBatchRunner(provider, poll_interval_s=poll_interval_s)
+    if isinstance(provider, OpenAIChatProvider):
+        return OpenAIBatchRunner(provider, poll_interval_s=poll_interval_s)
+    raise InputError(
+        f"batch mode is available for anthropic: and openai: models, not '{provider.name}'",
+        field="batch",
+    )

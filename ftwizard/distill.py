@@ -172,14 +172,24 @@ def _uses_batch(options: DistillOptions, to_request: int) -> bool:
         return True
     if options.mode == "direct":
         return False
-    return options.teacher.provider == "anthropic" and to_request >= options.batch_min_rows
+    # Automatically only where a batch API surely exists: not on third-party servers.
+    teacher = options.teacher
+    hosted = teacher.provider == "anthropic" or (
+        teacher.provider == "openai" and teacher.compatible_base_url() is None
+    )
+    return hosted and to_request >= options.batch_min_rows
+
+
+def _has_batch_api(options: DistillOptions) -> bool:
+    """Whether the teacher speaks a batch API: Anthropic Message Batches or OpenAI's."""
+    return options.teacher.provider in ("anthropic", "openai")
 
 
 def _check_mode(options: DistillOptions) -> None:
-    if options.mode == "batch" and options.teacher.provider != "anthropic":
+    if options.mode == "batch" and not _has_batch_api(options):
         raise InputError(
-            "batch mode uses Anthropic Message Batches; the OpenAI Batch API is not supported "
-            "yet: use direct mode for OpenAI and OpenAI-compatible teachers",
+            "batch mode uses Anthropic Message Batches or the OpenAI Batch API; "
+            f"a {options.teacher.provider}: teacher runs in direct mode",
             field="mode",
         )
 
@@ -280,8 +290,7 @@ async def run_distill(
     Rows the teacher could not answer are listed in ``failures`` and left out; rerunning asks
     for them again. ``should_stop()`` stops with :class:`DistillCancelled`.
     """
-    from ftwizard.providers.anthropic_batches import AnthropicBatchRunner
-    from ftwizard.providers.anthropic_chat import AnthropicChatProvider
+    from ftwizard.batch_journal import batch_runner_for
     from ftwizard.providers.models import build_generation_provider, close_provider
 
     _check_mode(options)
@@ -312,10 +321,10 @@ async def run_distill(
         options.teacher, retry=options.retry, timeout_s=options.timeout_s
     )
     pending = dict(loaded.open_batches)
-    if pending and not isinstance(provider, AnthropicChatProvider):
+    if pending and not _has_batch_api(options):
         raise InputError(
-            f"the journal has unfinished Anthropic batches ({', '.join(pending)}) but the "
-            "teacher is not an Anthropic model; resume with the same teacher",
+            f"the journal has unfinished batches ({', '.join(pending)}) but this teacher has "
+            "no batch API; resume with the same teacher",
             path=journal_file,
         )
     in_flight = {rid for b in pending.values() for rid in b.request_ids}
@@ -327,9 +336,7 @@ async def run_distill(
     batch = _uses_batch(options, len(todo)) or bool(pending)
     try:
         if batch:
-            if not isinstance(provider, AnthropicChatProvider):
-                raise InputError("batch mode needs an Anthropic teacher", field="mode")
-            runner = AnthropicBatchRunner(provider, poll_interval_s=options.poll_interval_s)
+            runner = batch_runner_for(provider, poll_interval_s=options.poll_interval_s)
             for entry in pending.values():
                 await run.collect_batch(runner, entry)
             if todo:

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         "openai:NAME --base-url URL for an OpenAI-compatible server) to answer every row's "
         "prompt, grade each answer against the row with the grader, keep rows scoring at "
         "least --threshold, and write OUT (JSONL or Parquet) with "
-        "OUT.meta.json. Anthropic teachers use Message Batches (half price) from "
+        "OUT.meta.json. Anthropic and OpenAI teachers use their batch APIs (half price) from "
         "--batch-min-rows rows on. Resumable: answers are journaled in OUT.journal.jsonl and "
         "never requested twice. Exit 0 written, 1 teacher calls failed beyond retries, "
         "2 unusable input.",

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -45,7 +45,7 @@ from ftwizard.datasets.topics import TopicTree
 from ftwizard.dryrun_metrics import Histogram, ScoreStats, normalize
 from ftwizard.dryrun_sampling import DEFAULT_SAMPLES, SampleSet, sample_rows
 from ftwizard.dryrun_verdict import Thresholds, Verdict, VerdictInputs, decide
-from ftwizard.errors import FtwizardError, InputError
+from ftwizard.errors import FtwizardError
 from ftwizard.graders.judges import judge_model
 from ftwizard.graders.results import GradeResult, Sample
 from ftwizard.graders.samples import answer_of, prompt_messages
@@ -742,20 +742,10 @@ class DryRun:
     # -- batch mode --------------------------------------------------------------------------
 
     def _batch_runner(self, provider: ChatProvider) -> BatchRunner:
-        from ftwizard.providers.anthropic_batches import AnthropicBatchRunner
-        from ftwizard.providers.anthropic_chat import AnthropicChatProvider
-        from ftwizard.providers.openai_batches import OpenAIBatchRunner
-        from ftwizard.providers.openai_chat import OpenAIChatProvider
+        from ftwizard.batch_journal import batch_runner_for
 
-        interval = self.config.poll_interval_s
-        if isinstance(provider, AnthropicChatProvider):
-            return AnthropicBatchRunner(provider, poll_interval_s=interval)
-        if isinstance(provider, OpenAIChatProvider):
-            return OpenAIBatchRunner(provider, poll_interval_s=interval)
-        raise InputError(
-            f"batch mode is available for anthropic: and openai: models; {self.ref.spec} is "
-            f"served by '{provider.name}'",
-            field="batch",
+        return cast(
+            "BatchRunner", batch_runner_for(provider, poll_interval_s=self.config.poll_interval_s)
         )
 
     def _journal_entry(self, rid: str, generation: Generation, batch_id: str) -> GenerationEntry:

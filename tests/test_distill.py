@@ -275,11 +275,11 @@ async def test_row_without_prompt_names_its_line(
     assert anthropic_env.requests == []
 
 
-def test_openai_batch_mode_is_refused_clearly(tmp_path: Path) -> None:
+def test_batch_mode_is_refused_for_a_teacher_without_a_batch_api(tmp_path: Path) -> None:
     import asyncio
 
-    teacher = ModelRef(provider="openai", name="gpt-4.1")
-    with pytest.raises(InputError, match="OpenAI Batch API is not supported"):
+    teacher = ModelRef(provider="vertex", name="gemini-2.5-flash")
+    with pytest.raises(InputError, match="vertex: teacher runs in direct mode"):
         asyncio.run(
             run_distill(
                 write_rows(tmp_path / "d.jsonl"),

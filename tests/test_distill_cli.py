@@ -12,7 +12,15 @@ import pytest
 from ftwizard.distill import metadata_path_for
 from ftwizard.distill_commands import register
 from tests.fakes.anthropic_server import FakeAnthropicServer
-from tests.test_distill import GRADER, N, index_of, teacher_reply, teacher_right, write_rows
+from tests.test_distill import (
+    GRADER,
+    N,
+    index_of,
+    openai_teacher_reply,
+    teacher_reply,
+    teacher_right,
+    write_rows,
+)
 
 
 def distill(*argv: str) -> int:
@@ -129,15 +137,21 @@ def test_missing_key_exits_2_before_any_call(
     assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
 
 
-def test_openai_batch_is_refused_with_exit_2(
+def test_an_openai_teacher_relabels_through_the_batch_api(
     files: dict[str, str], openai_env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    openai_env.reply_fn = openai_teacher_reply
     code = distill(
-        "--data", files["data"], "--teacher", "openai:gpt-4.1", "--grader", files["grader"],
-        "-o", files["out"], "--mode", "batch",
+        "--data", files["data"], "--teacher", "openai:gpt-4.1-2025-04-14",
+        "--grader", files["grader"], "-o", files["out"], "--mode", "batch",
+        "--poll-interval", "0", "--json",
     )  # fmt: skip
-    assert code == 2
-    assert "OpenAI Batch API" in capsys.readouterr().err
+    assert code == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert (out["n"], out["kept"]) == (N, 16)
+    # One batch, no direct calls: the batch API's half price.
+    assert len(openai_env.requests_to("/v1/batches", "POST")) == 1
+    assert openai_env.chat_bodies() == []
 
 
 def test_bare_model_name_is_refused_with_a_suggestion(
