@@ -321,9 +321,13 @@ def inference_cost_per_call(
 def teacher_cost(
     model: str, input_tokens: int, output_tokens: int, *, batch: bool = False
 ) -> float | None:
-    """What generating data with teacher ``model`` costs (Anthropic batches are half price)."""
+    """What generating data with teacher ``model`` costs.
+
+    Batch APIs are half price: Anthropic Message Batches and OpenAI's Batch API (both
+    providers' pricing pages; see the research notes).
+    """
     price = price_for(model)
     if price is None or price.input_per_1m is None or price.output_per_1m is None:
         return None
     usd = (input_tokens * price.input_per_1m + output_tokens * price.output_per_1m) / 1e6
-    return usd / 2 if batch and price.backend == "anthropic" else usd
+    return usd / 2 if batch and price.backend in ("anthropic", "openai") else usd
