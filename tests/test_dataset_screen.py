@@ -12,7 +12,7 @@ from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import dataset_problem, start_session
 from ftwizard.screens.dataset import DatasetScreen
 from ftwizard.screens.file_picker import FilePickerScreen
-from ftwizard.session import SessionStore, StepId
+from ftwizard.session import Backend, SessionStore, StepId
 
 SIZE = (120, 50)
 
@@ -210,3 +210,20 @@ async def test_browse_opens_a_file_picker(store: SessionStore) -> None:
         await pilot.pause()
         assert isinstance(app.screen, DatasetScreen)
         assert app.screen.query_one("#train-path", Input).value == ""
+
+
+async def test_cost_per_call_of_base_and_tuned_model_is_shown(
+    store: SessionStore, tmp_path: Path, good_rows: list[object]
+) -> None:
+    data = write_jsonl(tmp_path / "train.jsonl", good_rows)
+    session = start_session(store, "costs", backend=Backend.openai)
+    session.step = StepId.dataset
+    store.save(session)
+    app = make_app(store=store, session_id=session.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#train-path", Input).value = str(data)
+        await _check(app, pilot)
+        text = _text(app, "#inference-cost")
+        assert "Per call on gpt-4.1-mini-2025-04-14" in text
+        assert "base $" in text and "tuned $" in text

@@ -120,6 +120,7 @@ class DatasetScreen(StepScreen):
             with TabPane("Tokens & cost", id="tab-tokens"):
                 yield PlotextPlot(id="token-histogram")
                 yield DataTable(id="cost", cursor_type="row")
+                yield Static("", id="inference-cost")
             with TabPane("Preview", id="tab-preview"):
                 with Horizontal(classes="row"):
                     yield Button("Previous", id="preview-prev")
@@ -507,6 +508,7 @@ class DatasetScreen(StepScreen):
                 else "-",
                 f"${usd:,.2f}" if isinstance(usd, int | float) else str(usd or "-"),
             )
+        self.query_one("#inference-cost", Static).update(_inference_text(report))
         self.show_preview(self._preview_line)
 
     def show_preview(self, line: int) -> None:
@@ -836,6 +838,22 @@ class DatasetScreen(StepScreen):
         # A run outliving its screen would keep paying with nobody watching; the journal keeps
         # what was paid for, so stopping loses nothing.
         self._distill_stop.set()
+
+
+def _inference_text(report: ValidationReport) -> str:
+    """One call's cost with the base model and with the tuned one, on this data's averages."""
+    cost = report.inference
+    if cost is None:
+        return ""
+
+    def usd(value: float | None) -> str:
+        return "unknown" if value is None else f"${value:.6f}"
+
+    source = f" (prices as of {cost.as_of}, {cost.source})" if cost.as_of else ""
+    return (
+        f"Per call on {cost.model} (~{cost.input_tokens} input / ~{cost.output_tokens} output "
+        f"tokens): base {usd(cost.base_usd)}, tuned {usd(cost.tuned_usd)}{source}"
+    )
 
 
 # Transforms run in this order whatever order they were switched on in, so the same choices
