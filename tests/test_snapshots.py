@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,13 +34,31 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+async def settle(pilot, *tables: str) -> None:
+    """Wait until background work is done, the named tables have rows, and the screen stops
+    changing (tables size their columns, a pressed button's highlight fades): on a loaded
+    machine that takes longer than any fixed pause."""
+    await pilot.app.workers.wait_for_complete()
+    for table in tables:
+        for _ in range(100):
+            if pilot.app.screen.query_one(f"#{table}").row_count:
+                break
+            await pilot.pause(0.05)
+    previous = None
+    for _ in range(30):
+        await pilot.pause(0.25)
+        current = re.sub(r"terminal-\d+", "", pilot.app.export_screenshot())
+        if current == previous:
+            break
+        previous = current
+
+
 def test_welcome_screen(snap_compare, store: SessionStore, frozen_clock: None) -> None:
     start_session(store, "support bot distillation", method=Method.sft)
     start_session(store, "rft math grader", method=Method.rft)
 
     async def loaded(pilot) -> None:
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot, "sessions")
 
     assert snap_compare(make_app(store=store), terminal_size=SIZE, run_before=loaded)
 
@@ -73,8 +92,7 @@ def test_dataset_screen_after_a_check(
     async def checked(pilot) -> None:
         pilot.app.screen.query_one("#train-path").value = "train.jsonl"
         await pilot.click("#check-dataset")
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot, "problems")
 
     app = make_app(store=store, session_id=session.id)
     assert snap_compare(app, terminal_size=(120, 50), run_before=checked)
@@ -89,9 +107,7 @@ def test_grader_screen_after_a_test(
         await pilot.click("#grader-style-builtin")
         await pilot.pause()
         pilot.app.screen.query_one("#grader-test").press()
-        await pilot.app.workers.wait_for_complete()
-        # Let the pressed button's highlight fade, so the picture does not depend on timing.
-        await pilot.pause(0.5)
+        await settle(pilot, "grader-results")
 
     app = make_app(store=store, session_id=session.id)
     assert snap_compare(app, terminal_size=(120, 60), run_before=tested)
@@ -110,13 +126,7 @@ def test_dry_run_screen_with_a_no_go(
         pilot.app.screen.query_one("#dryrun-run").press()
         await pilot.pause()
         await pilot.click("#confirm-yes")
-        await pilot.app.workers.wait_for_complete()
-        # The tables size their columns to their rows once the report is shown.
-        for _ in range(100):
-            if pilot.app.screen.query_one("#dryrun-lowest").row_count:
-                break
-            await pilot.pause(0.05)
-        await pilot.pause(0.5)
+        await settle(pilot, "dryrun-lowest", "dryrun-metrics")
 
     app = make_app(store=store, session_id=session.id, allow_spend=True)
     assert snap_compare(app, terminal_size=(120, 70), run_before=ran)
@@ -138,9 +148,9 @@ def test_evaluate_screen_after_a_run(
     store.save(session)
 
     async def scrolled(pilot) -> None:
-        await pilot.pause()
+        await settle(pilot)
         pilot.app.screen.query_one("#ab-summary").scroll_visible(animate=False, top=True)
-        await pilot.pause()
+        await pilot.pause(0.3)
 
     app = make_app(store=store, session_id=session.id)
     assert snap_compare(app, terminal_size=(120, 50), run_before=scrolled)
@@ -155,7 +165,7 @@ def test_training_confirmation_screen(
     session = session_at_training(store, tickets, name="ticket triage")
 
     async def shown(pilot) -> None:
-        await pilot.pause(0.5)
+        await settle(pilot)
 
     app = make_app(store=store, session_id=session.id)
     assert snap_compare(app, terminal_size=(120, 50), run_before=shown)
