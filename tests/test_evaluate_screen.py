@@ -306,7 +306,7 @@ async def test_a_paid_judge_is_refused_without_allow_spend(
 def test_the_estimate_counts_every_call_and_prices_the_paid_ones(
     store: SessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000000000000000000000")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "fake-anthropic-key-for-a-paid-judge-0000")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     session_id = session_at_evaluate(
         store, tmp_path, "http://127.0.0.1:9/v1", n=10, judges=["anthropic:claude-haiku-4-5"]

@@ -191,7 +191,7 @@ async def test_wrong_key_gets_an_auth_hint(
     anthropic_server: FakeAnthropicServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("JUDGE_KEY", "sk-ant-wrong-0123456789abcdefghij")
+    monkeypatch.setenv("JUDGE_KEY", "fake-wrong-anthropic-key-0123456789")
     provider = AnthropicChatProvider(
         api_key_env="JUDGE_KEY", base_url=anthropic_server.base_url, retry=FAST
     )

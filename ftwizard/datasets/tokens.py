@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +41,7 @@ class TokenCounter(Protocol):
         ...
 
 
-class _CachedCounter:
+class _CachedCounter(ABC):
     """Memoizes counts of repeated strings (roles, shared system prompts) with bounded memory.
 
     ``count_many`` may be called from several threads at once when ``thread_safe`` is true:
@@ -56,8 +57,9 @@ class _CachedCounter:
         self._cache: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    @abstractmethod
     def _count_batch(self, texts: list[str]) -> list[int]:
-        raise NotImplementedError
+        """Token counts of ``texts`` with this counter's tokenizer (no caching)."""
 
     def count(self, text: str) -> int:
         """Token count of one string."""

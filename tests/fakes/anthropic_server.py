@@ -27,7 +27,7 @@ from tests.fakes.http_server import FakeHTTPServer, FakeResponse, RecordedReques
 from tests.fakes.openai_server import count_words
 from tests.fakes.schema_sample import sample_for_schema
 
-DEFAULT_ANTHROPIC_KEY = "sk-ant-fake-0123456789abcdefghijklmnop"
+DEFAULT_ANTHROPIC_KEY = "fake-anthropic-key-0123456789abcdefghij"
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
