@@ -27,8 +27,8 @@ SPEC_FILE = "grader.yaml"
 SAMPLES_PER_TEST = 5
 
 # What each style starts from when the user has written nothing yet. The wizard never invents
-# the criteria: the rubric and the script are placeholders the user must replace with theirs,
-# and the test on samples shows whether they did.
+# the criteria: the rubric's lines in parentheses ask the user to write theirs, the script is
+# the exact-answer check to adapt, and the test on samples shows what they do.
 STARTERS: dict[str, str] = {
     "judge": """\
 # LLM-as-judge: a model scores each answer against YOUR rubric (edit it below).
