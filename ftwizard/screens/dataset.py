@@ -207,16 +207,23 @@ class DatasetScreen(StepScreen):
         top_k = kinds.get("top_k", {}).get("k")
         self.query_one("#transform-top-k", Input).value = str(top_k) if top_k else ""
         problems = self.query_one("#problems", DataTable)
-        problems.add_column("Line", key="line")
-        problems.add_column("Kind", key="severity")
-        problems.add_column("Code", key="code")
-        problems.add_column("Message", key="message")
+        # Fixed widths, as in every table: see welcome.py.
+        problems.add_column("Line", key="line", width=7)
+        problems.add_column("Kind", key="severity", width=7)
+        problems.add_column("Code", key="code", width=33)
+        problems.add_column("Message", key="message", width=120)
         cost = self.query_one("#cost", DataTable)
-        for label in ("Backend", "Model", "Epochs", "Billed tokens", "Estimate"):
-            cost.add_column(label, key=label.lower())
+        for label, width in (
+            ("Backend", 8),
+            ("Model", 30),
+            ("Epochs", 6),
+            ("Billed tokens", 14),
+            ("Estimate", 12),
+        ):
+            cost.add_column(label, key=label.lower(), width=width)
         topics = self.query_one("#topics", DataTable)
-        for label in ("Topic", "Examples", "Share"):
-            topics.add_column(label, key=label.lower())
+        for label, width in (("Topic", 40), ("Examples", 8), ("Share", 6)):
+            topics.add_column(label, key=label.lower(), width=width)
         self.query_one("#dataset-progress", ProgressBar).display = False
         self._mount_distill()
         super().on_mount()

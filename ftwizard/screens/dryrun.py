@@ -115,11 +115,12 @@ class DryRunScreen(StepScreen):
         )
         metrics = self.query_one("#dryrun-metrics", DataTable)
         metrics.add_column("", key="mark", width=1)
-        for label in ("Metric", "Value", "Healthy range"):
-            metrics.add_column(label, key=label.lower())
+        # Fixed widths, as in every table: see welcome.py.
+        for label, width in (("Metric", 26), ("Value", 20), ("Healthy range", 20)):
+            metrics.add_column(label, key=label.lower(), width=width)
         lowest = self.query_one("#dryrun-lowest", DataTable)
-        for label in ("Line", "Score", "Answer", "Notes"):
-            lowest.add_column(label, key=label.lower())
+        for label, width in (("Line", 7), ("Score", 6), ("Answer", 50), ("Notes", 60)):
+            lowest.add_column(label, key=label.lower(), width=width)
         self.query_one("#dryrun-progress", ProgressBar).display = False
         self.query_one("#dryrun-stop", Button).display = False
         super().on_mount()

@@ -141,17 +141,23 @@ class EvaluateScreen(StepScreen):
 
     def on_mount(self) -> None:
         flips = self.query_one("#eval-flips", DataTable)
-        for label, key in (
-            ("Item", "item"),
-            ("Flip", "direction"),
-            ("Base", "base"),
-            ("Tuned", "tuned"),
-            ("Tuned answer", "answer"),
+        for label, key, width in (
+            ("Item", "item", 10),
+            ("Flip", "direction", 12),
+            ("Base", "base", 5),
+            ("Tuned", "tuned", 5),
+            ("Tuned answer", "answer", 50),
         ):
-            flips.add_column(label, key=key)
+            # Fixed widths, as in every table: see welcome.py.
+            flips.add_column(label, key=key, width=width)
         table = self.query_one("#ab-disagreements", DataTable)
-        for label, key in (("Item", "item"), ("Tag", "tag"), ("Kind", "kind"), ("Verdicts", "v")):
-            table.add_column(label, key=key)
+        for label, key, width in (
+            ("Item", "item", 12),
+            ("Tag", "tag", 10),
+            ("Kind", "kind", 14),
+            ("Verdicts", "v", 70),
+        ):
+            table.add_column(label, key=key, width=width)
         ev = self.session.evaluation
         if not ev.judges and ev.ab_report_file is None:
             # A default, not a decision: saved only so the run below uses what is shown.

@@ -155,10 +155,11 @@ class GraderScreen(StepScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#grader-results", DataTable)
-        table.add_column("Record", key="record")
-        table.add_column("Score", key="score")
-        table.add_column("Answer", key="output")
-        table.add_column("Notes", key="notes")
+        # Fixed widths, as in every table: see welcome.py.
+        table.add_column("Record", key="record", width=7)
+        table.add_column("Score", key="score", width=6)
+        table.add_column("Answer", key="output", width=60)
+        table.add_column("Notes", key="notes", width=80)
         grader = self.session.grader
         self._filling = True
         if grader.style:

@@ -162,16 +162,17 @@ class TrainingScreen(StepScreen):
 
     def on_mount(self) -> None:
         steps = self.query_one("#training-steps", DataTable)
+        # Fixed widths, as in every table: see welcome.py.
         for key, label in _STEP_COLUMNS:
-            steps.add_column(label, key=key)
+            steps.add_column(label, key=key, width=max(8, len(label)))
         checkpoints = self.query_one("#training-checkpoints", DataTable)
-        for key, label in (
-            ("id", "Checkpoint"),
-            ("step", "Step"),
-            ("metric", "Validation"),
-            ("mark", ""),
+        for key, label, width in (
+            ("id", "Checkpoint", 60),
+            ("step", "Step", 6),
+            ("metric", "Validation", 24),
+            ("mark", "", 6),
         ):
-            checkpoints.add_column(label, key=key)
+            checkpoints.add_column(label, key=key, width=width)
         values = training.current_hyperparameters(self.session)
         for widget in self.query(".hp-input").results(Input):
             name = (widget.id or "").removeprefix("hp-")

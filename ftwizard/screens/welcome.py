@@ -76,11 +76,13 @@ class WelcomeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#sessions", DataTable)
-        table.add_column("Name", key="name")
-        table.add_column("Step", key="step")
-        table.add_column("Method", key="method")
-        table.add_column("Backend", key="backend")
-        table.add_column("Updated", key="updated")
+        # Fixed widths: columns sized from content resize as rows arrive, and a table drawn
+        # mid-update keeps a stale header (a Textual DataTable quirk).
+        table.add_column("Name", key="name", width=36)
+        table.add_column("Step", key="step", width=9)
+        table.add_column("Method", key="method", width=7)
+        table.add_column("Backend", key="backend", width=8)
+        table.add_column("Updated", key="updated", width=16)
         self.query_one("#session-name", Input).focus()
 
     def on_screen_resume(self) -> None:
