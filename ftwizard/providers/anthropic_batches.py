@@ -79,6 +79,37 @@ def _item_error(result: Any) -> str:
     return f"{kind}: {message}" if kind and message else str(message or result.type)
 
 
+async def wait_until_ended(
+    status: Callable[[str], Awaitable[BatchStatus]],
+    batch_id: str,
+    *,
+    provider: str,
+    poll_interval_s: float,
+    max_wait_s: float,
+    on_status: Callable[[BatchStatus], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> BatchStatus:
+    """Poll ``status`` until the batch ends; raise :class:`ProviderError` after ``max_wait_s``.
+
+    The one polling loop of every batch runner (Anthropic Message Batches, the OpenAI Batch
+    API): they differ in how they read a status, not in how they wait for it.
+    """
+    started = time.monotonic()
+    while True:
+        current = await status(batch_id)
+        if on_status is not None:
+            on_status(current)
+        if current.ended:
+            return current
+        if time.monotonic() - started > max_wait_s:
+            raise ProviderError(
+                f"batch {batch_id} has not ended after {max_wait_s:.0f} s",
+                provider=provider,
+                hint="It keeps running remotely; check it later or cancel it",
+            )
+        await sleep(poll_interval_s)
+
+
 class AnthropicBatchRunner:
     """Submits, polls and reads Message Batches with the settings of an
     :class:`AnthropicChatProvider` (key variable, base URL, retries, temperature handling)."""
@@ -173,20 +204,15 @@ class AnthropicBatchRunner:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> BatchStatus:
         """Poll until the batch ends; raise :class:`ProviderError` after ``max_wait_s``."""
-        started = time.monotonic()
-        while True:
-            current = await self.status(batch_id)
-            if on_status is not None:
-                on_status(current)
-            if current.ended:
-                return current
-            if time.monotonic() - started > self.max_wait_s:
-                raise ProviderError(
-                    f"batch {batch_id} has not ended after {self.max_wait_s:.0f} s",
-                    provider=self.provider.name,
-                    hint="It keeps running remotely; check it later or cancel it",
-                )
-            await sleep(self.poll_interval_s)
+        return await wait_until_ended(
+            self.status,
+            batch_id,
+            provider=self.provider.name,
+            poll_interval_s=self.poll_interval_s,
+            max_wait_s=self.max_wait_s,
+            on_status=on_status,
+            sleep=sleep,
+        )
 
     async def results(self, batch_id: str) -> dict[str, BatchItemResult]:
         """Every item's outcome, keyed by ``custom_id`` (the batch must have ended)."""

@@ -18,12 +18,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ftwizard.providers.anthropic_batches import BatchItemResult, BatchStatus, ItemStatus
-from ftwizard.providers.base import GenerationRequest, ProviderError
+from ftwizard.providers.anthropic_batches import (
+    BatchItemResult,
+    BatchStatus,
+    ItemStatus,
+    wait_until_ended,
+)
+from ftwizard.providers.base import GenerationRequest
 from ftwizard.providers.keys import read_api_key
 from ftwizard.providers.openai_chat import URL_ADVICE, OpenAIChatProvider, translate_openai_error
 from ftwizard.providers.openai_http import parse_completion
@@ -206,20 +210,15 @@ class OpenAIBatchRunner:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> BatchStatus:
         """Poll until the batch ends; raise :class:`ProviderError` after ``max_wait_s``."""
-        started = time.monotonic()
-        while True:
-            current = await self.status(batch_id)
-            if on_status is not None:
-                on_status(current)
-            if current.ended:
-                return current
-            if time.monotonic() - started > self.max_wait_s:
-                raise ProviderError(
-                    f"batch {batch_id} has not ended after {self.max_wait_s:.0f} s",
-                    provider=self.provider.name,
-                    hint="It keeps running remotely; check it later or cancel it",
-                )
-            await sleep(self.poll_interval_s)
+        return await wait_until_ended(
+            self.status,
+            batch_id,
+            provider=self.provider.name,
+            poll_interval_s=self.poll_interval_s,
+            max_wait_s=self.max_wait_s,
+            on_status=on_status,
+            sleep=sleep,
+        )
 
     async def _file_lines(self, file_id: str | None) -> list[dict[str, Any]]:
         if not file_id:
