@@ -14,7 +14,7 @@ from ftwizard.providers.retry import (
     RetryEvent,
     RetryPolicy,
     call_with_retries,
-    parse_retry_after,
+    translate_sdk_error,
 )
 
 # The Messages API requires max_tokens; this is what a request without one gets.
@@ -29,29 +29,10 @@ def translate_anthropic_error(exc: BaseException) -> CallFailure | None:
     """A :class:`CallFailure` for an anthropic SDK error; ``None`` for anything else."""
     import anthropic
 
-    if isinstance(exc, anthropic.APIStatusError):
-        headers = dict(exc.response.headers)
-        should = headers.get("x-should-retry")
-        return CallFailure(
-            str(exc.api_message or exc.message),
-            status_code=exc.status_code,
-            retry_after_s=parse_retry_after(headers),
-            should_retry={"true": True, "false": False}.get(should or ""),
-            error_type=exc.type,
-        )
-    if isinstance(exc, anthropic.APITimeoutError):
-        return CallFailure("the request timed out", connection_error=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        cause = exc.__cause__
-        reason = f": {type(cause).__name__}" if cause is not None else ""
-        return CallFailure(f"connection failed{reason}", connection_error=True)
-    if isinstance(exc, anthropic.APIResponseValidationError):
-        return CallFailure(
-            "the server's reply is not a valid message",
-            status_code=exc.status_code,
-            should_retry=False,
-        )
-    return None
+    message = exc.api_message if isinstance(exc, anthropic.APIStatusError) else None
+    return translate_sdk_error(
+        exc, anthropic, message=message, invalid_reply="the server's reply is not a valid message"
+    )
 
 
 def _rejects_temperature(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from ftwizard.providers.retry import (
     RetryEvent,
     RetryPolicy,
     call_with_retries,
-    parse_retry_after,
+    translate_sdk_error,
 )
 
 # o1/o3/o4-mini and the gpt-5 family (and fine-tunes of them, "ft:o4-mini-...") reject
@@ -90,31 +90,15 @@ def translate_openai_error(exc: BaseException) -> CallFailure | None:
     """A :class:`CallFailure` for an openai SDK error; ``None`` for anything else."""
     import openai
 
-    if isinstance(exc, openai.APIStatusError):
-        headers = dict(exc.response.headers)
-        should = headers.get("x-should-retry")
-        body = exc.body
-        message = body.get("message") if isinstance(body, dict) else None
-        return CallFailure(
-            str(message or exc.message),
-            status_code=exc.status_code,
-            retry_after_s=parse_retry_after(headers),
-            should_retry={"true": True, "false": False}.get(should or ""),
-            error_type=exc.type,
-        )
-    if isinstance(exc, openai.APITimeoutError):
-        return CallFailure("the request timed out", connection_error=True)
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        reason = f": {type(cause).__name__}" if cause is not None else ""
-        return CallFailure(f"connection failed{reason}", connection_error=True)
-    if isinstance(exc, openai.APIResponseValidationError):
-        return CallFailure(
-            "the server's reply is not a valid chat completion",
-            status_code=exc.status_code,
-            should_retry=False,
-        )
-    return None
+    message = None
+    if isinstance(exc, openai.APIStatusError) and isinstance(exc.body, dict):
+        message = exc.body.get("message")
+    return translate_sdk_error(
+        exc,
+        openai,
+        message=message,
+        invalid_reply="the server's reply is not a valid chat completion",
+    )
 
 
 def _rejected_param(exc: BaseException) -> str | None:

@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -79,6 +79,36 @@ class RetryEvent(BaseModel):
     delay_s: float
     status_code: int | None = None
     detail: str
+
+
+def translate_sdk_error(
+    exc: BaseException, sdk: Any, *, message: str | None, invalid_reply: str
+) -> CallFailure | None:
+    """A :class:`CallFailure` for an error of the ``openai`` or ``anthropic`` SDK module.
+
+    Both SDKs are generated from the same template and raise the same exception classes;
+    only the message (``message``, when the caller has a better one than the SDK's) and the
+    words for an unparsable reply differ. ``None`` for anything that is not an SDK error.
+    """
+    if isinstance(exc, sdk.APIStatusError):
+        headers = dict(exc.response.headers)
+        should = headers.get("x-should-retry")
+        return CallFailure(
+            str(message or exc.message),
+            status_code=exc.status_code,
+            retry_after_s=parse_retry_after(headers),
+            should_retry={"true": True, "false": False}.get(should or ""),
+            error_type=exc.type,
+        )
+    if isinstance(exc, sdk.APITimeoutError):
+        return CallFailure("the request timed out", connection_error=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__
+        reason = f": {type(cause).__name__}" if cause is not None else ""
+        return CallFailure(f"connection failed{reason}", connection_error=True)
+    if isinstance(exc, sdk.APIResponseValidationError):
+        return CallFailure(invalid_reply, status_code=exc.status_code, should_retry=False)
+    return None
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
