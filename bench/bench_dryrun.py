@@ -110,9 +110,9 @@ def write_data(path: Path, n: int) -> None:
 async def one_run(
     data: Path, url: str, samples: int, concurrency: int, *, sdk: bool = False
 ) -> tuple[float, Any]:
-    from ftwizard.dryrun import DryRun, DryRunConfig
+    from ftwizard.dryrun.engine import DryRun, DryRunConfig
     from ftwizard.graders.loading import parse_grader
-    from ftwizard.providers.openai_chat import OpenAIChatProvider
+    from ftwizard.providers.openai.chat import OpenAIChatProvider
 
     config = DryRunConfig(
         data=str(data),
@@ -124,7 +124,7 @@ async def one_run(
     provider = OpenAIChatProvider(base_url=url, compatible=True) if sdk else None
     dry = DryRun(config, parse_grader(GRADER), provider=provider)
     # Sampling the file is start-up, not generation: do it before the clock starts.
-    from ftwizard.dryrun_sampling import sample_rows
+    from ftwizard.dryrun.sampling import sample_rows
 
     dry._sample_set = sample_rows(data, samples)
     start = time.perf_counter()
@@ -177,8 +177,8 @@ def main() -> None:
     bound = args.samples / args.concurrency * args.latency
     target = 1.5 * bound
     t0 = time.perf_counter()
-    import ftwizard.dryrun
-    import ftwizard.providers.openai_http  # noqa: F401
+    import ftwizard.dryrun.engine
+    import ftwizard.providers.openai.http  # noqa: F401
 
     startup = time.perf_counter() - t0
     print(

@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ftwizard.providers.local_config import LocalHyperparameters, LocalTrainingConfig
-from ftwizard.providers.local_data import training_rows
-from ftwizard.providers.local_job import LocalTrainingJob
-from ftwizard.providers.tiny_model import ensure_tiny_model
+from ftwizard.providers.local.config import LocalHyperparameters, LocalTrainingConfig
+from ftwizard.providers.local.data import training_rows
+from ftwizard.providers.local.job import LocalTrainingJob
+from ftwizard.providers.local.tiny_model import ensure_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN = REPO / "examples" / "data" / "tickets" / "train.jsonl"

@@ -112,7 +112,12 @@ async def _perform(pilot: Pilot[Any], action: Action, screenshots: Path | None) 
     app: FtwizardApp = pilot.app  # type: ignore[assignment]
     if action.kind == "screen":
         name = action.screen or ""
-        if not await _wait_until(pilot, lambda: _screen_name(app) == name, action.timeout):
+        # A screen counts once it is mounted, not when it is pushed: until then its widgets
+        # may not exist yet, and a loaded machine widens that gap.
+        def shown() -> bool:
+            return _screen_name(app) == name and app.screen.is_mounted
+
+        if not await _wait_until(pilot, shown, action.timeout):
             raise ActionFailed(
                 f"screen '{name}' did not appear within {action.timeout:g}s "
                 f"(current screen: '{_screen_name(app)}')"

@@ -200,15 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each step's commands live beside its core; their modules import only the stdlib at the
     # top so that building this parser stays fast.
-    from ftwizard import (
-        distill_commands,
-        dryrun_commands,
-        evaluate_commands,
-        ledger_commands,
-        training_commands,
-    )
     from ftwizard.datasets import commands as dataset_commands
+    from ftwizard.distill import commands as distill_commands
+    from ftwizard.dryrun import commands as dryrun_commands
+    from ftwizard.evaluate import commands as evaluate_commands
     from ftwizard.graders import commands as grader_commands
+    from ftwizard.ledger import commands as ledger_commands
+    from ftwizard.training import commands as training_commands
 
     dataset_commands.register(sub)
     grader_commands.register(sub)

@@ -92,7 +92,7 @@ def grader_problem(session: Session) -> str | None:
 
 def dryrun_problem(session: Session) -> str | None:
     """Why the dry-run step is not complete yet, or None when it is."""
-    from ftwizard.dryrun_session import dryrun_problem as problem
+    from ftwizard.dryrun.session import dryrun_problem as problem
 
     return problem(session)
 
@@ -109,14 +109,14 @@ def evaluate_problem(session: Session) -> str | None:
 
 def training_problem(session: Session) -> str | None:
     """Why the training step is not complete (a succeeded job with a model), or None."""
-    from ftwizard.training import training_problem as problem
+    from ftwizard.training.engine import training_problem as problem
 
     return problem(session)
 
 
 def deploy_problem(session: Session) -> str | None:
     """Why the deploy step is not complete (a deployed model that answered), or None."""
-    from ftwizard.deploy import deploy_problem as problem
+    from ftwizard.deploy.engine import deploy_problem as problem
 
     return problem(session)
 

@@ -57,7 +57,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     # A deploy step serves the tuned model from a background process; however the test
     # ended, nothing it started may outlive it.
     for state in home.rglob("server.json") if home.exists() else ():
-        from ftwizard.providers.local_serve import LocalServer
+        from ftwizard.providers.local.serve import LocalServer
 
         LocalServer(state.parent).stop()
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from ftwizard.distill import (
+from ftwizard.distill.engine import (
     DistillOptions,
     estimate_distill_cost,
     journal_path_for,
     metadata_path_for,
     run_distill,
 )
-from ftwizard.distill_journal import GenerationEntry, Journal
+from ftwizard.distill.journal import GenerationEntry, Journal
 from ftwizard.errors import InputError
 from ftwizard.graders.loading import load_grader
 from ftwizard.pricing import teacher_cost

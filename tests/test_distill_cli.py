@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ftwizard.distill import metadata_path_for
-from ftwizard.distill_commands import register
+from ftwizard.distill.commands import register
+from ftwizard.distill.engine import metadata_path_for
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.test_distill import (
     GRADER,

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ftwizard.distill import DistillOptions, journal_path_for, run_distill
-from ftwizard.distill_journal import Journal
-from ftwizard.distill_prompts import read_source_rows, request_id, teacher_request
+from ftwizard.distill.engine import DistillOptions, journal_path_for, run_distill
+from ftwizard.distill.journal import Journal
+from ftwizard.distill.prompts import read_source_rows, request_id, teacher_request
 from ftwizard.graders.loading import load_grader
 from ftwizard.providers.models import ModelRef
 from ftwizard.providers.retry import RetryPolicy
@@ -25,7 +25,7 @@ FAST = RetryPolicy(max_attempts=2, initial_delay_s=0.01, max_delay_s=0.02)
 # Runs a distillation and kills its own process, without any cleanup, at a chosen point.
 CRASHING_RUN = """
 import asyncio, json, os, sys
-from ftwizard.distill import DistillOptions, run_distill
+from ftwizard.distill.engine import DistillOptions, run_distill
 from ftwizard.graders.loading import load_grader
 
 cfg = json.loads(sys.argv[1])

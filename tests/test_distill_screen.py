@@ -15,10 +15,10 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
 from ftwizard.app import FtwizardApp, make_app
-from ftwizard.distill import DistillOptions, journal_path_for, run_distill
-from ftwizard.distill_journal import Journal
-from ftwizard.distill_models import model_ref
-from ftwizard.distill_session import SESSION_GRADER, distilled_path, grader_choices
+from ftwizard.distill.engine import DistillOptions, journal_path_for, run_distill
+from ftwizard.distill.journal import Journal
+from ftwizard.distill.models import model_ref
+from ftwizard.distill.session import SESSION_GRADER, distilled_path, grader_choices
 from ftwizard.flow import dataset_problem, start_session
 from ftwizard.graders.workbench import gallery
 from ftwizard.screens.dataset import DatasetScreen

@@ -12,9 +12,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ftwizard import dryrun_commands
-from ftwizard.batch_journal import Journal
-from ftwizard.dryrun import DryRun, DryRunConfig, DryRunProgress, DryRunReport, estimate_dryrun_cost
+from ftwizard.dryrun import commands as dryrun_commands
+from ftwizard.dryrun.engine import (
+    DryRun,
+    DryRunConfig,
+    DryRunProgress,
+    DryRunReport,
+    estimate_dryrun_cost,
+)
+from ftwizard.providers.batch_journal import Journal
 from tests.fakes.anthropic_server import FakeAnthropicServer, MessageReply
 from tests.test_dryrun_run import EXACT, row_of, write_data
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from ftwizard.batch_journal import Journal
-from ftwizard.dryrun import DryRun, DryRunConfig, DryRunProgress
-from ftwizard.providers.openai_batches import OpenAIBatchRunner
-from ftwizard.providers.openai_http import LeanOpenAIChatProvider
+from ftwizard.dryrun.engine import DryRun, DryRunConfig, DryRunProgress
+from ftwizard.providers.batch_journal import Journal
+from ftwizard.providers.openai.batches import OpenAIBatchRunner
+from ftwizard.providers.openai.http import LeanOpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
 from tests.fakes.openai_server import ChatReply, FakeOpenAIServer
 from tests.test_dryrun_batch import Crash, NoSleep, figures

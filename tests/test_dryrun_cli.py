@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ftwizard import dryrun_commands
+from ftwizard.dryrun import commands as dryrun_commands
 from tests.fakes.http_server import FakeResponse
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer

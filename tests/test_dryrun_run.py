@@ -13,12 +13,18 @@ from typing import Any
 
 import pytest
 
-from ftwizard.dryrun import DryRun, DryRunConfig, DryRunProgress, estimate_dryrun_cost, run_dryrun
-from ftwizard.dryrun_sampling import sample_rows
+from ftwizard.dryrun.engine import (
+    DryRun,
+    DryRunConfig,
+    DryRunProgress,
+    estimate_dryrun_cost,
+    run_dryrun,
+)
+from ftwizard.dryrun.sampling import sample_rows
 from ftwizard.errors import InputError
 from ftwizard.graders.loading import parse_grader
-from ftwizard.providers.anthropic_chat import AnthropicChatProvider
-from ftwizard.providers.openai_http import LeanOpenAIChatProvider
+from ftwizard.providers.anthropic.chat import AnthropicChatProvider
+from ftwizard.providers.openai.http import LeanOpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.http_server import FakeResponse

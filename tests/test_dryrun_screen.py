@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import Button, DataTable, Input, Static, Switch
 
 from ftwizard.app import FtwizardApp, make_app
-from ftwizard.dryrun_session import dryrun_problem
+from ftwizard.dryrun.session import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.dryrun import DryRunScreen
 from ftwizard.session import Backend, Method, SessionStore

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from ftwizard.dryrun_metrics import Histogram, ScoreStats, normalize
-from ftwizard.dryrun_verdict import Diagnosis, NextMove, VerdictInputs, decide
+from ftwizard.dryrun.metrics import Histogram, ScoreStats, normalize
+from ftwizard.dryrun.verdict import Diagnosis, NextMove, VerdictInputs, decide
 
 
 def binary(passes: int, n: int = 100) -> list[float]:
@@ -202,7 +202,7 @@ def _stats(scores: list[float]) -> ScoreStats:
 
 
 def test_metric_marks_follow_the_table_and_a_binary_graders_std_follows_its_mean() -> None:
-    from ftwizard.dryrun_verdict import metric_levels
+    from ftwizard.dryrun.verdict import metric_levels
 
     # A 45 % pass rate: std is about 0.5, far above the continuous range, yet healthy.
     binary = metric_levels(_stats([1.0] * 9 + [0.0] * 11))

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from ftwizard.evaluate import Judge, JudgeOptions, evaluate_ab, read_eval_rows
-from ftwizard.evaluate_commands import register
-from ftwizard.providers.anthropic_chat import AnthropicChatProvider
-from ftwizard.providers.openai_chat import OpenAIChatProvider
+from ftwizard.evaluate.ab import Judge, JudgeOptions, evaluate_ab, read_eval_rows
+from ftwizard.evaluate.commands import register
+from ftwizard.providers.anthropic.chat import AnthropicChatProvider
+from ftwizard.providers.openai.chat import OpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from ftwizard.evaluate import run_grader_comparison
+from ftwizard.evaluate.ab import run_grader_comparison
 from ftwizard.graders.loading import load_grader
-from ftwizard.providers.openai_chat import OpenAIChatProvider
+from ftwizard.providers.openai.chat import OpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
 from tests.fakes.openai_server import FakeOpenAIServer
 

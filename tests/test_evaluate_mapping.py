@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ftwizard.evaluate_judging import (
+from ftwizard.evaluate.judging import (
     JudgeOptions,
     Judgment,
     PairItem,
     judge_messages,
     parse_verdict,
 )
-from ftwizard.evaluate_mapping import Presentation, decode_letter, plan_presentations
+from ftwizard.evaluate.mapping import Presentation, decode_letter, plan_presentations
 from ftwizard.providers.base import ChatMessage
 from tests.fakes.pairwise_judges import sections
 
@@ -78,10 +78,13 @@ def test_only_the_mapping_module_reads_a_presentation_field() -> None:
     users = [
         p
         for p in (ROOT / "ftwizard").rglob("*.py")
-        if p.name != "evaluate_mapping.py"
-        and ("evaluate" in p.name or "ftwizard.evaluate" in p.read_text(encoding="utf-8"))
+        if p.relative_to(ROOT).as_posix() != "ftwizard/evaluate/mapping.py"
+        and (
+            "evaluate" in p.relative_to(ROOT).as_posix()
+            or "ftwizard.evaluate" in p.read_text(encoding="utf-8")
+        )
     ]
-    assert any(p.name == "evaluate_judging.py" for p in users)
+    assert any(p.relative_to(ROOT).as_posix() == "ftwizard/evaluate/judging.py" for p in users)
     offenders = [
         p.relative_to(ROOT).as_posix()
         for p in users

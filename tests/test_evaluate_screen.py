@@ -18,10 +18,10 @@ import pytest
 from textual.widgets import Button, DataTable, Input, Static
 
 from ftwizard.app import FtwizardApp, make_app
-from ftwizard.evaluate import PairwiseReport
-from ftwizard.evaluate_session import estimate_spend, make_plan
+from ftwizard.evaluate.ab import PairwiseReport
+from ftwizard.evaluate.session import estimate_spend, make_plan
 from ftwizard.flow import evaluate_problem, start_session
-from ftwizard.ledger import read_lines
+from ftwizard.ledger.store import read_lines
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.evaluate import EvaluateScreen
 from ftwizard.session import Backend, Session, SessionStore, StepId
@@ -478,7 +478,7 @@ async def test_stop_cancels_a_running_ab_and_records_nothing(
 def test_the_default_judge_has_a_key_and_prefers_another_family_than_the_tuned_model(
     store: SessionStore,
 ) -> None:
-    from ftwizard.evaluate_session import default_judges, split_judges
+    from ftwizard.evaluate.session import default_judges, split_judges
 
     session = start_session(store, "defaults", backend=Backend.openai)
     both = {"ANTHROPIC_API_KEY": "k", "OPENAI_API_KEY": "k"}

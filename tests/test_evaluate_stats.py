@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from ftwizard.evaluate_grader import compare_scores
-from ftwizard.evaluate_pairwise import WinCounts
+from ftwizard.evaluate.grader_comparison import compare_scores
+from ftwizard.evaluate.pairwise import WinCounts
+from ftwizard.evaluate.stats import cohen_kappa, mean_interval, t_quantile_975, wilson_interval
 from ftwizard.graders.results import GradeResult
-from ftwizard.stats_intervals import cohen_kappa, mean_interval, t_quantile_975, wilson_interval
 
 
 def test_wilson_seven_of_ten() -> None:

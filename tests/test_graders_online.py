@@ -9,7 +9,7 @@ import pytest
 from ftwizard.graders.export_openai import to_openai_grader
 from ftwizard.graders.loading import parse_grader
 from ftwizard.providers.base import ProviderError
-from ftwizard.providers.openai_graders import can_validate_online, validate_grader_online
+from ftwizard.providers.openai.graders import can_validate_online, validate_grader_online
 from tests.fakes.openai_server import FakeOpenAIServer
 
 JUDGE = {

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from ftwizard.cli import main
-from ftwizard.dryrun_metrics import Histogram
-from ftwizard.evaluate import Judge, JudgeOptions, PairItem, compare_scores, run_pairwise
-from ftwizard.evaluate_session import record_grader_comparison, record_pairwise
+from ftwizard.dryrun.metrics import Histogram
+from ftwizard.evaluate.ab import Judge, JudgeOptions, PairItem, compare_scores, run_pairwise
+from ftwizard.evaluate.session import record_grader_comparison, record_pairwise
 from ftwizard.flow import start_session
 from ftwizard.graders.results import GradeResult
-from ftwizard.ledger import (
+from ftwizard.ledger.store import (
     NoteEntry,
     RunEntry,
     current_runs,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from ftwizard.errors import InputError
-from ftwizard.providers.local_config import LocalHyperparameters, LocalTrainingConfig, RewardConfig
-from ftwizard.providers.local_events import TrainingEvent
-from ftwizard.providers.local_export import export_adapter, export_merged
-from ftwizard.providers.local_job import LocalJobState, LocalTrainingJob
+from ftwizard.providers.local.config import LocalHyperparameters, LocalTrainingConfig, RewardConfig
+from ftwizard.providers.local.events import TrainingEvent
+from ftwizard.providers.local.export import export_adapter, export_merged
+from ftwizard.providers.local.job import LocalJobState, LocalTrainingJob
 from tests.tiny_local import (
     Tickets,
     TinyBuild,
@@ -303,7 +303,7 @@ def test_served_adapter_answers_openai_chat_completions(
 ) -> None:
     import httpx
 
-    from ftwizard.providers.local_serve import LocalServer
+    from ftwizard.providers.local.serve import LocalServer
 
     server = LocalServer.start(str(tickets_adapter.adapter_dir), tmp_path / "serve", timeout_s=120)
     try:

@@ -22,25 +22,25 @@ from ftwizard.providers.base import (
     GenerationRequest,
     ProviderError,
 )
-from ftwizard.providers.local import LocalChatProvider
-from ftwizard.providers.local_config import (
+from ftwizard.providers.local.chat import LocalChatProvider
+from ftwizard.providers.local.config import (
     LocalHyperparameters,
     LocalTrainingConfig,
     default_hyperparameters,
     parse_training_config,
 )
-from ftwizard.providers.local_data import dpo_rows, read_jsonl, rft_rows, sft_rows
-from ftwizard.providers.local_events import EventLog, TrainingEvent, read_events
-from ftwizard.providers.local_job import (
+from ftwizard.providers.local.data import dpo_rows, read_jsonl, rft_rows, sft_rows
+from ftwizard.providers.local.events import EventLog, TrainingEvent, read_events
+from ftwizard.providers.local.job import (
     CheckpointInfo,
     best_checkpoint,
     pid_alive,
     visible_gpu_count,
     worker_command,
 )
-from ftwizard.providers.local_models import resolve_local_model
-from ftwizard.providers.local_rewards import import_callable
-from ftwizard.providers.tiny_model import TinyModelSpec, build_tiny_model, ensure_tiny_model
+from ftwizard.providers.local.models import resolve_local_model
+from ftwizard.providers.local.rewards import import_callable
+from ftwizard.providers.local.tiny_model import TinyModelSpec, build_tiny_model, ensure_tiny_model
 from tests.tiny_local import TICKETS_DIR, Tickets, accuracy
 
 
@@ -144,11 +144,11 @@ def test_worker_command_uses_accelerate_for_many_processes(tmp_path: Path) -> No
     config = LocalTrainingConfig.model_validate(_config(tmp_path, num_processes=2))
     command = worker_command(config, tmp_path / "c.json", "py")
     assert command[:4] == ["py", "-m", "accelerate.commands.launch", "--multi_gpu"]
-    assert command[-3:] == ["-m", "ftwizard.providers.local_worker", str(tmp_path / "c.json")]
+    assert command[-3:] == ["-m", "ftwizard.providers.local.worker", str(tmp_path / "c.json")]
     cpu = LocalTrainingConfig.model_validate(_config(tmp_path, device="cpu"))
     assert worker_command(cpu, tmp_path / "c.json", "py")[1:3] == [
         "-m",
-        "ftwizard.providers.local_worker",
+        "ftwizard.providers.local.worker",
     ]
 
 
@@ -343,8 +343,8 @@ def test_tickets_files_are_what_the_generator_writes(tmp_path: Path) -> None:
 
 def test_local_backend_imports_no_heavy_library() -> None:
     code = (
-        "import sys, ftwizard.providers.local, ftwizard.providers.local_job, "
-        "ftwizard.providers.local_export, ftwizard.providers.local_rewards; "
+        "import sys, ftwizard.providers.local.chat, ftwizard.providers.local.job, "
+        "ftwizard.providers.local.export, ftwizard.providers.local.rewards; "
         "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') "
         "if m in sys.modules])"
     )
@@ -353,8 +353,8 @@ def test_local_backend_imports_no_heavy_library() -> None:
 
 
 def test_reward_from_grader_file_or_function(tmp_path: Path) -> None:
-    from ftwizard.providers.local_config import RewardConfig
-    from ftwizard.providers.local_rewards import load_reward_function
+    from ftwizard.providers.local.config import RewardConfig
+    from ftwizard.providers.local.rewards import load_reward_function
 
     graded = load_reward_function(RewardConfig(grader_file=TICKETS_DIR / "grader.yaml"))
     scores = graded(

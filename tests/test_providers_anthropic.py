@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ftwizard.providers.anthropic_chat import DEFAULT_MAX_TOKENS, AnthropicChatProvider
+from ftwizard.providers.anthropic.chat import DEFAULT_MAX_TOKENS, AnthropicChatProvider
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
 from ftwizard.providers.retry import RetryEvent, RetryPolicy
 from tests.fakes.anthropic_server import FakeAnthropicServer, MessageReply

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ftwizard.providers.anthropic_batches import AnthropicBatchRunner, BatchStatus
-from ftwizard.providers.anthropic_chat import AnthropicChatProvider
+from ftwizard.providers.anthropic.batches import AnthropicBatchRunner, BatchStatus
+from ftwizard.providers.anthropic.chat import AnthropicChatProvider
 from ftwizard.providers.base import ChatMessage, GenerationRequest, ProviderError
 from ftwizard.providers.retry import RetryPolicy
 from tests.fakes.anthropic_server import FakeAnthropicServer, MessageReply

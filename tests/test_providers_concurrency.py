@@ -10,7 +10,7 @@ import pytest
 
 from ftwizard.providers.base import ChatMessage, Generation, GenerationRequest, ProviderError
 from ftwizard.providers.concurrency import BatchProgress, generate_many
-from ftwizard.providers.openai_chat import OpenAIChatProvider
+from ftwizard.providers.openai.chat import OpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
 from tests.fakes.http_server import FakeResponse
 from tests.fakes.openai_server import ChatReply, FakeOpenAIServer

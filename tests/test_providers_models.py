@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 
 from ftwizard.errors import InputError
-from ftwizard.providers.anthropic_chat import AnthropicChatProvider
+from ftwizard.providers.anthropic.chat import AnthropicChatProvider
 from ftwizard.providers.base import ChatMessage, GenerationRequest, ProviderError
-from ftwizard.providers.local import LocalChatProvider
+from ftwizard.providers.local.chat import LocalChatProvider
 from ftwizard.providers.models import (
     build_generation_provider,
     close_provider,
     credential_problem,
     parse_model,
 )
-from ftwizard.providers.openai_http import LeanOpenAIChatProvider
+from ftwizard.providers.openai.http import LeanOpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
-from ftwizard.providers.vertex_chat import VertexChatProvider
+from ftwizard.providers.vertex.chat import VertexChatProvider
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.http_server import FakeResponse
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -189,7 +189,7 @@ async def test_anthropic_and_vertex_strings_reach_their_fakes(
 
 
 def test_only_a_long_retry_after_pauses_every_call() -> None:
-    from ftwizard.providers.openai_http import LongPauseGate
+    from ftwizard.providers.openai.http import LongPauseGate
 
     gate = LongPauseGate(min_shared_s=1.0)
     gate.hold(0.2)
@@ -221,7 +221,7 @@ async def test_short_429s_do_not_stall_other_requests(
 
 
 def test_retry_after_is_spread_more_after_a_repeat() -> None:
-    from ftwizard.providers.openai_http import spread_retry_after
+    from ftwizard.providers.openai.http import spread_retry_after
 
     assert spread_retry_after(None, 1, 0.25) is None
     first = [spread_retry_after(0.4, 1, 0.25) for _ in range(200)]

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
-from ftwizard.providers.openai_chat import (
+from ftwizard.providers.openai.chat import (
     OpenAIChatProvider,
     is_reasoning_model,
     is_strict_schema,
@@ -332,7 +332,7 @@ def test_imports_stay_light() -> None:
     # `ftwizard --help` imports the providers package; the SDKs load only on first use.
     code = (
         "import sys, ftwizard.providers.models, ftwizard.providers.concurrency, "
-        "ftwizard.providers.anthropic_batches; "
+        "ftwizard.providers.anthropic.batches; "
         "print(sorted(m for m in ('openai', 'anthropic', 'httpx2', 'textual') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,7 +9,7 @@ import pytest
 from ftwizard.providers.base import ChatMessage, GenerationRequest, ProviderError
 from ftwizard.providers.concurrency import generate_many
 from ftwizard.providers.retry import RetryPolicy
-from ftwizard.providers.vertex_chat import VertexChatProvider
+from ftwizard.providers.vertex.chat import VertexChatProvider
 from tests.fakes.http_server import FakeResponse
 from tests.fakes.vertex_server import FakeVertexServer, GeminiReply
 

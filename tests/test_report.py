@@ -12,8 +12,8 @@ from PIL import Image
 from ftwizard.cli import main
 from ftwizard.flow import start_session
 from ftwizard.providers.training import MetricPoint
-from ftwizard.report import write_report
-from ftwizard.report_plots import histogram_png
+from ftwizard.report.build import write_report
+from ftwizard.report.plots import histogram_png
 from ftwizard.session import SessionStore
 from tests.test_ledger import finished_session
 
@@ -148,7 +148,7 @@ def test_show_json_carries_the_evaluation_and_the_dry_run_figures(
 def test_without_matplotlib_the_report_is_written_and_names_every_plot_as_not_drawn(
     store: SessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ftwizard.report_plots as plots
+    import ftwizard.report.plots as plots
 
     session = finished_session(
         store, tmp_path, "no plots", finished=datetime(2026, 11, 14, tzinfo=UTC)
@@ -170,9 +170,9 @@ def test_repeated_runs_report_their_spread(tmp_path: Path) -> None:
     import asyncio
     import statistics
 
-    from ftwizard.evaluate import Judge, JudgeOptions, PairItem, run_pairwise
+    from ftwizard.evaluate.ab import Judge, JudgeOptions, PairItem, run_pairwise
     from ftwizard.providers.base import ChatMessage, GenerationRequest
-    from ftwizard.report_evaluation import pairwise_summary
+    from ftwizard.report.evaluation import pairwise_summary
     from tests.scripted_judge import ScriptedJudge, user_text
 
     def first_if_right(request: GenerationRequest) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from ftwizard.errors import InputError
 from ftwizard.providers.base import ProviderError
-from ftwizard.providers.openai_training import (
+from ftwizard.providers.openai.training import (
     METADATA_KEY,
     OpenAITrainingProvider,
     upload_name,

@@ -11,12 +11,12 @@ from datetime import date
 import pytest
 from textual.widgets import Button, DataTable, Input, Static
 
-from ftwizard import training
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.screens.deploy import DeployScreen
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.training import TrainingScreen
 from ftwizard.session import Backend, SessionStore
+from ftwizard.training import engine as training
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer
 from tests.test_training_step import session_at_training

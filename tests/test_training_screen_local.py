@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Input, Static
 
-from ftwizard import deploy, training
 from ftwizard.app import FtwizardApp, make_app
+from ftwizard.deploy import engine as deploy
 from ftwizard.screens.deploy import DeployScreen
 from ftwizard.screens.training import TrainingScreen
 from ftwizard.session import SessionStore
+from ftwizard.training import engine as training
 from tests.test_training_step import session_at_training
 from tests.tiny_local import Tickets
 

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from ftwizard import training
 from ftwizard.datasets.pipeline import prepare
 from ftwizard.errors import InputError
 from ftwizard.flow import start_session
@@ -21,6 +20,7 @@ from ftwizard.graders.workbench import SPEC_FILE, spec_digest
 from ftwizard.providers.base import ProviderError
 from ftwizard.providers.training import JobState, TrainingProvider
 from ftwizard.session import Backend, GraderTest, Method, Session, SessionStore, StepId
+from ftwizard.training import engine as training
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer
 from tests.tiny_local import Tickets
@@ -260,8 +260,8 @@ def test_pause_resume_and_cancel_reach_the_job(
 def test_vertex_trains_through_the_same_loop_and_deploys_its_endpoint(
     store: SessionStore, tickets: Tickets, vertex_env: FakeVertexServer
 ) -> None:
-    from ftwizard import deploy
-    from ftwizard.providers.vertex_training import VertexTrainingProvider
+    from ftwizard.deploy import engine as deploy
+    from ftwizard.providers.vertex.training import VertexTrainingProvider
 
     session = session_at_training(store, tickets, backend=Backend.vertex, convert=True)
     training.confirm_training(session, store)
@@ -332,8 +332,8 @@ def test_a_crashed_local_worker_is_a_failed_job_with_its_log_tail(
     import sys
     import time
 
-    from ftwizard.providers.local_job import WorkerRecord
-    from ftwizard.training_local import LocalTrainingProvider
+    from ftwizard.providers.local.job import WorkerRecord
+    from ftwizard.training.local import LocalTrainingProvider
 
     session = session_at_training(store, tickets)
     config = training.build_local_config(session, store)
@@ -360,7 +360,7 @@ def test_a_crashed_local_worker_is_a_failed_job_with_its_log_tail(
 def test_follow_rides_out_network_faults_and_stops_when_the_job_ends(
     store: SessionStore, tickets: Tickets, openai_env: FakeOpenAIServer
 ) -> None:
-    from ftwizard.providers.openai_training import OpenAITrainingProvider
+    from ftwizard.providers.openai.training import OpenAITrainingProvider
     from ftwizard.providers.retry import RetryPolicy
 
     session = session_at_training(store, tickets, backend=Backend.openai)
@@ -395,7 +395,7 @@ def test_follow_rides_out_network_faults_and_stops_when_the_job_ends(
     assert [m["step"] for m in store.load(session.id).training.metrics] == [1, 2, 3, 4, 5, 6]
     assert openai_env.tuning.job_count == 1
     # The finished run is in the ledger practitioners keep.
-    from ftwizard.ledger import current_runs, read_lines
+    from ftwizard.ledger.store import current_runs, read_lines
 
     runs = current_runs(read_lines(store))
     assert [r.session_id for r in runs] == [session.id]

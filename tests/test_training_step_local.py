@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ftwizard import deploy, training
 from ftwizard.cli import main
-from ftwizard.providers.local_job import LocalTrainingJob
+from ftwizard.deploy import engine as deploy
+from ftwizard.providers.local.job import LocalTrainingJob
 from ftwizard.session import SessionStore
+from ftwizard.training import engine as training
 from tests.test_training_step import session_at_training
 from tests.tiny_local import Tickets
 

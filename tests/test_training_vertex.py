@@ -25,8 +25,8 @@ from ftwizard.providers.training import (
     UploadedFiles,
     start_or_reattach,
 )
-from ftwizard.providers.vertex_training import VertexTrainingProvider
-from ftwizard.providers.vertex_training_shapes import KEY_LABEL, METRICS_NOTE
+from ftwizard.providers.vertex.training import VertexTrainingProvider
+from ftwizard.providers.vertex.training_shapes import KEY_LABEL, METRICS_NOTE
 from tests.fakes.vertex_server import FakeVertexServer
 
 BUCKET = "ftwizard-test-bucket"

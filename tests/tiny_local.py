@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 
 from ftwizard.providers.base import ChatMessage, GenerationRequest
-from ftwizard.providers.local import LocalChatProvider
-from ftwizard.providers.local_config import LocalTrainingConfig, default_hyperparameters
-from ftwizard.providers.local_job import LocalJobStatus, LocalTrainingJob
-from ftwizard.providers.tiny_model import TINY_MODEL_NAME, ensure_tiny_model, tiny_model_dir
+from ftwizard.providers.local.chat import LocalChatProvider
+from ftwizard.providers.local.config import LocalTrainingConfig, default_hyperparameters
+from ftwizard.providers.local.job import LocalJobStatus, LocalTrainingJob
+from ftwizard.providers.local.tiny_model import TINY_MODEL_NAME, ensure_tiny_model, tiny_model_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TICKETS_DIR = REPO_ROOT / "examples" / "data" / "tickets"

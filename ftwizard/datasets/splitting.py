@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ftwizard.datasets.fields import field_value
 from ftwizard.datasets.loading import Record, SourceKind, iter_records
 from ftwizard.datasets.writing import write_jsonl
 from ftwizard.errors import InputError
@@ -58,19 +59,6 @@ def parse_val(text: str) -> float | int:
     if not 0 < share < 1:
         raise InputError(f"--val {text} must be between 0 and 1 when it is a share", field="val")
     return share
-
-
-def field_value(data: Any, path: str) -> Any:
-    """The value at a dotted ``path`` in an example (``None`` when absent)."""
-    value = data
-    for part in path.split("."):
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
 
 
 def stratum_by_field(path: str) -> StratumOf:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ftwizard.datasets.fields import field_value
 from ftwizard.datasets.formats import DatasetFormat, detect_example_format
 from ftwizard.datasets.loading import SourceKind, iter_records
 
@@ -135,7 +136,6 @@ def _best(
 
 
 def _field_text(data: Any, field: str) -> str:
-    from ftwizard.datasets.splitting import field_value
 
     value = field_value(data, field)
     if value is None:

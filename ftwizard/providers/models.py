@@ -128,7 +128,7 @@ def build_generation_provider(
 ) -> ChatProvider:
     """The provider that generates with ``ref`` (SDKs are imported on the first call)."""
     if ref.provider == "openai":
-        from ftwizard.providers.openai_http import LeanOpenAIChatProvider
+        from ftwizard.providers.openai.http import LeanOpenAIChatProvider
 
         compatible_url = ref.compatible_base_url()
         return LeanOpenAIChatProvider(
@@ -140,18 +140,18 @@ def build_generation_provider(
             on_retry=on_retry,
         )
     if ref.provider == "anthropic":
-        from ftwizard.providers.anthropic_chat import AnthropicChatProvider
+        from ftwizard.providers.anthropic.chat import AnthropicChatProvider
 
         return AnthropicChatProvider(
             base_url=ref.base_url, retry=retry, timeout_s=timeout_s, on_retry=on_retry
         )
     if ref.provider == "vertex":
-        from ftwizard.providers.vertex_chat import VertexChatProvider
+        from ftwizard.providers.vertex.chat import VertexChatProvider
 
         return VertexChatProvider(
             base_url=ref.base_url, retry=retry, timeout_s=timeout_s, on_retry=on_retry
         )
-    from ftwizard.providers.local import LocalChatProvider
+    from ftwizard.providers.local.chat import LocalChatProvider
 
     return LocalChatProvider()
 

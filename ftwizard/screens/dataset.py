@@ -29,8 +29,8 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from ftwizard.datasets.validation import ValidationReport
-from ftwizard.distill import DistillEstimate, DistillProgress, DistillResult
-from ftwizard.distill_session import DistillPlan
+from ftwizard.distill.engine import DistillEstimate, DistillProgress, DistillResult
+from ftwizard.distill.session import DistillPlan
 from ftwizard.errors import FtwizardError
 from ftwizard.flow import dataset_problem
 from ftwizard.screens.dialogs import ConfirmScreen
@@ -584,7 +584,7 @@ class DatasetScreen(StepScreen):
 
     def _mount_distill(self) -> None:
         """Show the saved distill settings and the last run's summary."""
-        from ftwizard.distill_session import grader_choices
+        from ftwizard.distill.session import grader_choices
 
         choice = self.session.dataset.distill
         self.query_one("#distill-prompts", Input).value = choice.prompts_path or ""
@@ -603,7 +603,7 @@ class DatasetScreen(StepScreen):
 
     def _sync_grader_select(self, path: str | None) -> None:
         """Select the offered grader whose file is ``path``, or none."""
-        from ftwizard.distill_session import grader_choices
+        from ftwizard.distill.session import grader_choices
 
         select = self.query_one("#distill-grader", Select)
         offered = grader_choices(self.session, self.wizard.store)
@@ -636,7 +636,7 @@ class DatasetScreen(StepScreen):
         event.stop()
         if not isinstance(event.value, str):
             return
-        from ftwizard.distill_session import grader_choices
+        from ftwizard.distill.session import grader_choices
 
         path = grader_choices(self.session, self.wizard.store).get(event.value)
         # The list only fills the path field; the field is the one source of the choice.
@@ -659,7 +659,7 @@ class DatasetScreen(StepScreen):
     def _estimate_distill(self, snapshot: Session) -> None:
         from textual.worker import get_current_worker
 
-        from ftwizard.distill_session import NO_GRADER, estimate_session, estimate_text
+        from ftwizard.distill.session import NO_GRADER, estimate_session, estimate_text
 
         text = Text()
         try:
@@ -678,7 +678,7 @@ class DatasetScreen(StepScreen):
 
     def _ask_and_distill(self) -> None:
         """Check the plan, price it, and confirm before anything is spent."""
-        from ftwizard.distill_session import (
+        from ftwizard.distill.session import (
             check_callable,
             estimate,
             needs_spend,
@@ -743,8 +743,8 @@ class DatasetScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="distill", exit_on_error=False)
     def _run_distill(self, plan: DistillPlan, judge_base_url: str | None) -> None:
-        from ftwizard.distill import DistillCancelled
-        from ftwizard.distill_session import run_plan
+        from ftwizard.distill.engine import DistillCancelled
+        from ftwizard.distill.session import run_plan
 
         def progress(update: DistillProgress) -> None:
             self.app.call_from_thread(self._distill_progress, update)
@@ -774,7 +774,7 @@ class DatasetScreen(StepScreen):
     def _distill_progress(self, update: DistillProgress) -> None:
         if not self.is_attached:
             return
-        from ftwizard.distill_session import progress_text
+        from ftwizard.distill.session import progress_text
 
         self.query_one("#distill-progress", ProgressBar).update(
             total=max(1, update.total), progress=update.done
@@ -803,7 +803,7 @@ class DatasetScreen(StepScreen):
 
     def _distill_finished(self, result: DistillResult) -> None:
         """Record the run; its file becomes the training file, which is checked at once."""
-        from ftwizard.distill_session import record_result
+        from ftwizard.distill.session import record_result
 
         record_result(self.session, result)
         self.wizard.save_session()
@@ -828,7 +828,7 @@ class DatasetScreen(StepScreen):
         self.check()
 
     def _show_distill_summary(self) -> None:
-        from ftwizard.distill_session import summary_text
+        from ftwizard.distill.session import summary_text
 
         summary = self.session.dataset.distilled
         target = self.query_one("#distill-summary", Static)

@@ -12,10 +12,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
-from ftwizard import deploy, training
+from ftwizard.deploy import engine as deploy
 from ftwizard.errors import FtwizardError
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, DeploymentSection, StepId
+from ftwizard.training import engine as training
 
 HELP = """\
 # Deploy

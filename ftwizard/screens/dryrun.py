@@ -12,8 +12,8 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, Switch
 from textual_plotext import PlotextPlot
 
-from ftwizard.dryrun import DryRunProgress, DryRunReport
-from ftwizard.dryrun_metrics import Histogram
+from ftwizard.dryrun.engine import DryRunProgress, DryRunReport
+from ftwizard.dryrun.metrics import Histogram
 from ftwizard.errors import FtwizardError
 from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
@@ -124,7 +124,7 @@ class DryRunScreen(StepScreen):
         self.query_one("#dryrun-progress", ProgressBar).display = False
         self.query_one("#dryrun-stop", Button).display = False
         super().on_mount()
-        from ftwizard.dryrun_session import load_report
+        from ftwizard.dryrun.session import load_report
 
         self.report = load_report(self.session)
         if self.report is not None:
@@ -184,8 +184,8 @@ class DryRunScreen(StepScreen):
 
     def _show_estimate(self) -> None:
         """Price the run before it starts (no network)."""
-        from ftwizard.dryrun import estimate_dryrun_cost
-        from ftwizard.dryrun_session import dryrun_inputs
+        from ftwizard.dryrun.engine import estimate_dryrun_cost
+        from ftwizard.dryrun.session import dryrun_inputs
 
         target = self.query_one("#dryrun-estimate", Static)
         try:
@@ -235,8 +235,8 @@ class DryRunScreen(StepScreen):
     def _ask_and_run(self) -> None:
         if self.busy:
             return
-        from ftwizard.dryrun import estimate_dryrun_cost
-        from ftwizard.dryrun_session import dryrun_inputs
+        from ftwizard.dryrun.engine import estimate_dryrun_cost
+        from ftwizard.dryrun.session import dryrun_inputs
 
         try:
             config, spec = dryrun_inputs(self.session, self.wizard.store)
@@ -280,8 +280,8 @@ class DryRunScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="dryrun", exit_on_error=False)
     def _run(self, config: Any, spec: Any, estimate: Any) -> None:
-        from ftwizard.dryrun import DryRun
-        from ftwizard.dryrun_session import batch_journal_path
+        from ftwizard.dryrun.engine import DryRun
+        from ftwizard.dryrun.session import batch_journal_path
         from ftwizard.graders.judges import judge_for
 
         journal = batch_journal_path(self.session, self.wizard.store) if config.batch else None
@@ -331,7 +331,7 @@ class DryRunScreen(StepScreen):
         self.refresh_frame()
 
     def _finished(self, report: DryRunReport) -> None:
-        from ftwizard.dryrun_session import record_report
+        from ftwizard.dryrun.session import record_report
 
         self.busy = False
         self.query_one("#dryrun-progress", ProgressBar).display = False
@@ -376,7 +376,7 @@ class DryRunScreen(StepScreen):
         if verdict.diagnosis:
             text.append("Diagnosis: " + ", ".join(d.replace("_", " ") for d in verdict.diagnosis))
             text.append("\n")
-        from ftwizard.dryrun_verdict import MOVE_TEXT
+        from ftwizard.dryrun.verdict import MOVE_TEXT
 
         for move in verdict.next_moves:
             text.append(f"→ {MOVE_TEXT[move]}\n", style="italic")
@@ -386,7 +386,7 @@ class DryRunScreen(StepScreen):
 
         metrics = self.query_one("#dryrun-metrics", DataTable)
         metrics.clear()
-        from ftwizard.dryrun_verdict import metric_levels
+        from ftwizard.dryrun.verdict import metric_levels
 
         levels = metric_levels(stats)
         std_range = "follows the mean" if stats.binary else "0.10 - 0.25"

@@ -20,8 +20,8 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from ftwizard.errors import FtwizardError
-from ftwizard.evaluate import EvalProgress, GraderComparison, PairwiseReport
-from ftwizard.evaluate_session import (
+from ftwizard.evaluate.ab import EvalProgress, GraderComparison, PairwiseReport
+from ftwizard.evaluate.session import (
     _MAX_FLIP_ROWS,
     MAX_RUNS,
     PASS_THRESHOLD,
@@ -40,7 +40,7 @@ from ftwizard.evaluate_session import (
     split_judges,
 )
 from ftwizard.flow import evaluate_problem
-from ftwizard.report_evaluation import (
+from ftwizard.report.evaluation import (
     disagreement_detail,
     grader_summary,
     load_grader_report,
@@ -375,7 +375,7 @@ class EvaluateScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
     def _run_grader(self, plan: EvalPlan, spec: Any, snapshot: Session) -> None:
-        from ftwizard.evaluate import run_grader_comparison
+        from ftwizard.evaluate.ab import run_grader_comparison
         from ftwizard.graders.judges import judge_for
         from ftwizard.providers.models import build_generation_provider, close_provider
 
@@ -403,7 +403,7 @@ class EvaluateScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
     def _run_ab(self, plan: EvalPlan, snapshot: Session) -> None:
-        from ftwizard.evaluate import Judge, JudgeOptions, evaluate_ab
+        from ftwizard.evaluate.ab import Judge, JudgeOptions, evaluate_ab
         from ftwizard.providers.models import build_generation_provider, close_provider
 
         ev = snapshot.evaluation
@@ -439,7 +439,7 @@ class EvaluateScreen(StepScreen):
 
     def _finish_in_app(self, run: Any, plan: EvalPlan) -> None:
         """Run the coroutine factory ``run`` here (a worker thread); report back to the app."""
-        from ftwizard.evaluate import EvaluationCancelled
+        from ftwizard.evaluate.ab import EvaluationCancelled
 
         try:
             result = asyncio.run(run())
@@ -476,7 +476,7 @@ class EvaluateScreen(StepScreen):
         self.refresh_frame()
 
     def _finished(self, plan: EvalPlan, result: GraderComparison | PairwiseReport) -> None:
-        from ftwizard.ledger import record_session
+        from ftwizard.ledger.store import record_session
 
         self._idle()
         store = self.wizard.store

@@ -386,7 +386,7 @@ class GraderScreen(StepScreen):
         from ftwizard.graders.loading import parse_grader
         from ftwizard.graders.workbench import base_model_generator, read_items, run_sample_test
         from ftwizard.providers.models import close_provider
-        from ftwizard.providers.openai_graders import can_validate_online, validate_grader_online
+        from ftwizard.providers.openai.graders import can_validate_online, validate_grader_online
 
         text = snapshot.grader.spec_text or ""
         grader = snapshot.grader

@@ -16,7 +16,7 @@ from ftwizard.session import Session, StepId
 from ftwizard.widgets.step_sidebar import StepSidebar
 
 if TYPE_CHECKING:
-    from ftwizard.app import FtwizardApp
+    from ftwizard.screens.host import WizardHost
 
 
 class StepScreen(Screen[None]):
@@ -43,7 +43,7 @@ class StepScreen(Screen[None]):
         return self.STEP.value
 
     @property
-    def wizard(self) -> FtwizardApp:
+    def wizard(self) -> WizardHost:
         """The running ftwizard app."""
         return self.app  # type: ignore[return-value]
 

@@ -25,12 +25,12 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Label, Log, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
-from ftwizard import training
 from ftwizard.errors import FtwizardError, InputError
 from ftwizard.providers.training import JobStatus, MetricPoint, TrainingProvider
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, Method, Session, StepId
+from ftwizard.training import engine as training
 
 HELP = """\
 # Training

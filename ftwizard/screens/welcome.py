@@ -16,7 +16,7 @@ from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.session import SessionSummary
 
 if TYPE_CHECKING:
-    from ftwizard.app import FtwizardApp
+    from ftwizard.screens.host import WizardHost
 
 HELP = """\
 # Welcome
@@ -50,7 +50,7 @@ class WelcomeScreen(Screen[None]):
         self.sessions_loaded = False
 
     @property
-    def wizard(self) -> FtwizardApp:
+    def wizard(self) -> WizardHost:
         """The running ftwizard app."""
         return self.app  # type: ignore[return-value]
 

@@ -1,0 +1,1 @@
+"""The deploy step: serve or point at the tuned model and make a test call."""

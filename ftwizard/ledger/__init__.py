@@ -1,0 +1,1 @@
+"""The run ledger: one line per finished training run, across sessions."""

@@ -1,0 +1,1 @@
+"""Anthropic: chat generation and Message Batches."""

@@ -1,0 +1,1 @@
+"""The local backend: transformers generation, the detached training worker, export and serving."""

@@ -1,0 +1,83 @@
+"""Exporting what local training produced: the LoRA adapter as it is, or a merged model.
+
+A merged model is the base model with the adapter folded into its weights
+(``merge_and_unload``): a plain transformers folder that any server loads without peft
+(``transformers serve``, vLLM, llama.cpp's converter).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ftwizard.errors import InputError
+from ftwizard.providers.local.chat import adapter_base_model, load_adapter
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+
+
+def _check_adapter(adapter_dir: Path) -> None:
+    missing = [name for name in ADAPTER_FILES if not (adapter_dir / name).is_file()]
+    if missing:
+        raise InputError(
+            f"not a complete LoRA adapter folder (missing {', '.join(missing)})", path=adapter_dir
+        )
+
+
+def _fresh_destination(dest: Path, overwrite: bool) -> None:
+    if dest.exists():
+        if not overwrite:
+            raise InputError("the destination exists; choose another or allow overwrite", path=dest)
+        shutil.rmtree(dest)
+
+
+def export_adapter(adapter_dir: str | Path, dest: str | Path, *, overwrite: bool = False) -> Path:
+    """Copy the adapter folder (weights, config, tokenizer) to ``dest``; return ``dest``."""
+    source, target = Path(adapter_dir), Path(dest)
+    _check_adapter(source)
+    _fresh_destination(target, overwrite)
+    shutil.copytree(source, target)
+    return target
+
+
+def export_merged(
+    adapter_dir: str | Path,
+    dest: str | Path,
+    *,
+    base_model: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Fold the adapter into its base model and save the result (with tokenizer) to ``dest``.
+
+    ``base_model`` defaults to the one named in the adapter's config. Runs in the calling
+    thread and takes seconds to minutes: call it off the event loop.
+    """
+    source, target = Path(adapter_dir), Path(dest)
+    _check_adapter(source)
+    base = base_model or adapter_base_model(source)
+    if base is None:
+        raise InputError("the adapter does not name its base model; pass base_model", path=source)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from ftwizard.providers.local.models import resolve_local_model
+
+    # tqdm bars on stderr would draw over the terminal UI.
+    hf_logging.disable_progress_bar()
+    base_dir = resolve_local_model(base)
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    merged = load_adapter(model, source).merge_and_unload(progressbar=False)
+    tokenizer_dir = source if (source / "tokenizer_config.json").is_file() else base_dir
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    _fresh_destination(target, overwrite)
+    scratch = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    merged.save_pretrained(str(scratch))
+    tokenizer.save_pretrained(str(scratch))
+    # Renamed into place only when complete, so a half-written model is never served.
+    scratch.rename(target)
+    return target
+
+
+__all__ = ["export_adapter", "export_merged"]

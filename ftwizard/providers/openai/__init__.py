@@ -1,0 +1,1 @@
+"""OpenAI: chat generation, the Batch API, graders and fine-tuning jobs."""

@@ -1,0 +1,1 @@
+"""Vertex AI: Gemini generation and supervised / preference tuning jobs."""

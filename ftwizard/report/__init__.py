@@ -1,0 +1,1 @@
+"""``ftwizard report``: a Markdown and HTML report of a session, with plots."""

@@ -1,0 +1,1 @@
+"""The training step: plan, confirm, create (idempotently), follow and control a training job."""
