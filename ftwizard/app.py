@@ -17,7 +17,8 @@ from ftwizard.flow import STEP_INFO, can_enter, previous_step, start_session
 from ftwizard.screens import STEP_SCREENS
 from ftwizard.screens.dialogs import HelpScreen
 from ftwizard.screens.welcome import WelcomeScreen
-from ftwizard.session import Session, SessionLock, SessionStore, StepId
+from ftwizard.session import Session, StepId
+from ftwizard.store import SessionLock, SessionStore
 
 
 class FtwizardApp(App[int]):

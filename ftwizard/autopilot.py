@@ -33,7 +33,7 @@ from ftwizard.credentials import redact
 from ftwizard.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNUSABLE_INPUT, FtwizardError
 from ftwizard.flow import start_session
 from ftwizard.replay import Action, Replay, check_expectation
-from ftwizard.session import SessionStore
+from ftwizard.store import SessionStore
 
 REPLAY_SIZE = (120, 40)
 _WIDGET_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -112,6 +112,7 @@ async def _perform(pilot: Pilot[Any], action: Action, screenshots: Path | None) 
     app: FtwizardApp = pilot.app  # type: ignore[assignment]
     if action.kind == "screen":
         name = action.screen or ""
+
         # A screen counts once it is mounted, not when it is pushed: until then its widgets
         # may not exist yet, and a loaded machine widens that gap.
         def shown() -> bool:

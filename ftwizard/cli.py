@@ -57,7 +57,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Open the wizard at a saved session's current step."""
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
 
     store = SessionStore()
     session_id = store.resolve(args.session_id)
@@ -70,7 +70,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     """List saved sessions, newest first."""
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
 
     summaries, problems = SessionStore().list()
     if args.json:
@@ -100,7 +100,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one session (the whole of it with ``--json``)."""
-    from ftwizard.session import SessionStore, summarize
+    from ftwizard.session import summarize
+    from ftwizard.store import SessionStore
 
     store = SessionStore()
     session = store.load(store.resolve(args.session_id))
@@ -117,7 +118,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     """Create a session and print its id."""
     from ftwizard.flow import start_session
-    from ftwizard.session import Backend, Method, SessionStore
+    from ftwizard.session import Backend, Method
+    from ftwizard.store import SessionStore
 
     session = start_session(
         SessionStore(),
@@ -133,14 +135,14 @@ def cmd_new(args: argparse.Namespace) -> int:
 def cmd_export_replay(args: argparse.Namespace) -> int:
     """Write a replay that reproduces a session's decisions in a new session."""
     from ftwizard.replay import export_replay
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
 
     store = SessionStore()
     text = export_replay(store.load(store.resolve(args.session_id)))
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
-        from ftwizard.session import atomic_write_text
+        from ftwizard.files import atomic_write_text
 
         atomic_write_text(Path(args.output), text)
         print(f"wrote {args.output}", file=sys.stderr)

@@ -14,7 +14,8 @@ from enum import StrEnum
 
 from ftwizard.catalog import check_base_model, default_task
 from ftwizard.errors import InputError
-from ftwizard.session import Backend, Method, Session, SessionStore, StepId
+from ftwizard.session import Backend, Method, Session, StepId
+from ftwizard.store import SessionStore
 
 
 class StepState(StrEnum):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ftwizard.credentials import SECRET_ENV_VARS
-from ftwizard.session import SessionStore
+from ftwizard.store import SessionStore
 
 # The HTTP fakes of the providers' APIs, shared by every test file (tests/fakes/).
 from tests.fakes.fixtures import (  # noqa: F401

@@ -8,7 +8,8 @@ from pathlib import Path
 from ftwizard.datasets.pipeline import prepare
 from ftwizard.flow import start_session
 from ftwizard.graders.workbench import check_spec, spec_digest
-from ftwizard.session import Backend, GraderTest, Method, Session, SessionStore, StepId
+from ftwizard.session import Backend, GraderTest, Method, Session, StepId
+from ftwizard.store import SessionStore
 
 COLOURS = ["red", "blue", "green"]
 EXACT_GRADER = (

@@ -10,7 +10,7 @@ import pytest
 
 from ftwizard import __version__
 from ftwizard.cli import main
-from ftwizard.session import SessionStore
+from ftwizard.store import SessionStore
 
 
 def _json(capsys: pytest.CaptureFixture[str]) -> object:

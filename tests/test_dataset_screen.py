@@ -12,7 +12,8 @@ from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import dataset_problem, start_session
 from ftwizard.screens.dataset import DatasetScreen
 from ftwizard.screens.file_picker import FilePickerScreen
-from ftwizard.session import Backend, SessionStore, StepId
+from ftwizard.session import Backend, StepId
+from ftwizard.store import SessionStore
 
 SIZE = (120, 50)
 

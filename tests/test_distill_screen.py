@@ -23,7 +23,8 @@ from ftwizard.flow import dataset_problem, start_session
 from ftwizard.graders.workbench import gallery
 from ftwizard.screens.dataset import DatasetScreen
 from ftwizard.screens.dialogs import ConfirmScreen
-from ftwizard.session import SessionStore, StepId
+from ftwizard.session import StepId
+from ftwizard.store import SessionStore
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import ChatReply, FakeOpenAIServer
 from tests.steps import EXACT_GRADER

@@ -10,7 +10,8 @@ from ftwizard.app import FtwizardApp, make_app
 from ftwizard.dryrun.session import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.dryrun import DryRunScreen
-from ftwizard.session import Backend, Method, SessionStore
+from ftwizard.session import Backend, Method
+from ftwizard.store import SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.steps import EXACT_GRADER, confirm_grader, session_with_data
 

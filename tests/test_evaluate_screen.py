@@ -24,7 +24,8 @@ from ftwizard.flow import evaluate_problem, start_session
 from ftwizard.ledger.store import read_lines
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.evaluate import EvaluateScreen
-from ftwizard.session import Backend, Session, SessionStore, StepId
+from ftwizard.session import Backend, Session, StepId
+from ftwizard.store import SessionStore
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.pairwise_judges import fair_judge, first_position_judge, judge_prompt

@@ -10,7 +10,8 @@ from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import grader_problem
 from ftwizard.screens.grader import GraderScreen
-from ftwizard.session import Backend, SessionStore
+from ftwizard.session import Backend
+from ftwizard.store import SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.steps import session_with_data
 

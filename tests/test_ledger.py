@@ -25,14 +25,8 @@ from ftwizard.ledger.store import (
 )
 from ftwizard.providers.base import ChatMessage, GenerationRequest
 from ftwizard.providers.training import MetricPoint
-from ftwizard.session import (
-    Backend,
-    DatasetResult,
-    Session,
-    SessionStore,
-    StepId,
-    TrainingIntent,
-)
+from ftwizard.session import Backend, DatasetResult, Session, StepId, TrainingIntent
+from ftwizard.store import SessionStore
 from tests.scripted_judge import ScriptedJudge, user_text
 
 BASE_RIGHT = [i % 4 == 0 for i in range(40)]

@@ -13,7 +13,8 @@ from ftwizard.autopilot import run_replay, run_replay_async
 from ftwizard.cli import main
 from ftwizard.flow import start_session
 from ftwizard.replay import export_replay, parse_replay, parse_replay_text
-from ftwizard.session import Backend, Method, SessionStore
+from ftwizard.session import Backend, Method
+from ftwizard.store import SessionStore
 
 from .conftest import REPO_ROOT
 

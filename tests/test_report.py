@@ -14,7 +14,7 @@ from ftwizard.flow import start_session
 from ftwizard.providers.training import MetricPoint
 from ftwizard.report.build import write_report
 from ftwizard.report.plots import histogram_png
-from ftwizard.session import SessionStore
+from ftwizard.store import SessionStore
 from tests.test_ledger import finished_session
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from ftwizard import session as session_module
+from ftwizard import store as store_module
 from ftwizard.flow import start_session
-from ftwizard.session import (
+from ftwizard.session import Backend, Method
+from ftwizard.store import (
     SESSION_FILE,
-    Backend,
-    Method,
     SessionCorrupt,
     SessionLocked,
     SessionNotFound,
@@ -30,7 +30,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
     store = SessionStore(Path(sys.argv[1]))
     session = store.load(sys.argv[2])
     print("ready", flush=True)
@@ -96,7 +96,7 @@ def test_older_schema_is_migrated_on_load(
         data["name"] = data.pop("title")
         return data
 
-    monkeypatch.setitem(session_module.MIGRATIONS, 0, rename_title)
+    monkeypatch.setitem(store_module.MIGRATIONS, 0, rename_title)
     directory = store.root / "old-one"
     directory.mkdir(parents=True)
     (directory / SESSION_FILE).write_text(
@@ -160,7 +160,7 @@ def test_a_second_process_cannot_take_the_lock(store: SessionStore) -> None:
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from ftwizard.session import SessionStore\n"
+            "from ftwizard.store import SessionStore\n"
             "lock = SessionStore(Path(sys.argv[1])).lock(sys.argv[2])\n"
             "lock.acquire()\n"
             "print('locked', flush=True)\n"

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ftwizard import session as session_module
+from ftwizard import store as store_module
 from ftwizard.app import make_app
 from ftwizard.flow import start_session
-from ftwizard.session import Backend, Method, SessionStore, StepId
+from ftwizard.session import Backend, Method, StepId
+from ftwizard.store import SessionStore
 from tests.steps import confirm_grader, session_with_data
 
 SIZE = (120, 40)
@@ -26,7 +28,13 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     so the session table renders the same rows in the same order every time."""
     ticks = itertools.count()
     start = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
-    monkeypatch.setattr(session_module, "_now", lambda: start + timedelta(minutes=next(ticks)))
+
+    def clock() -> datetime:
+        return start + timedelta(minutes=next(ticks))
+
+    # The store stamps saves and the session stamps its journal; both read this one clock.
+    monkeypatch.setattr(session_module, "now_utc", clock)
+    monkeypatch.setattr(store_module, "now_utc", clock)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     yield

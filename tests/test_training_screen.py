@@ -15,7 +15,8 @@ from ftwizard.app import FtwizardApp, make_app
 from ftwizard.screens.deploy import DeployScreen
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.training import TrainingScreen
-from ftwizard.session import Backend, SessionStore
+from ftwizard.session import Backend
+from ftwizard.store import SessionStore
 from ftwizard.training import engine as training
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer

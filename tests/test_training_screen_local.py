@@ -14,7 +14,7 @@ from ftwizard.app import FtwizardApp, make_app
 from ftwizard.deploy import engine as deploy
 from ftwizard.screens.deploy import DeployScreen
 from ftwizard.screens.training import TrainingScreen
-from ftwizard.session import SessionStore
+from ftwizard.store import SessionStore
 from ftwizard.training import engine as training
 from tests.test_training_step import session_at_training
 from tests.tiny_local import Tickets

@@ -19,7 +19,8 @@ from ftwizard.flow import start_session
 from ftwizard.graders.workbench import SPEC_FILE, spec_digest
 from ftwizard.providers.base import ProviderError
 from ftwizard.providers.training import JobState, TrainingProvider
-from ftwizard.session import Backend, GraderTest, Method, Session, SessionStore, StepId
+from ftwizard.session import Backend, GraderTest, Method, Session, StepId
+from ftwizard.store import SessionStore
 from ftwizard.training import engine as training
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer

@@ -16,7 +16,7 @@ import pytest
 from ftwizard.cli import main
 from ftwizard.deploy import engine as deploy
 from ftwizard.providers.local.job import LocalTrainingJob
-from ftwizard.session import SessionStore
+from ftwizard.store import SessionStore
 from ftwizard.training import engine as training
 from tests.test_training_step import session_at_training
 from tests.tiny_local import Tickets

@@ -12,7 +12,8 @@ from ftwizard.screens.dataset import DatasetScreen
 from ftwizard.screens.dialogs import ConfirmScreen, HelpScreen
 from ftwizard.screens.task import TaskScreen
 from ftwizard.screens.welcome import WelcomeScreen
-from ftwizard.session import Backend, Method, SessionStore, StepId
+from ftwizard.session import Backend, Method, StepId
+from ftwizard.store import SessionStore
 from ftwizard.widgets.env_check import EnvCheckPanel
 from ftwizard.widgets.step_sidebar import StepSidebar
 

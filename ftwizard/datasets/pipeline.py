@@ -175,7 +175,7 @@ def prepare(
         progress=on_progress,
     )
     report_file = out_dir / "validation-report.json"
-    from ftwizard.session import atomic_write_text
+    from ftwizard.files import atomic_write_text
 
     atomic_write_text(report_file, report.model_dump_json(indent=2))
     validation_errors = len(report.validation.errors) if report.validation else 0

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ftwizard.errors import InputError
-from ftwizard.session import Backend, DeploymentSection, Session, SessionStore
+from ftwizard.session import Backend, DeploymentSection, Session
+from ftwizard.store import SessionStore
 
 DEPLOY_DIR = "deploy"
 SERVED_NAME = "ftwizard-tuned"

@@ -421,7 +421,7 @@ async def run_distill(
         failures=failures[:_MAX_FAILURES_LISTED],
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    from ftwizard.session import atomic_write_text
+    from ftwizard.files import atomic_write_text
 
     atomic_write_text(metadata_path_for(out), result.model_dump_json(indent=2))
     run.progress("writing", 1, 1)

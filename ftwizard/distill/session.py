@@ -25,7 +25,8 @@ from ftwizard.distill.engine import (
 )
 from ftwizard.errors import InputError
 from ftwizard.graders.spec import AnyGrader
-from ftwizard.session import DistillSummary, Session, SessionStore
+from ftwizard.session import DistillSummary, Session
+from ftwizard.store import SessionStore
 
 DISTILLED_FILE = "distilled.jsonl"
 # Which gallery entry stands for the grader the grader step wrote (artifacts/grader.yaml).

@@ -11,10 +11,12 @@ from pathlib import Path
 
 from ftwizard.dryrun.engine import DryRunConfig, DryRunReport
 from ftwizard.errors import InputError
+from ftwizard.files import atomic_write_text
 from ftwizard.graders.loading import load_grader
 from ftwizard.graders.spec import AnyGrader
 from ftwizard.graders.workbench import SPEC_FILE, spec_digest
-from ftwizard.session import Session, SessionStore, atomic_write_text
+from ftwizard.session import Session
+from ftwizard.store import SessionStore
 
 REPORT_FILE = "dryrun-report.json"
 # A batch dry run's id and answers; the same file after a restart re-attaches to the batch.

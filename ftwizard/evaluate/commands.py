@@ -82,7 +82,7 @@ def run_eval_ab(args: argparse.Namespace) -> int:
     if args.report:
         from pathlib import Path
 
-        from ftwizard.session import atomic_write_text
+        from ftwizard.files import atomic_write_text
 
         atomic_write_text(Path(args.report), report.model_dump_json(indent=2))
     if args.json:

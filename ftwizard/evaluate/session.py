@@ -18,8 +18,10 @@ from pydantic import BaseModel
 
 from ftwizard.errors import InputError
 from ftwizard.evaluate.ab import EvalRow, GraderComparison, PairwiseReport
+from ftwizard.files import atomic_write_text
 from ftwizard.providers.models import ModelRef
-from ftwizard.session import Session, SessionStore, atomic_write_text
+from ftwizard.session import Session
+from ftwizard.store import SessionStore
 
 REPORT_DIR = "evaluation"
 GRADER_REPORT = "grader-comparison.json"

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ftwizard.datasets.loading import iter_records
+from ftwizard.files import atomic_write_text
 from ftwizard.graders.loading import GraderProblem, check_grader_file, dataset_fields
 from ftwizard.graders.preview import test_on_samples
 from ftwizard.graders.samples import grading_item, samples_from_answers, samples_from_model
 from ftwizard.graders.spec import AnyGrader
 from ftwizard.providers.base import ChatProvider
-from ftwizard.session import GraderTest, GraderTestRow, atomic_write_text
+from ftwizard.session import GraderTest, GraderTestRow
 
 Style = Literal["judge", "script", "builtin"]
 

@@ -58,9 +58,10 @@ def run_ledger(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ftwizard.errors import InputError
+    from ftwizard.files import atomic_write_text
     from ftwizard.ledger import store as ledger
     from ftwizard.ledger.markdown import ledger_markdown
-    from ftwizard.session import SessionStore, atomic_write_text
+    from ftwizard.store import SessionStore
 
     store = SessionStore()
     if args.note is not None and not args.session:
@@ -94,7 +95,7 @@ def run_ledger(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     """Handler for ``ftwizard report ID``."""
     from ftwizard.report.build import write_report
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
 
     files = write_report(SessionStore(), args.session_id)
     if args.json:

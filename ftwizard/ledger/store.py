@@ -20,7 +20,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ftwizard.credentials import redact
 from ftwizard.errors import InputError
-from ftwizard.session import Session, SessionStore, atomic_write_text
+from ftwizard.files import atomic_write_text
+from ftwizard.session import Session
+from ftwizard.store import SessionStore
 
 LEDGER_FILE = "ledger.jsonl"
 # Hyperparameter names providers use for the number of epochs.

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ftwizard.credentials import redact
+from ftwizard.files import atomic_write_text
 from ftwizard.ledger.markdown import run_markdown
 from ftwizard.ledger.store import entry_for
 from ftwizard.report.evaluation import (
@@ -25,7 +26,8 @@ from ftwizard.report.evaluation import (
     load_pairwise_report,
     pairwise_summary,
 )
-from ftwizard.session import Session, SessionStore, atomic_write_text
+from ftwizard.session import Session
+from ftwizard.store import SessionStore
 
 REPORT_DIR = "report"
 LOSS_KEYS = ("train_loss", "valid_loss", "full_valid_loss")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ftwizard.session import Session, SessionStore, StepId
+from ftwizard.session import Session, StepId
+from ftwizard.store import SessionStore
 
 
 class WizardHost(Protocol):

@@ -83,7 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
     import asyncio
 
     from ftwizard.errors import FtwizardError
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
 
     store = SessionStore()
     try:
@@ -168,7 +168,7 @@ def run_status(args: argparse.Namespace) -> int:
     import asyncio
 
     from ftwizard.errors import FtwizardError
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
 
     store = SessionStore()
     try:
@@ -219,7 +219,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     import asyncio
 
     from ftwizard.errors import FtwizardError
-    from ftwizard.session import SessionStore
+    from ftwizard.store import SessionStore
 
     store = SessionStore()
     try:

@@ -45,7 +45,8 @@ from ftwizard.providers.training import (
     best_checkpoint,
     start_or_reattach,
 )
-from ftwizard.session import Backend, Method, Session, SessionStore, TrainingIntent
+from ftwizard.session import Backend, Method, Session, TrainingIntent
+from ftwizard.store import SessionStore
 
 RUNS_DIR = "training"
 # Events kept in session.json: the log is for reading, the metrics list holds the curves.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ftwizard.session import ftwizard_home
+from ftwizard.store import ftwizard_home
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
