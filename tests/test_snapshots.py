@@ -168,7 +168,7 @@ def test_training_confirmation_screen(
     snap_compare, store: SessionStore, frozen_clock: None, tickets
 ) -> None:
     """The training step before the job: plan, editable settings, estimate, Start."""
-    from tests.test_training_step import session_at_training
+    from tests.training.test_step import session_at_training
 
     session = session_at_training(store, tickets, name="ticket triage")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -19,9 +18,10 @@ from ftwizard.evaluate.judging import (
 )
 from ftwizard.evaluate.mapping import Presentation, decode_letter, plan_presentations
 from ftwizard.providers.base import ChatMessage
+from tests.conftest import REPO_ROOT
 from tests.fakes.pairwise_judges import sections
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 ITEM = PairItem(
     id="x",
     prompt=[ChatMessage(role="user", content="2+2?")],

@@ -16,10 +16,11 @@ from ftwizard.distill.prompts import read_source_rows, request_id, teacher_reque
 from ftwizard.graders.loading import load_grader
 from ftwizard.providers.models import ModelRef
 from ftwizard.providers.retry import RetryPolicy
+from tests.conftest import REPO_ROOT
+from tests.distill.test_engine import GRADER, N, teacher_reply, teacher_right, write_rows
 from tests.fakes.anthropic_server import FakeAnthropicServer
-from tests.test_distill import GRADER, N, teacher_reply, teacher_right, write_rows
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 FAST = RetryPolicy(max_attempts=2, initial_delay_s=0.01, max_delay_s=0.02)
 
 # Runs a distillation and kills its own process, without any cleanup, at a chosen point.

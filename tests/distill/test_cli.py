@@ -11,8 +11,7 @@ import pytest
 
 from ftwizard.distill.commands import register
 from ftwizard.distill.engine import metadata_path_for
-from tests.fakes.anthropic_server import FakeAnthropicServer
-from tests.test_distill import (
+from tests.distill.test_engine import (
     GRADER,
     N,
     index_of,
@@ -21,6 +20,7 @@ from tests.test_distill import (
     teacher_right,
     write_rows,
 )
+from tests.fakes.anthropic_server import FakeAnthropicServer
 
 
 def distill(*argv: str) -> int:

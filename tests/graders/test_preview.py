@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 from ftwizard.graders.loading import load_grader
 from ftwizard.graders.preview import test_on_samples as preview
@@ -12,8 +11,9 @@ from ftwizard.graders.python_pool import PythonGraderPool
 from ftwizard.graders.results import Sample
 from ftwizard.graders.runner import GraderRunner
 from ftwizard.graders.samples import samples_from_answers
+from tests.conftest import REPO_ROOT
 
-GALLERY = Path(__file__).resolve().parent.parent / "examples" / "graders"
+GALLERY = REPO_ROOT / "examples" / "graders"
 
 
 def test_preview_table_from_the_dataset_answers() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,9 +10,10 @@ from ftwizard.graders.loading import dataset_fields, load_grader
 from ftwizard.graders.results import GradeResult
 from ftwizard.graders.runner import GraderRunner
 from ftwizard.graders.samples import samples_from_answers
+from tests.conftest import REPO_ROOT
 from tests.scripted_judge import ScriptedJudge, user_text
 
-GALLERY = Path(__file__).resolve().parent.parent / "examples" / "graders"
+GALLERY = REPO_ROOT / "examples" / "graders"
 
 # Hand-computed from each example's data file (see the comments in each grader file).
 EXPECTED = {

@@ -14,8 +14,9 @@ from ftwizard.datasets.loading import (
     iter_records,
 )
 from ftwizard.errors import InputError
+from tests.conftest import REPO_ROOT
 
-DATA = Path(__file__).parent / "data" / "datasets"
+DATA = REPO_ROOT / "tests" / "data" / "datasets"
 
 
 def test_jsonl_records_carry_their_line_numbers() -> None:

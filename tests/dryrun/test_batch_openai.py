@@ -14,9 +14,9 @@ from ftwizard.providers.batch_journal import Journal
 from ftwizard.providers.openai.batches import OpenAIBatchRunner
 from ftwizard.providers.openai.http import LeanOpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
+from tests.dryrun.test_batch import Crash, NoSleep, figures
+from tests.dryrun.test_run import EXACT, row_of, write_data
 from tests.fakes.openai_server import ChatReply, FakeOpenAIServer
-from tests.test_dryrun_batch import Crash, NoSleep, figures
-from tests.test_dryrun_run import EXACT, row_of, write_data
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 N = 40

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from ftwizard.graders.commands import register
+from tests.conftest import REPO_ROOT
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
 
-GALLERY = Path(__file__).resolve().parent.parent / "examples" / "graders"
+GALLERY = REPO_ROOT / "examples" / "graders"
 
 
 def grade(*argv: str) -> int:
@@ -273,7 +274,7 @@ def test_chat_rows_are_graded_against_their_own_answer(
 ) -> None:
     # Chat SFT rows keep the expected answer in the last assistant turn; graders name it
     # item.reference_answer, everywhere rows are graded.
-    tickets = Path(__file__).resolve().parent.parent / "examples" / "data" / "tickets"
+    tickets = REPO_ROOT / "examples" / "data" / "tickets"
     code = grade(
         "--grader", str(tickets / "grader.yaml"), "--data", str(tickets / "valid.jsonl"), "--json"
     )

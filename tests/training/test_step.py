@@ -54,7 +54,7 @@ def session_at_training(
     )
     text = tickets.grader.read_text(encoding="utf-8")
     session.grader.spec_text = text
-    # The grader step's own test and confirmation (tests/test_grader_screen.py drives those).
+    # The grader step's own test and confirmation (tests/graders/test_screen.py drives those).
     session.grader.test = GraderTest(
         spec_digest=spec_digest(text),
         source="dataset",

@@ -1,6 +1,6 @@
 """Batch mode of the dry run, against the fake Message Batches API: the same figures as direct
 calls, half the price, one batch per dry run even across a crash, and a clear refusal for
-providers without a batch mode here. The OpenAI Batch API: tests/test_dryrun_batch_openai.py."""
+providers without a batch mode here. The OpenAI Batch API: tests/dryrun/test_batch_openai.py."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from ftwizard.dryrun.engine import (
     estimate_dryrun_cost,
 )
 from ftwizard.providers.batch_journal import Journal
+from tests.dryrun.test_run import EXACT, row_of, write_data
 from tests.fakes.anthropic_server import FakeAnthropicServer, MessageReply
-from tests.test_dryrun_run import EXACT, row_of, write_data
 
 MODEL = "claude-haiku-4-5"
 N = 40

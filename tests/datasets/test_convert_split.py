@@ -15,8 +15,9 @@ from ftwizard.datasets.formats import DatasetFormat as F
 from ftwizard.datasets.splitting import parse_val, split_file
 from ftwizard.datasets.validation import validate_file
 from ftwizard.errors import InputError
+from tests.conftest import REPO_ROOT
 
-DATA = Path(__file__).parent / "data" / "datasets"
+DATA = REPO_ROOT / "tests" / "data" / "datasets"
 
 
 def rows(path: Path) -> list[dict]:

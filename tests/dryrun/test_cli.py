@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from ftwizard.dryrun import commands as dryrun_commands
+from tests.dryrun.test_run import row_of, write_data
 from tests.fakes.http_server import FakeResponse
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer
-from tests.test_dryrun_run import row_of, write_data
 
 MODEL = "openai:gpt-4.1-mini-2025-04-14"
 REQUIRED_KEYS = {

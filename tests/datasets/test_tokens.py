@@ -18,9 +18,10 @@ from ftwizard.datasets.tokens import (
     load_tiktoken_encoding,
 )
 from ftwizard.datasets.validation import validate_file
+from tests.conftest import REPO_ROOT
 from tests.tiny_tokenizer import build_tiny_tokenizer
 
-DATA = Path(__file__).parent / "data" / "datasets"
+DATA = REPO_ROOT / "tests" / "data" / "datasets"
 
 
 def cookbook_num_tokens_from_messages(messages, encoding) -> int:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from ftwizard.datasets.commands import register
+from tests.conftest import REPO_ROOT
 
-DATA = Path(__file__).parent / "data" / "datasets"
+DATA = REPO_ROOT / "tests" / "data" / "datasets"
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -12,8 +12,9 @@ from ftwizard.datasets.formats import DatasetFormat as F
 from ftwizard.datasets.transforms import Transform, keep_top_k, transform_example, transform_file
 from ftwizard.datasets.validation import validate_file
 from ftwizard.errors import InputError
+from tests.conftest import REPO_ROOT
 
-DATA = Path(__file__).parent / "data" / "datasets"
+DATA = REPO_ROOT / "tests" / "data" / "datasets"
 
 MULTI_TURN = {
     "messages": [

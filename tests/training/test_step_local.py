@@ -18,11 +18,11 @@ from ftwizard.deploy import engine as deploy
 from ftwizard.providers.local.job import LocalTrainingJob
 from ftwizard.store import SessionStore
 from ftwizard.training import engine as training
-from tests.test_training_step import session_at_training
+from tests.conftest import REPO_ROOT
 from tests.tiny_local import Tickets
+from tests.training.test_step import session_at_training
 
 LABELS = {"billing", "bug", "account", "feature"}
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _json_lines(text: str) -> list[dict[str, object]]:

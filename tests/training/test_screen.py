@@ -20,8 +20,8 @@ from ftwizard.store import SessionStore
 from ftwizard.training import engine as training
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer
-from tests.test_training_step import session_at_training
 from tests.tiny_local import Tickets
+from tests.training.test_step import session_at_training
 
 SIZE = (120, 60)
 

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from ftwizard.datasets.preview import PagedReader
+from tests.conftest import REPO_ROOT
 
-DATA = Path(__file__).parent / "data" / "datasets"
+DATA = REPO_ROOT / "tests" / "data" / "datasets"
 
 
 def test_first_page_reads_only_what_it_shows(tmp_path: Path) -> None:

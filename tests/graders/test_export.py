@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,10 @@ from ftwizard.graders.openai_schema import SCHEMA_FILE, build_grader_schema
 from ftwizard.graders.python_pool import PythonGraderPool
 from ftwizard.graders.results import Sample
 from ftwizard.graders.runner import grade_rows
+from tests.conftest import REPO_ROOT
 from tests.scripted_judge import ScriptedJudge
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO_ROOT
 GALLERY = REPO / "examples" / "graders"
 SPEC_YAML = REPO.parent / "shared" / "research" / "specs" / "openai-openapi-2026-08.yaml"
 OUT = "{{sample.output_text}}"

@@ -25,10 +25,7 @@ from ftwizard.screens.dataset import DatasetScreen
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
-from tests.fakes.anthropic_server import FakeAnthropicServer
-from tests.fakes.openai_server import ChatReply, FakeOpenAIServer
-from tests.steps import EXACT_GRADER
-from tests.test_distill import (
+from tests.distill.test_engine import (
     N,
     label,
     openai_teacher_reply,
@@ -36,6 +33,9 @@ from tests.test_distill import (
     teacher_reply,
     teacher_right,
 )
+from tests.fakes.anthropic_server import FakeAnthropicServer
+from tests.fakes.openai_server import ChatReply, FakeOpenAIServer
+from tests.steps import EXACT_GRADER
 
 SIZE = (120, 50)
 TEACHER = "anthropic:claude-haiku-4-5"
