@@ -7,5 +7,6 @@ Modules: :mod:`spec` (models), :mod:`loading` (files and validation), :mod:`temp
 exports), :mod:`preview` (try a grader on a few samples), :mod:`export_openai`,
 :mod:`openai_schema`, :mod:`export_vertex`, :mod:`export_trl`, :mod:`commands` (CLI).
 
-Nothing is imported here: worker processes import :mod:`python_pool` and must start fast.
+Nothing is imported here, so importing one module stays cheap. Python graders run in
+:mod:`sandbox_worker`, a standalone script that imports none of ftwizard.
 """

@@ -1,41 +1,55 @@
-"""Python graders run in a reusable pool of worker processes, never in the wizard's own process.
+"""Python graders run in reusable sandboxed worker processes, never in the wizard's own process.
 
-Each worker compiles a grader's source once and then grades many rows, so a dataset costs a few
-process starts, not one per row. Per call: a soft timeout (``SIGALRM`` raises inside the grader,
-the worker lives on) and a hard one (the parent kills a worker that does not answer, starts a
-fresh one and carries on with the next row). A memory limit (``RLIMIT_AS``) turns a runaway
-allocation into a ``MemoryError`` for that row. Exceptions, non-numbers, NaN/inf and results
-outside [0, 1] score 0 with the error kept for that row.
+Each worker (:mod:`sandbox_worker`, started by :mod:`sandbox`) loads one grader's source and
+then grades many rows, so a dataset costs a few process starts, not one per row. A worker only
+ever holds one source, so one grader of a ``multi`` cannot tamper with another's function.
 
-This is isolation for mistakes, not a security sandbox: a grader can still read files and open
-sockets. Only the stdlib is imported here, because every worker imports this module on start.
+Nothing a worker sends is trusted. It gets one row at a time, with a fresh random nonce; its
+reply is one JSON line (size-capped, never unpickled) that must echo that nonce and row id and
+hold a finite score in [0, 1]. A worker that answers for another row, writes anything
+unasked, sends a malformed or oversized line, does not answer within the timeout plus a grace,
+or dies, gets that row scored 0 with the reason, and is replaced by a fresh worker. Per call: a
+soft timeout (``SIGALRM`` inside the worker) and a hard one (the parent kills it); a memory
+limit (``RLIMIT_AS``) turns a runaway allocation into a ``MemoryError`` for that row.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
-import multiprocessing
-import numbers
 import os
 import queue
-import signal
+import shutil
+import subprocess
 import sys
 import threading
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
+
+from ftwizard.graders.sandbox import (
+    LineReader,
+    LineTooLong,
+    SandboxReport,
+    start_worker,
+)
+from ftwizard.graders.sandbox_worker import MAX_ERROR_CHARS
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_LIMIT_MB = 2048
 # Extra time the parent allows beyond the soft timeout before it kills the worker.
 _HARD_GRACE_S = 2.0
-# How long a new worker may take to start (interpreter start and imports).
+# How long a new worker may take to start (interpreter start), besides loading the source.
 _START_TIMEOUT_S = 60.0
+# Workers are kept for this many sources at once (a multi grader may hold several).
+_MAX_SOURCES = 4
+_REPLY_KEYS = frozenset({"nonce", "id", "score", "error"})
+
+Row = tuple[dict[str, Any], dict[str, Any]]
+UNASKED = "the grader's process wrote output nobody asked for"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,173 +60,160 @@ class PythonOutcome:
     error: str | None = None
 
 
-class _GraderTimeout(BaseException):
-    """Raised inside the grader by SIGALRM; a BaseException so ``except Exception`` misses it."""
+class _WorkerFault(Exception):
+    """The worker broke the protocol, hung or died on a row: the row's error, then a restart."""
 
 
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise _GraderTimeout()
+class _StaleReply(_WorkerFault):
+    """A line for an earlier request of this worker: the grader of that row wrote it itself.
 
-
-# Windows has no SIGALRM: there only the parent's hard timeout (kill and restart) applies.
-_HAS_ALARM = hasattr(signal, "setitimer") and hasattr(signal, "SIGALRM")
-
-
-def _alarm(seconds: float) -> None:
-    if _HAS_ALARM:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-
-
-def _short_traceback(exc: BaseException) -> str:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<grader>"]
-    where = f" (source line {frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-def check_result(value: Any) -> PythonOutcome:
-    """Turn what ``grade`` returned into an outcome: a finite number in [0, 1] or an error."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return PythonOutcome(
-            0.0, f"grade() returned {type(value).__name__} {value!r:.60}, not a number"
-        )
-    score = float(value)
-    if not math.isfinite(score):
-        return PythonOutcome(0.0, f"grade() returned {score}, not a finite number")
-    if not 0.0 <= score <= 1.0:
-        return PythonOutcome(0.0, f"grade() returned {score:g}, outside [0, 1]")
-    return PythonOutcome(score)
-
-
-def _load(source: str) -> tuple[Callable[..., Any] | None, str | None]:
-    namespace: dict[str, Any] = {"__name__": "grader"}
-    try:
-        exec(compile(source, "<grader>", "exec"), namespace)
-    except _GraderTimeout:
-        return None, "grader source took too long to load"
-    except BaseException as exc:  # the user's module body may raise anything, SystemExit too
-        return None, f"grader source failed to load: {_short_traceback(exc)}"
-    fn = namespace.get("grade")
-    if not callable(fn):
-        return None, "the source defines no grade(sample, item) function"
-    return fn, None
-
-
-def _worker_main(conn: Connection, memory_limit_mb: int | None) -> None:
-    """Worker loop: load sources, grade rows, answer one message per row."""
-    # A grader's print() must not land in the parent's stdout (it would corrupt --json output).
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
-    if memory_limit_mb:
-        try:
-            import resource
-
-            limit = memory_limit_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ImportError, ValueError, OSError):
-            pass  # platforms without RLIMIT_AS run without a memory limit
-    if _HAS_ALARM:
-        signal.signal(signal.SIGALRM, _on_alarm)
-    graders: dict[str, Callable[..., Any]] = {}
-    conn.send(("ready",))
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg[0] == "stop":
-            return
-        if msg[0] == "load":
-            _, key, source, timeout = msg
-            _alarm(timeout)
-            try:
-                fn, error = _load(source)
-            finally:
-                _alarm(0)
-            if fn is not None:
-                graders[key] = fn
-            conn.send(("loaded", error))
-            continue
-        _, key, rows, timeout = msg
-        fn = graders[key]
-        for sample, item in rows:
-            try:
-                _alarm(timeout)
-                try:
-                    value = fn(sample, item)
-                finally:
-                    _alarm(0)
-                out = check_result(value)
-            except _GraderTimeout:
-                out = PythonOutcome(0.0, f"grade() timed out after {timeout:g} s")
-            except MemoryError:
-                out = PythonOutcome(
-                    0.0, f"grade() ran out of memory (memory limit {memory_limit_mb} MB)"
-                )
-            except BaseException as exc:  # the user's grader may raise anything
-                out = PythonOutcome(0.0, _short_traceback(exc))
-            conn.send((out.score, out.error))
-
-
-@contextmanager
-def _real_stderr() -> Iterator[None]:
-    """Give ``sys.stderr`` a real file descriptor while a worker is spawned.
-
-    The spawn start method hands ``sys.stderr.fileno()`` to the child; inside a Textual app
-    stderr is a capture object whose descriptor is -1, which makes the spawn fail.
+    The earlier row's score is then not to be trusted; the current row is innocent and is
+    graded again by a fresh worker.
     """
-    current = sys.stderr
+
+
+def _split(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def _check_reply(
+    line: bytes, nonce: str, row_id: int, earlier: Sequence[str] = ()
+) -> PythonOutcome:
+    """The outcome a reply line gives, or :class:`_WorkerFault` when it is not a valid reply."""
     try:
-        usable = current is not None and current.fileno() >= 0
-    except (AttributeError, OSError, ValueError):
-        usable = False
-    if usable:
-        yield
-        return
-    fallback = sys.__stderr__
-    devnull = None
-    if fallback is None:
-        devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-        fallback = devnull
-    sys.stderr = fallback
-    try:
-        yield
-    finally:
-        sys.stderr = current
-        if devnull is not None:
-            devnull.close()
+        reply = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise _WorkerFault("the grader's process sent a reply that is not JSON") from exc
+    if isinstance(reply, dict) and reply.get("nonce") in earlier:
+        raise _StaleReply(UNASKED)
+    if not isinstance(reply, dict) or set(reply) != _REPLY_KEYS:
+        raise _WorkerFault("the grader's process sent a malformed reply")
+    if reply["nonce"] != nonce or reply["id"] != row_id or isinstance(reply["id"], bool):
+        raise _WorkerFault("the grader's process answered for a row it was not given")
+    score, error = reply["score"], reply["error"]
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise _WorkerFault("the grader's process sent a score that is not a number")
+    if not 0.0 <= score <= 1.0:
+        raise _WorkerFault("the grader's process sent a score outside [0, 1]")
+    if error is not None and not isinstance(error, str):
+        raise _WorkerFault("the grader's process sent a malformed error")
+    if error is not None:
+        return PythonOutcome(0.0, error[:MAX_ERROR_CHARS])
+    return PythonOutcome(float(score))
 
 
 class _Worker:
-    def __init__(self, ctx: Any, memory_limit_mb: int | None) -> None:
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(
-            target=_worker_main, args=(child, memory_limit_mb), daemon=True, name="ftwizard-grader"
-        )
-        with _real_stderr():
-            self.process.start()
-        child.close()
-        self.loaded: dict[str, str | None] = {}
-        self.ready = False
+    """One sandboxed worker process with its grader's source loaded."""
 
-    def wait_ready(self) -> bool:
-        """Wait for the worker's start (slow on a busy machine; not the grader's fault)."""
-        if not self.ready:
+    def __init__(self, source: str, timeout_s: float, memory_limit_mb: int | None) -> None:
+        self.timeout_s = timeout_s
+        self.process, self.temp_dir = start_worker(
+            source, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb
+        )
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self._reader = LineReader(self.process.stdout)
+        self._stdin = self.process.stdin
+        self._stdin_fd = self._stdin.fileno()
+        self._nonces: list[str] = []
+        # The last few nonces sent: a line that echoes one arrived late, written by a grader.
+        self._earlier: deque[str] = deque(maxlen=8)
+        # The row whose reply came last (its score is revoked when stale lines follow it).
+        self.last_row: int | None = None
+        self.started: bool | None = None
+        self.load_error: str | None = None
+        self.enforced: dict[str, Any] = {}
+
+    def wait_ready(self) -> str | None:
+        """Wait for the worker's start and load; the error every row gets, or ``None``."""
+        if self.started is None:
+            budget = _START_TIMEOUT_S + self.timeout_s + _HARD_GRACE_S
             try:
-                self.ready = self.conn.poll(_START_TIMEOUT_S) and self.conn.recv() == ("ready",)
-            except (EOFError, OSError):
-                self.ready = False
-        return self.ready
+                line = self._reader.readline(budget)
+                ready = json.loads(line) if line else None
+            except (LineTooLong, ValueError, RecursionError):
+                ready = None
+            ok = isinstance(ready, dict) and ready.get("ready") is True
+            self.started = ok
+            if ok:
+                assert isinstance(ready, dict)
+                error, enforced = ready.get("error"), ready.get("enforced")
+                self.load_error = error[:MAX_ERROR_CHARS] if isinstance(error, str) else None
+                self.enforced = enforced if isinstance(enforced, dict) else {}
+            else:
+                self.load_error = (
+                    f"the grader's process did not start and load its source within {budget:g} s"
+                )
+        return self.load_error
+
+    def ask(self, row_id: int, sample: dict[str, Any], item: dict[str, Any]) -> PythonOutcome:
+        """Grade one row; raise :class:`_WorkerFault` when the worker must be replaced."""
+        nonce = self._nonce()
+        try:
+            request = json.dumps({"nonce": nonce, "id": row_id, "sample": sample, "item": item})
+        except (TypeError, ValueError, RecursionError) as exc:
+            return PythonOutcome(0.0, f"cannot send the row to the grader: {exc}")
+        try:
+            data = request.encode() + b"\n"
+            while data:  # a large row does not fit the pipe in one write
+                data = data[os.write(self._stdin_fd, data) :]
+            line = self._reader.readline(self.timeout_s + _HARD_GRACE_S)
+        except LineTooLong as exc:
+            raise _WorkerFault("the grader's process sent an oversized reply") from exc
+        except OSError:
+            line = b""
+        if line is None:
+            raise _WorkerFault(
+                f"grade() did not return within {self.timeout_s:g} s; its process was killed"
+            )
+        if not line:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=1)
+            code = self.process.returncode
+            raise _WorkerFault(f"the grader's process died (exit code {code}) on this row")
+        try:
+            outcome = _check_reply(line, nonce, row_id, self._earlier)
+        finally:
+            self._earlier.append(nonce)
+        if self._reader.pending():
+            # More than the one reply arrived: the worker writes lines of its own.
+            raise _WorkerFault(UNASKED)
+        self.last_row = row_id
+        return outcome
+
+    def _nonce(self) -> str:
+        # Random bytes are drawn in bulk: one system call per 256 rows, not one per row.
+        if not self._nonces:
+            self._nonces = [chunk.hex() for chunk in _split(os.urandom(16 * 256), 16)]
+        return self._nonces.pop()
+
+    def stop(self) -> None:
+        """End the process (politely first) and remove its temporary folder."""
+        with contextlib.suppress(OSError, ValueError):
+            self._stdin.close()
+        try:
+            self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._cleanup()
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        """End the process at once and remove its temporary folder."""
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(timeout=5)
-        self.conn.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for stream in (self._stdin, self.process.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                if stream is not None:
+                    stream.close()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 class PythonGraderPool:
-    """A reusable set of worker processes that run python graders with limits.
+    """A reusable set of sandboxed worker processes that run python graders with limits.
 
     Use one pool for a whole grading session (or as a context manager); :meth:`grade` may be
     called many times with different sources. Thread-safe for one :meth:`grade` at a time.
@@ -224,15 +225,14 @@ class PythonGraderPool:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB,
-        chunk_size: int = 64,
     ) -> None:
         self.size = workers or max(1, min(4, os.cpu_count() or 1))
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
-        self.chunk_size = chunk_size
         self.restarts = 0
-        self._ctx = multiprocessing.get_context("spawn")
-        self._workers: list[_Worker] = []
+        # What the sandbox enforces here, as the first worker to start reported it.
+        self.report: SandboxReport | None = None
+        self._sets: OrderedDict[str, list[_Worker]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __enter__(self) -> PythonGraderPool:
@@ -243,36 +243,34 @@ class PythonGraderPool:
 
     def close(self) -> None:
         """Stop every worker process."""
-        for w in self._workers:
-            with contextlib.suppress(OSError):
-                w.conn.send(("stop",))
-            w.process.join(timeout=1)
-            w.kill()
-        self._workers = []
+        for workers in self._sets.values():
+            for w in workers:
+                w.stop()
+        self._sets.clear()
 
     def pids(self) -> list[int]:
-        """Process ids of the live workers (to show the pool is reused)."""
-        return [w.process.pid for w in self._workers if w.process.pid is not None]
+        """Process ids of the live workers, for every source (to show the pool is reused)."""
+        return [w.process.pid for ws in self._sets.values() for w in ws]
 
-    def grade(
-        self, source: str, rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]
-    ) -> list[PythonOutcome]:
+    def grade(self, source: str, rows: Sequence[Row]) -> list[PythonOutcome]:
         """Grade ``rows`` of ``(sample, item)`` with ``source``'s ``grade``, in order."""
         if not rows:
             return []
         with self._lock:
-            while len(self._workers) < self.size:
-                self._workers.append(_Worker(self._ctx, self.memory_limit_mb))
-            key = hashlib.sha256(source.encode()).hexdigest()
+            workers = self._workers_for(source)
+            for w in workers:
+                w.last_row = None  # row numbers are per call
             results: list[PythonOutcome | None] = [None] * len(rows)
             chunks: queue.Queue[tuple[int, int]] = queue.Queue()
             # Smaller chunks for small jobs, so every worker gets a share.
-            size = max(1, min(self.chunk_size, -(-len(rows) // self.size)))
+            size = max(1, min(64, -(-len(rows) // len(workers))))
             for start in range(0, len(rows), size):
                 chunks.put((start, min(start + size, len(rows))))
             threads = [
-                threading.Thread(target=self._drive, args=(i, key, source, rows, chunks, results))
-                for i in range(len(self._workers))
+                threading.Thread(
+                    target=self._drive, args=(workers, i, source, rows, chunks, results)
+                )
+                for i in range(len(workers))
             ]
             for t in threads:
                 t.start()
@@ -280,36 +278,41 @@ class PythonGraderPool:
                 t.join()
             return [r if r is not None else PythonOutcome(0.0, "not graded") for r in results]
 
-    def _restart(self, index: int) -> _Worker:
-        self._workers[index].kill()
-        self.restarts += 1
-        self._workers[index] = _Worker(self._ctx, self.memory_limit_mb)
-        return self._workers[index]
+    def _workers_for(self, source: str) -> list[_Worker]:
+        key = hashlib.sha256(source.encode()).hexdigest()
+        if key in self._sets:
+            self._sets.move_to_end(key)
+            return self._sets[key]
+        while len(self._sets) >= _MAX_SOURCES:
+            _, old = self._sets.popitem(last=False)
+            for w in old:
+                w.stop()
+        workers = [self._new_worker(source) for _ in range(self.size)]
+        self._sets[key] = workers
+        return workers
 
-    def _ensure_loaded(self, index: int, key: str, source: str) -> str | None:
-        worker = self._workers[index]
-        if key in worker.loaded:
-            return worker.loaded[key]
-        if not worker.wait_ready():
-            self._restart(index)
-            return f"the grader's worker process did not start within {_START_TIMEOUT_S:g} s"
-        try:
-            worker.conn.send(("load", key, source, self.timeout_s))
-            if not worker.conn.poll(self.timeout_s + _HARD_GRACE_S):
-                raise TimeoutError
-            _, error = worker.conn.recv()
-        except (TimeoutError, EOFError, OSError):
-            self._restart(index)
-            error = f"grader source did not load within {self.timeout_s:g} s"
-        self._workers[index].loaded[key] = error
+    def _new_worker(self, source: str) -> _Worker:
+        return _Worker(source, self.timeout_s, self.memory_limit_mb)
+
+    def _ready(self, worker: _Worker) -> str | None:
+        error = worker.wait_ready()
+        if worker.started and self.report is None:
+            e = worker.enforced
+            self.report = SandboxReport(
+                platform=sys.platform,
+                network=e.get("network") if isinstance(e.get("network"), str) else None,
+                filesystem=e.get("filesystem") if isinstance(e.get("filesystem"), str) else None,
+                signals=e.get("signals") is True,
+                memory=e.get("memory") is True,
+            )
         return error
 
     def _drive(
         self,
+        workers: list[_Worker],
         index: int,
-        key: str,
         source: str,
-        rows: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+        rows: Sequence[Row],
         chunks: queue.Queue[tuple[int, int]],
         results: list[PythonOutcome | None],
     ) -> None:
@@ -318,40 +321,40 @@ class PythonGraderPool:
                 start, end = chunks.get_nowait()
             except queue.Empty:
                 return
-            while start < end:
-                error = self._ensure_loaded(index, key, source)
+            for i in range(start, end):
+                worker = workers[index]
+                error = self._ready(worker)
                 if error is not None:
-                    for i in range(start, end):
-                        results[i] = PythonOutcome(0.0, error)
-                    break
-                worker = self._workers[index]
-                try:
-                    worker.conn.send(("grade", key, list(rows[start:end]), self.timeout_s))
-                except (OSError, ValueError) as exc:
-                    results[start] = PythonOutcome(0.0, f"cannot send the row to the grader: {exc}")
-                    start += 1
-                    self._restart(index)
+                    results[i] = PythonOutcome(0.0, error)
+                    if not worker.started:
+                        self._replace(workers, index, source)
                     continue
-                while start < end:
-                    try:
-                        if not worker.conn.poll(self.timeout_s + _HARD_GRACE_S):
-                            results[start] = PythonOutcome(
-                                0.0,
-                                f"grade() did not return within {self.timeout_s:g} s; "
-                                "its process was killed",
-                            )
-                            start += 1
-                            self._restart(index)
-                            break
-                        score, err = worker.conn.recv()
-                    except (EOFError, OSError):
-                        worker.process.join(timeout=1)
-                        code = worker.process.exitcode
-                        results[start] = PythonOutcome(
-                            0.0, f"the grader's process died (exit code {code}) on this row"
-                        )
-                        start += 1
-                        self._restart(index)
-                        break
-                    results[start] = PythonOutcome(score, err)
-                    start += 1
+                sample, item = rows[i]
+                try:
+                    results[i] = worker.ask(i, sample, item)
+                except _StaleReply as fault:
+                    if worker.last_row is not None:
+                        results[worker.last_row] = PythonOutcome(0.0, str(fault))
+                    self._replace(workers, index, source)
+                    results[i] = self._retry(workers, index, source, i, rows[i])
+                except _WorkerFault as fault:
+                    results[i] = PythonOutcome(0.0, str(fault))
+                    self._replace(workers, index, source)
+
+    def _retry(
+        self, workers: list[_Worker], index: int, source: str, i: int, row: Row
+    ) -> PythonOutcome:
+        """Grade a row again on the fresh worker that replaced a misbehaving one."""
+        error = self._ready(workers[index])
+        if error is not None:
+            return PythonOutcome(0.0, error)
+        try:
+            return workers[index].ask(i, *row)
+        except _WorkerFault as fault:
+            self._replace(workers, index, source)
+            return PythonOutcome(0.0, str(fault))
+
+    def _replace(self, workers: list[_Worker], index: int, source: str) -> None:
+        workers[index].kill()
+        self.restarts += 1
+        workers[index] = self._new_worker(source)

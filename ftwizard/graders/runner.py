@@ -1,8 +1,8 @@
 """Running any grader spec locally over rows of (item, sample).
 
 Each kind is graded a column at a time (all rows for one grader), so python graders go to the
-worker pool in chunks and model graders go to the judge concurrently; a ``multi`` grader then
-combines its columns with its formula row by row.
+sandboxed worker pool together and model graders go to the judge concurrently; a ``multi``
+grader then combines its columns with its formula row by row.
 """
 
 from __future__ import annotations

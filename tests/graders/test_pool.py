@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from ftwizard.graders.loading import parse_grader
-from ftwizard.graders.python_pool import PythonGraderPool, PythonOutcome, check_result
+from ftwizard.graders.python_pool import PythonGraderPool, PythonOutcome
 from ftwizard.graders.results import Sample
 from ftwizard.graders.runner import GraderRunner
+from ftwizard.graders.sandbox_worker import check_result
 
 EXACT = "def grade(sample, item):\n    return 1.0 if sample['output_text'] == item['a'] else 0.0\n"
 
@@ -68,9 +69,15 @@ def test_pool_is_reused_across_calls_not_a_process_per_row(pool: PythonGraderPoo
     pool.grade(EXACT, [({"output_text": "1"}, {"a": "1"})] * 50)
     first = pool.pids()
     pool.grade(EXACT, [({"output_text": "1"}, {"a": "1"})] * 50)
-    pool.grade("def grade(s, i):\n    return 0.5\n", [({}, {})] * 10)
     assert len(first) == 2
     assert pool.pids() == first
+    # Another source gets workers of its own (one grader never shares a process with
+    # another); the first source's workers stay for its next call.
+    pool.grade("def grade(s, i):\n    return 0.5\n", [({}, {})] * 10)
+    assert set(first) < set(pool.pids())
+    assert len(set(pool.pids())) == 4
+    pool.grade(EXACT, [({"output_text": "1"}, {"a": "1"})] * 5)
+    assert set(first) < set(pool.pids())
     assert pool.restarts == 0
 
 
@@ -100,7 +107,7 @@ def test_a_grader_that_loops_times_out_and_the_next_row_is_graded(
 def test_a_grader_that_never_returns_is_killed_and_the_pool_recovers(
     pool: PythonGraderPool,
 ) -> None:
-    pool.grade(EXACT, [({"output_text": "a"}, {"a": "a"})] * 4)
+    pool.grade(MISBEHAVING, rows("ok", "ok", "ok", "ok"))
     before = set(pool.pids())
     outcomes = pool.grade(MISBEHAVING, rows("stubborn", "ok", "ok"))
     assert outcomes[0].score == 0.0
@@ -111,7 +118,7 @@ def test_a_grader_that_never_returns_is_killed_and_the_pool_recovers(
     # One worker was replaced, the other kept.
     assert len(set(pool.pids()) & before) == 1
     assert len(pool.pids()) == 2
-    assert [o.score for o in pool.grade(EXACT, [({"output_text": "a"}, {"a": "a"})])] == [1.0]
+    assert [o.score for o in pool.grade(MISBEHAVING, rows("ok"))] == [0.25]
 
 
 def test_a_grader_that_kills_its_process_is_recorded_and_the_pool_recovers(
@@ -150,10 +157,10 @@ def test_source_that_fails_on_import_fails_every_row_with_the_reason(
 def test_check_result_accepts_ints_and_numpy_style_reals() -> None:
     from fractions import Fraction
 
-    assert check_result(1) == PythonOutcome(1.0)
-    assert check_result(Fraction(1, 4)) == PythonOutcome(0.25)
-    assert check_result(True).error == "grade() returned bool True, not a number"
-    assert check_result(None).error == "grade() returned NoneType None, not a number"
+    assert check_result(1) == (1.0, None)
+    assert check_result(Fraction(1, 4)) == (0.25, None)
+    assert check_result(True) == (0.0, "grade() returned bool True, not a number")
+    assert check_result(None) == (0.0, "grade() returned NoneType None, not a number")
 
 
 def test_runner_grades_python_specs_through_a_shared_pool(pool: PythonGraderPool) -> None:

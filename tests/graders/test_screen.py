@@ -9,7 +9,7 @@ from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import grader_problem
-from ftwizard.screens.grader import GraderScreen
+from ftwizard.screens.grader.screen import GraderScreen
 from ftwizard.session import Backend
 from ftwizard.store import SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -192,3 +192,23 @@ async def test_on_openai_the_grader_is_also_checked_by_openai(
         assert "OpenAI rejects this grader" in _text(app, "#grader-source-label")
         assert "'gpt-5' is not supported for model graders" in _text(app, "#grader-source-label")
         assert app.session is not None and app.session.grader.test is None
+
+
+async def test_the_script_style_says_what_the_sandbox_enforces_here(
+    store: SessionStore, tmp_path: Path
+) -> None:
+    from ftwizard.graders.sandbox import probe
+
+    expected = probe().lines()
+    app = make_app(store=store, session_id=_session_at_grader(store, tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        note = app.screen.query_one("#grader-sandbox", Static)
+        assert not note.display
+        await pilot.click("#grader-style-script")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert note.display
+        text = _text(app, "#grader-sandbox")
+        assert "no API keys" in text
+        assert expected[1] in text and expected[2] in text
