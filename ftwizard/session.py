@@ -34,6 +34,8 @@ class Backend(StrEnum):
     local = "local"
     openai = "openai"
     vertex = "vertex"
+    together = "together"
+    fireworks = "fireworks"
 
 
 class StepId(StrEnum):
@@ -201,6 +203,8 @@ class DryRunSection(BaseModel):
     samples: int = 200
     concurrency: int = 16
     seed: int = 0
+    # Answers per prompt (GRPO's group size); None: 4 for RFT, 1 for SFT and DPO.
+    samples_per_prompt: int | None = None
     # One provider batch instead of direct calls: half the price, hours instead of minutes.
     batch: bool = False
     report_file: str | None = None
@@ -286,6 +290,9 @@ class EvaluationSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     held_out_file: str | None = None
+    # The model the tuned one is compared with instead of the base model (a model string):
+    # an imported OpenAI fine-tune, so the A/B is old fine-tune vs new model.
+    compare_model: str | None = None
     base_mean: float | None = None
     tuned_mean: float | None = None
     grader_report_file: str | None = None

@@ -90,6 +90,20 @@ TARGET_MODELS: dict[str, TargetModel] = {
             min_examples=10,
             source=_OPENAI_LIMITS,
         ),
+        # Snapshots of gpt-3.5-turbo train with their own context windows (OpenAI fine-tuning
+        # guide: 16,385 tokens per example for -0125 and -1106, 4,096 for -0613).
+        *(
+            TargetModel(
+                name=f"gpt-3.5-turbo-{snapshot}",
+                backend=Backend.openai,
+                methods=(Method.sft,),
+                encoding=_CL100K,
+                max_tokens_per_example=limit,
+                min_examples=10,
+                source=f"{_OPENAI_LIMITS}; {limit:,}-token example limit for this snapshot",
+            )
+            for snapshot, limit in (("0125", 16_385), ("1106", 16_385), ("0613", 4_096))
+        ),
         TargetModel(
             name="o4-mini-2025-04-16",
             backend=Backend.openai,
@@ -133,6 +147,67 @@ DEFAULT_MODEL_FOR_METHOD: dict[Method, str] = {
 }
 
 
+# The provider prefixes of ftwizard.providers.models.MODEL_PROVIDERS, kept here as plain strings
+# so resolving a bare name does not import the provider layer (validation start-up time).
+_PROVIDER_PREFIXES = frozenset({"openai", "anthropic", "vertex", "together", "fireworks", "local"})
+
+
+def _resolve_provider_model(spec: str, method: Method) -> TargetModel:
+    """``provider:NAME``, parsed the way every other command parses it."""
+    from ftwizard.errors import InputError
+    from ftwizard.providers.models import parse_model
+
+    ref = parse_model(spec)
+    if ref.provider == "local":
+        path = Path(ref.name).expanduser()
+        return TargetModel(
+            name=ref.name,
+            backend=Backend.local,
+            methods=(Method.sft, Method.dpo, Method.rft),
+            tokenizer_path=path if path.is_dir() else None,
+            source="local model",
+        )
+    if ref.provider == "openai":
+        target = resolve_target(ref.name, method)
+        if target.backend is Backend.openai:
+            return target
+        # A name OpenAI does not publish (a model behind OPENAI_BASE_URL): OpenAI's rules.
+        return _assumed_openai(ref.name, _O200K)
+    if ref.provider == "vertex":
+        target = resolve_target(ref.name, method)
+        if target.backend is Backend.vertex:
+            return target
+        return _assumed_gemini(ref.name)
+    raise InputError(
+        f"model '{spec}': ftwizard validates training data for openai:, vertex: and local: "
+        f"models, not {ref.provider}:",
+        field="--model",
+    )
+
+
+def _assumed_openai(name: str, encoding: str) -> TargetModel:
+    return TargetModel(
+        name=name,
+        backend=Backend.openai,
+        methods=(Method.sft, Method.dpo, Method.rft),
+        encoding=encoding,
+        max_tokens_per_example=65_536,
+        min_examples=10,
+        validation_required_for=(Method.rft,),
+        source="assumed OpenAI fine-tuning rules",
+    )
+
+
+def _assumed_gemini(name: str) -> TargetModel:
+    return TargetModel(
+        name=name,
+        backend=Backend.vertex,
+        methods=(Method.sft, Method.dpo),
+        max_tokens_per_example=131_072,
+        source="assumed Gemini 2.5 tuning limits",
+    )
+
+
 def resolve_target(name: str | None, method: Method = Method.sft) -> TargetModel:
     """Return the rules for ``name``: a known model, an OpenAI-like name, or a local folder.
 
@@ -142,6 +217,9 @@ def resolve_target(name: str | None, method: Method = Method.sft) -> TargetModel
     """
     if name is None:
         name = DEFAULT_MODEL_FOR_METHOD[method]
+    prefix = name.partition(":")[0]
+    if prefix in _PROVIDER_PREFIXES:
+        return _resolve_provider_model(name, method)
     if name in TARGET_MODELS:
         return TARGET_MODELS[name]
     bare = name.removeprefix("ft:").split(":", 1)[0] if name.startswith("ft:") else name
@@ -150,13 +228,7 @@ def resolve_target(name: str | None, method: Method = Method.sft) -> TargetModel
             return model.model_copy(update={"name": name})
     lowered = name.lower()
     if lowered.startswith("gemini"):
-        return TargetModel(
-            name=name,
-            backend=Backend.vertex,
-            methods=(Method.sft, Method.dpo),
-            max_tokens_per_example=131_072,
-            source="assumed Gemini 2.5 tuning limits",
-        )
+        return _assumed_gemini(name)
     if lowered.startswith(("gpt-3.5", "gpt-4-", "gpt-4")) and not lowered.startswith(
         ("gpt-4o", "gpt-4.1")
     ):
@@ -164,16 +236,7 @@ def resolve_target(name: str | None, method: Method = Method.sft) -> TargetModel
     else:
         encoding = _O200K
     if lowered.startswith(("gpt-", "o1", "o3", "o4")):
-        return TargetModel(
-            name=name,
-            backend=Backend.openai,
-            methods=(Method.sft, Method.dpo, Method.rft),
-            encoding=encoding,
-            max_tokens_per_example=65_536,
-            min_examples=10,
-            validation_required_for=(Method.rft,),
-            source="assumed OpenAI fine-tuning rules",
-        )
+        return _assumed_openai(name, encoding)
     path = Path(name).expanduser()
     return TargetModel(
         name=name,

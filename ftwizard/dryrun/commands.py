@@ -50,6 +50,20 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed")
     parser.add_argument(
+        "--samples-per-prompt",
+        type=int,
+        default=None,
+        metavar="K",
+        help="answers per prompt at the training temperature (GRPO's group size; default 4 for "
+        "rft, 1 for sft); K times the calls and the cost",
+    )
+    parser.add_argument(
+        "--drop-flat",
+        metavar="FILE",
+        help="with K > 1: write the data without the always-solved and never-solved prompts to "
+        "the new file FILE (the original is untouched)",
+    )
+    parser.add_argument(
         "--method",
         choices=("sft", "rft"),
         default="rft",
@@ -71,7 +85,7 @@ def register(sub: Any) -> None:
         "--json",
         action="store_true",
         help='print {"n","mean","std","pct_gt0","pct_eq1","errors","verdict","reasons",'
-        '"per_topic",...}',
+        '"per_topic","groups",...}',
     )
     parser.set_defaults(handler=run_dryrun_command)
 
@@ -102,16 +116,20 @@ def run_dryrun_command(args: argparse.Namespace) -> int:
 async def _dryrun(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from ftwizard.dryrun.engine import DryRun, DryRunConfig, estimate_dryrun_cost
+    from ftwizard.dryrun.cost import estimate_dryrun_cost
+    from ftwizard.dryrun.engine import DryRun
+    from ftwizard.dryrun.report import DryRunConfig
     from ftwizard.dryrun.sampling import sample_rows
     from ftwizard.errors import InputError
     from ftwizard.graders.judges import judge_for
     from ftwizard.graders.loading import dataset_fields, load_grader
     from ftwizard.providers.models import credential_problem
 
-    for name in ("samples", "concurrency"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1", field=f"--{name}")
+    for name in ("samples", "concurrency", "samples_per_prompt"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} must be at least 1", field=flag)
     try:
         config = DryRunConfig(
             data=args.data,
@@ -122,6 +140,7 @@ async def _dryrun(args: argparse.Namespace) -> Any:
             seed=args.seed,
             method=args.method,
             batch=args.batch,
+            samples_per_prompt=args.samples_per_prompt,
         )
     except ValidationError as exc:
         error = exc.errors()[0]
@@ -130,6 +149,8 @@ async def _dryrun(args: argparse.Namespace) -> Any:
         raise InputError(str(error["msg"]).removeprefix("Value error, "), field=field) from None
     if args.journal and not args.batch:
         raise InputError("--journal is for --batch runs", field="--journal")
+    if args.drop_flat and config.k < 2:
+        raise InputError("--drop-flat needs --samples-per-prompt 2 or more", field="--drop-flat")
     ref = config.model_ref()
     sample_set = sample_rows(args.data, args.samples, seed=args.seed)
     spec = load_grader(args.grader, fields=dataset_fields([r.item for r in sample_set.rows]))
@@ -142,8 +163,9 @@ async def _dryrun(args: argparse.Namespace) -> Any:
         usd = estimate.cost.total_usd
         price = "unknown cost" if usd is None else f"about ${usd:.4f}"
         how = " as one batch (half price)" if config.batch else ""
+        draws = f" x {config.k} answers" if config.k > 1 else ""
         print(
-            f"dry run: {estimate.samples} samples on {ref.spec}{how}, {price} "
+            f"dry run: {estimate.samples} samples{draws} on {ref.spec}{how}, {price} "
             f"(~{estimate.input_tokens:,} input / ~{estimate.output_tokens:,} output tokens)",
             file=sys.stderr,
         )
@@ -153,7 +175,18 @@ async def _dryrun(args: argparse.Namespace) -> Any:
             file=sys.stderr,
         )
     dry = DryRun(config, spec, judge=judge, sample_set=sample_set, journal=args.journal)
-    return await dry.run(on_progress=_BatchStatusPrinter() if config.batch else None)
+    report = await dry.run(on_progress=_BatchStatusPrinter() if config.batch else None)
+    if args.drop_flat and report.groups is not None:
+        from ftwizard.dryrun.groups import drop_prompts
+
+        flat = report.groups.always_solved + report.groups.never_solved
+        kept = drop_prompts(args.data, flat, args.drop_flat)
+        print(
+            f"dry run: wrote {args.drop_flat}: {kept} rows, without {len(flat)} prompts that "
+            "were always or never solved",
+            file=sys.stderr,
+        )
+    return report
 
 
 class _BatchStatusPrinter:
@@ -190,6 +223,18 @@ def _human(report: Any) -> str:
         )
     for topic, t in report.per_topic.items():
         lines.append(f"  topic {topic}: n {t.n}  mean {t.mean:.3f}  >0 {t.pct_gt0:.0f}%")
+    g = report.groups
+    if g is not None:
+        lines.append(
+            f"  groups of {g.k}: {g.zero_variance_pct:.0f}% all equal ({g.all_fail_pct:.0f}% "
+            f"all fail, {g.all_pass_pct:.0f}% all pass), within-prompt std "
+            f"{g.mean_within_std:.3f}"
+            + (
+                f", pass@1 {g.pass_at_1_pct:.0f}%, pass@{g.k} {g.pass_at_k_pct:.0f}%"
+                if g.pass_at_k_pct is not None
+                else ""
+            )
+        )
     if report.batch_ids:
         reused = f", {report.reused} answers reused from the journal" if report.reused else ""
         lines.append(f"  batch {', '.join(report.batch_ids)}{reused}")
@@ -200,7 +245,7 @@ def _human(report: Any) -> str:
     )
     lines.append(f"verdict: {report.verdict.verdict}")
     lines += [f"  - {text}" for text in report.verdict.reason_texts()]
-    from ftwizard.dryrun.verdict import MOVE_TEXT
+    from ftwizard.dryrun.verdict_types import MOVE_TEXT
 
     lines += [f"  next: {MOVE_TEXT[m]}" for m in report.verdict.next_moves]
     if report.errors:

@@ -12,16 +12,19 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from ftwizard.datasets.fields import field_value
 from ftwizard.datasets.loading import iter_records
 from ftwizard.datasets.splitting import allocate
-from ftwizard.datasets.topics import TopicTree
 from ftwizard.errors import InputError
 from ftwizard.graders.samples import grading_item, prompt_messages
+
+if TYPE_CHECKING:
+    # Annotations only: the topics module is not needed to run a dry run.
+    from ftwizard.datasets.topics import TopicTree
 
 DEFAULT_SAMPLES = 200
 TOPIC_FIELD = "topic"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ftwizard.dryrun.engine import DryRunConfig, DryRunReport
+from ftwizard.dryrun.report import DryRunConfig, DryRunReport
 from ftwizard.errors import InputError
 from ftwizard.files import atomic_write_text
 from ftwizard.graders.loading import load_grader
@@ -44,6 +44,7 @@ def dryrun_inputs(session: Session, store: SessionStore) -> tuple[DryRunConfig, 
         seed=settings.seed,
         method=task.method.value,
         batch=settings.batch,
+        samples_per_prompt=settings.samples_per_prompt,
     )
     return config, spec
 

@@ -13,15 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 from ftwizard.dryrun import commands as dryrun_commands
-from ftwizard.dryrun.engine import (
-    DryRun,
-    DryRunConfig,
-    DryRunProgress,
-    DryRunReport,
-    estimate_dryrun_cost,
-)
+from ftwizard.dryrun.cost import estimate_dryrun_cost
+from ftwizard.dryrun.engine import DryRun
+from ftwizard.dryrun.report import DryRunConfig, DryRunProgress, DryRunReport
 from ftwizard.providers.batch_journal import Journal
-from tests.dryrun.test_run import EXACT, row_of, write_data
+from tests.dryrun.helpers import EXACT, row_of, write_data
 from tests.fakes.anthropic_server import FakeAnthropicServer, MessageReply
 
 MODEL = "claude-haiku-4-5"
@@ -56,7 +52,7 @@ def config(data: Path, server: FakeAnthropicServer, **fields: Any) -> DryRunConf
         base_url=server.base_url,
         samples=N,
         poll_interval_s=60.0,
-        **fields,
+        **{"samples_per_prompt": 1, **fields},
     )
 
 
@@ -242,6 +238,7 @@ def test_cli_batch_with_journal_and_refusals(
     anthropic_env.batch_polls_to_end = 0
     journal = tmp_path / "cli.journal.jsonl"
     common = ["--data", str(data), "--grader", grader, "--samples", str(N)]
+    common += ["--samples-per-prompt", "1"]
     code, out, err = run_cli(
         [*common, "--model", f"anthropic:{MODEL}", "--batch", "--journal", str(journal), "--json"],
         capsys,

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from ftwizard.dryrun.engine import DryRun, DryRunConfig, DryRunProgress
+from ftwizard.dryrun.engine import DryRun
+from ftwizard.dryrun.report import DryRunConfig, DryRunProgress
 from ftwizard.providers.batch_journal import Journal
 from ftwizard.providers.openai.batches import OpenAIBatchRunner
 from ftwizard.providers.openai.http import LeanOpenAIChatProvider
 from ftwizard.providers.retry import RetryPolicy
+from tests.dryrun.helpers import EXACT, row_of, write_data
 from tests.dryrun.test_batch import Crash, NoSleep, figures
-from tests.dryrun.test_run import EXACT, row_of, write_data
 from tests.fakes.openai_server import ChatReply, FakeOpenAIServer
 
 MODEL = "gpt-4.1-mini-2025-04-14"
@@ -36,7 +37,7 @@ def config(data: Path, server: FakeOpenAIServer, **fields: Any) -> DryRunConfig:
         base_url=server.v1_url,
         samples=N,
         poll_interval_s=30.0,
-        **fields,
+        **{"samples_per_prompt": 1, **fields},
     )
 
 

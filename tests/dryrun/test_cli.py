@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from ftwizard.dryrun import commands as dryrun_commands
-from tests.dryrun.test_run import row_of, write_data
+from tests.dryrun.helpers import row_of, write_data
+from tests.dryrun.test_groups import KnownOdds
 from tests.fakes.http_server import FakeResponse
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer
@@ -50,7 +51,9 @@ def files(tmp_path: Path) -> dict[str, str]:
 
 
 def base_args(files: dict[str, str], *extra: str) -> list[str]:
-    return ["--data", files["data"], "--grader", files["grader"], "--model", MODEL, *extra]
+    # One answer per prompt unless a test asks for groups (K > 1 is tested at the end).
+    k = [] if "--samples-per-prompt" in extra else ["--samples-per-prompt", "1"]
+    return ["--data", files["data"], "--grader", files["grader"], "--model", MODEL, *k, *extra]
 
 
 def test_json_shape_and_exit_0(
@@ -266,3 +269,39 @@ def test_model_grader_judge_from_the_environment(
     assert data["grader_noise"] == {"samples": 20, "mean_abs_diff": 0.0, "max_abs_diff": 0.0}
     assert data["usage"]["judge_input_tokens"] > 0
     assert len(openai_env.chat_bodies()) == 40 + 40 + 20
+
+
+def test_groups_in_json_and_drop_flat_writes_a_new_file(
+    openai_env: FakeOpenAIServer,
+    files: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    # Prompt i is right on i % 3 of its 2 answers: a third never, a third always solved.
+    odds = KnownOdds(2)
+    openai_env.reply_fn = lambda body: odds.answer(row_of(body))
+    before = Path(files["data"]).read_text()
+    out_file = tmp_path / "signal.jsonl"
+    groups_of_2 = ["--samples-per-prompt", "2", "--drop-flat", str(out_file)]
+    argv = base_args(files, "--json", "--samples", "60", *groups_of_2)
+    code, out, err = run_cli(argv, capsys)
+    data: dict[str, Any] = json.loads(out)
+    assert code == 0, err
+    groups = data["groups"]
+    assert groups["k"] == 2 and groups["zero_variance_pct"] == pytest.approx(200 / 3)
+    assert groups["all_pass_pct"] == pytest.approx(100 / 3)
+    assert data["verdict"] == "WARNING" and len(openai_env.chat_bodies()) == 120
+    assert Path(files["data"]).read_text() == before
+    kept = [json.loads(line)["answer"] for line in out_file.read_text().splitlines()]
+    assert "wrote" in err and kept == [f"A{i}" for i in range(60) if i % 3 == 1]
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "²"])
+def test_a_non_integer_option_is_a_clear_message_and_exit_2(
+    files: dict[str, str], capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_cli(base_args(files, "--samples-per-prompt", value), capsys)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--samples-per-prompt: invalid int value" in err and "Traceback" not in err

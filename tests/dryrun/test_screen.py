@@ -9,7 +9,7 @@ from textual.widgets import Button, DataTable, Input, Static, Switch
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.dryrun.session import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
-from ftwizard.screens.dryrun import DryRunScreen
+from ftwizard.screens.dryrun.screen import DryRunScreen
 from ftwizard.session import Backend, Method
 from ftwizard.store import SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -20,7 +20,12 @@ EXACT = EXACT_GRADER
 
 
 def _session_at_dryrun(
-    store: SessionStore, tmp_path: Path, *, backend: Backend, method: Method
+    store: SessionStore,
+    tmp_path: Path,
+    *,
+    backend: Backend,
+    method: Method,
+    k: int | None = 1,
 ) -> str:
     """A session whose task, dataset and grader steps are done."""
     rows = [
@@ -35,6 +40,7 @@ def _session_at_dryrun(
     session = session_with_data(store, tmp_path, backend=backend, method=method, rows=rows)
     confirm_grader(store, session)
     session.dryrun.samples = 12
+    session.dryrun.samples_per_prompt = k
     store.save(session)
     return session.id
 
@@ -153,3 +159,58 @@ async def test_a_batch_dry_run_costs_half_and_is_journaled(
     assert journal.is_file()
     assert openai_env.chat_bodies() == []  # no direct calls: everything went through the batch
     assert len(openai_env.requests_to("/v1/batches", "POST")) == 1
+
+
+async def test_a_non_ascii_digit_in_a_count_gives_a_message_not_a_traceback(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer
+) -> None:
+    # "²".isdigit() is True but int("²") raises ValueError: that used to crash the screen.
+    session_id = _session_at_dryrun(store, tmp_path, backend=Backend.openai, method=Method.rft)
+    app = make_app(store=store, session_id=session_id, allow_spend=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, DryRunScreen)
+        app.screen.query_one("#dryrun-samples", Input).value = "²"
+        await pilot.pause()
+        assert "samples must be a whole number of at least 1, not '²'" in _text(
+            app, "#dryrun-estimate"
+        )
+        assert app.session is not None and app.session.dryrun.samples == 12
+
+
+async def test_groups_show_k_with_its_cost_their_figures_and_the_drop_action(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer
+) -> None:
+    # Never right: every prompt's 4 answers fail, all groups are flat.
+    openai_env.reply_fn = lambda body: "I do not know."
+    session_id = _session_at_dryrun(
+        store, tmp_path, backend=Backend.openai, method=Method.rft, k=None
+    )
+    app = make_app(store=store, session_id=session_id, allow_spend=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#dryrun-k", Input).value == "4"
+        assert "12 samples on openai:o4-mini-2025-04-16, 4 answers each (48 calls)" in _text(
+            app, "#dryrun-estimate"
+        )
+        await _run(app, pilot)
+        await pilot.click("#confirm-yes")
+        await _finish(app, pilot)
+        assert len(openai_env.chat_bodies()) == 48
+        metrics = app.screen.query_one("#dryrun-metrics", DataTable)
+        names = [str(metrics.get_row_at(i)[1]) for i in range(metrics.row_count)]
+        assert "all 4 answers equal" in names and "pass@1 / pass@4" in names
+        assert "100%" in _text(app, "#dryrun-verdict")
+        assert isinstance(app.screen, DryRunScreen) and app.screen.report is not None
+        source = Path(app.screen.report.data)
+        rows_before = len(source.read_text().splitlines())
+        drop = app.screen.query_one("#dryrun-drop-flat", Button)
+        assert drop.display
+        drop.press()
+        await pilot.pause()
+        assert "without 12 always/never-solved prompts" in _text(app, "#dryrun-live")
+    saved = store.load(session_id)
+    assert {"press": "dryrun-drop-flat"} in [e.action for e in saved.journal]
+    written = list(store.artifacts_dir(session_id).glob("*.signal.jsonl"))
+    assert len(written) == 1 and len(written[0].read_text().splitlines()) == rows_before - 12
+    assert len(source.read_text().splitlines()) == rows_before  # the original is untouched

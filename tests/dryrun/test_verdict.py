@@ -6,8 +6,10 @@ import math
 
 import pytest
 
+from ftwizard.dryrun.groups import GroupStats
 from ftwizard.dryrun.metrics import Histogram, ScoreStats, normalize
-from ftwizard.dryrun.verdict import Diagnosis, NextMove, VerdictInputs, decide
+from ftwizard.dryrun.verdict import decide
+from ftwizard.dryrun.verdict_types import Diagnosis, NextMove, VerdictInputs
 
 
 def binary(passes: int, n: int = 100) -> list[float]:
@@ -210,3 +212,48 @@ def test_metric_marks_follow_the_table_and_a_binary_graders_std_follows_its_mean
     # Everything 0: no signal at all.
     zeros = metric_levels(_stats([0.0] * 20))
     assert zeros["gt0"] == "no-go" and zeros["std"] == "no-go" and zeros["mean"] == "warning"
+
+
+# --- groups (K answers per prompt) ------------------------------------------------------------
+
+
+def _groups(zero: float, fail: float, passed: float) -> GroupStats:
+    return GroupStats(
+        k=4,
+        groups=100,
+        zero_variance_pct=zero,
+        all_fail_pct=fail,
+        all_pass_pct=passed,
+        mean_within_std=0.3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("zero", "expected"),
+    [(49.9, "GO"), (50.0, "WARNING"), (79.9, "WARNING"), (80.0, "NO-GO"), (100.0, "NO-GO")],
+)
+def test_zero_variance_share_thresholds(zero: float, expected: str) -> None:
+    # Healthy aggregate scores (45% pass) that hide flat groups: only G1 can see them.
+    verdict, rules, _ = verdict_of(binary(45), groups=_groups(zero, zero / 2, zero / 2))
+    assert verdict == expected
+    assert ("G1" in rules) == (expected != "GO")
+
+
+def test_flat_groups_say_which_way_and_what_to_do() -> None:
+    _, _, never = verdict_of(binary(45), groups=_groups(90.0, 80.0, 10.0))
+    assert Diagnosis.groups_never_solved in never
+    v = decide(
+        VerdictInputs(stats=ScoreStats.of(binary(45)), sampled=100, groups=_groups(60, 0, 60))
+    )
+    assert v.diagnosis == [Diagnosis.groups_always_solved]
+    assert v.next_moves[0] is NextMove.drop_flat_prompts
+    flat_middle = _groups(85.0, 0.0, 0.0)
+    v = decide(
+        VerdictInputs(stats=ScoreStats.of(spread([0.4, 0.5, 0.6])), sampled=60, groups=flat_middle)
+    )
+    assert Diagnosis.groups_all_equal in v.diagnosis and NextMove.raise_temperature in v.next_moves
+
+
+def test_flat_groups_are_a_note_for_a_baseline() -> None:
+    verdict, rules, _ = verdict_of(binary(45), method="sft", groups=_groups(95.0, 50.0, 45.0))
+    assert verdict == "GO" and "G1" not in rules

@@ -12,14 +12,14 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, Switch
 from textual_plotext import PlotextPlot
 
-from ftwizard.dryrun.engine import DryRunProgress, DryRunReport
-from ftwizard.dryrun.metrics import Histogram
+from ftwizard.dryrun.report import DryRunProgress, DryRunReport
 from ftwizard.errors import FtwizardError
 from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
+from ftwizard.screens.dryrun.decision import DecisionPanel
+from ftwizard.screens.dryrun.results import ResultsPanel
 from ftwizard.screens.step import StepScreen
-from ftwizard.session import Session, StepId, assign
-from ftwizard.widgets.text import one_line
+from ftwizard.session import StepId, assign
 
 HELP = """\
 # Dry run
@@ -39,22 +39,8 @@ A paid dry run shows its estimated cost and asks first. Browse the lowest-scorin
 see what the grader saw.
 """
 
-_VERDICT_STYLE = {"GO": "bold green", "WARNING": "bold yellow", "NO-GO": "bold red"}
-_MARKS = {"note": ("✓", "green"), "warning": ("!", "yellow"), "no-go": ("✗", "red")}
 
-
-def _mark(level: str | None) -> Text:
-    """The status mark of one metric: within range, outside it, or far outside."""
-    if level is None:
-        return Text("")
-    symbol, style = _MARKS[level]
-    return Text(symbol, style=f"bold {style}")
-
-
-_LOWEST = 20
-
-
-class DryRunScreen(StepScreen):
+class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     """Settings, a live run, metrics, the verdict and the lowest-scoring samples."""
 
     STEP: ClassVar[StepId] = StepId.dryrun
@@ -79,6 +65,8 @@ class DryRunScreen(StepScreen):
             yield Input(id="dryrun-concurrency", type="integer")
             yield Label("Seed", classes="switch")
             yield Input(id="dryrun-seed", type="integer")
+            yield Label("Answers per prompt", classes="switch")
+            yield Input(id="dryrun-k", type="integer")
         with Horizontal(classes="row", id="dryrun-batch-row"):
             yield Switch(id="dryrun-batch")
             yield Label(
@@ -99,6 +87,7 @@ class DryRunScreen(StepScreen):
             yield Button("Acknowledge and go on", id="dryrun-proceed", variant="warning")
             yield Button("Adjust the grader", id="dryrun-adjust-grader")
             yield Button("More samples", id="dryrun-more")
+            yield Button("Drop always/never-solved prompts", id="dryrun-drop-flat")
         yield Label("Lowest-scoring samples (Enter to read one)", classes="field-label")
         yield DataTable(id="dryrun-lowest", cursor_type="row", zebra_stripes=True)
         yield Static("", id="dryrun-sample")
@@ -108,6 +97,7 @@ class DryRunScreen(StepScreen):
         self.query_one("#dryrun-samples", Input).value = str(section.samples)
         self.query_one("#dryrun-concurrency", Input).value = str(section.concurrency)
         self.query_one("#dryrun-seed", Input).value = str(section.seed)
+        self.query_one("#dryrun-k", Input).value = str(self._k())
         self.query_one("#dryrun-batch", Switch).value = section.batch
         backend = self.session.task.backend
         self.query_one("#dryrun-batch-row").display = (
@@ -130,6 +120,16 @@ class DryRunScreen(StepScreen):
         if self.report is not None:
             self._show_report(self.report)
         self._show_estimate()
+
+    def _k(self) -> int:
+        """Answers per prompt: the session's, else 4 for RFT and 1 for SFT and DPO."""
+        from ftwizard.dryrun.groups import DEFAULT_K_RFT
+
+        chosen = self.session.dryrun.samples_per_prompt
+        if chosen is not None:
+            return chosen
+        method = self.session.task.method
+        return DEFAULT_K_RFT if method is not None and method.value == "rft" else 1
 
     def step_problem(self) -> str | None:
         if self.busy:
@@ -158,14 +158,26 @@ class DryRunScreen(StepScreen):
             "dryrun-samples": "samples",
             "dryrun-concurrency": "concurrency",
             "dryrun-seed": "seed",
+            "dryrun-k": "samples_per_prompt",
         }.get(widget_id)
         if field is None:
             return
         event.stop()
         text = event.value.strip()
-        if not text.isdigit() or (field != "seed" and int(text) < 1):
+        # isdigit() lets superscripts such as "²" through, and int() of those raises ValueError.
+        lowest = 0 if field == "seed" else 1
+        if not (text.isascii() and text.isdigit()) or int(text) < lowest:
+            if text:
+                self.query_one("#dryrun-estimate", Static).update(
+                    Text(
+                        f"{field} must be a whole number of at least {lowest}, not {text!r}",
+                        style="red",
+                    )
+                )
             return
         value = int(text)
+        if field == "samples_per_prompt" and value == self._k():
+            return  # the default shown on mount: nothing chosen, nothing journaled
         self.decide(widget_id, value, lambda session: assign(session.dryrun, field, value))
         self._show_estimate()
 
@@ -184,7 +196,7 @@ class DryRunScreen(StepScreen):
 
     def _show_estimate(self) -> None:
         """Price the run before it starts (no network)."""
-        from ftwizard.dryrun.engine import estimate_dryrun_cost
+        from ftwizard.dryrun.cost import estimate_dryrun_cost
         from ftwizard.dryrun.session import dryrun_inputs
 
         target = self.query_one("#dryrun-estimate", Static)
@@ -195,13 +207,18 @@ class DryRunScreen(StepScreen):
             target.update(Text(str(exc), style="red"))
             return
         self._estimate = estimate
+        # K answers per prompt cost K times the calls: say so beside the price.
+        k = estimate.samples_per_prompt
+        each = f", {k} answers each ({estimate.samples * k} calls)" if k > 1 else ""
         if not estimate.paid:
-            target.update(f"{estimate.samples} samples on {config.model}: free (runs locally).")
+            target.update(
+                f"{estimate.samples} samples on {config.model}{each}: free (runs locally)."
+            )
             return
         usd = estimate.cost.total_usd
         price = "cost unknown (no price on record)" if usd is None else f"about ${usd:.4f}"
         target.update(
-            f"{estimate.samples} samples on {config.model}: {price} "
+            f"{estimate.samples} samples on {config.model}{each}: {price} "
             f"(~{estimate.input_tokens:,} input / ~{estimate.output_tokens:,} output tokens)."
         )
 
@@ -225,6 +242,10 @@ class DryRunScreen(StepScreen):
         elif button == "dryrun-proceed":
             event.stop()
             self._acknowledge()
+        elif button == "dryrun-drop-flat":
+            event.stop()
+            self.wizard.journal({"press": button}, screen=self.screen_name)
+            self._drop_flat()
         elif button == "dryrun-adjust-grader":
             event.stop()
             self.wizard.journal({"press": button}, screen=self.screen_name)
@@ -235,7 +256,7 @@ class DryRunScreen(StepScreen):
     def _ask_and_run(self) -> None:
         if self.busy:
             return
-        from ftwizard.dryrun.engine import estimate_dryrun_cost
+        from ftwizard.dryrun.cost import estimate_dryrun_cost
         from ftwizard.dryrun.session import dryrun_inputs
 
         try:
@@ -344,138 +365,4 @@ class DryRunScreen(StepScreen):
             f"{report.generation_failures} failed to answer."
         )
         self._show_report(report)
-        self.refresh_frame()
-
-    # Display --------------------------------------------------------------------------------
-
-    def _plot(self, histogram: Histogram) -> None:
-        plot = self.query_one("#dryrun-histogram", PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        labels = [f"{low:.1f}" for low in histogram.edges[:-1]]
-        plt.bar(labels, histogram.counts)
-        plt.title("scores")
-        plot.refresh()
-
-    def _show_report(self, report: DryRunReport) -> None:
-        stats = report.stats
-        self._plot(stats.histogram)
-        verdict = report.verdict
-        text = Text()
-        text.append(f"{verdict.verdict}", style=_VERDICT_STYLE.get(verdict.verdict, "bold"))
-        if not verdict.is_gate:
-            text.append("  (SFT: a baseline to beat, not a gate)", style="dim")
-        text.append(
-            f"   {stats.n} graded of {report.sampled} sampled on {report.model}"
-            + (" - stopped early" if report.cancelled else "")
-            + "\n"
-        )
-        for reason in verdict.reason_texts():
-            text.append(f"• {reason}\n")
-        if verdict.diagnosis:
-            text.append("Diagnosis: " + ", ".join(d.replace("_", " ") for d in verdict.diagnosis))
-            text.append("\n")
-        from ftwizard.dryrun.verdict import MOVE_TEXT
-
-        for move in verdict.next_moves:
-            text.append(f"→ {MOVE_TEXT[move]}\n", style="italic")
-        if self.session.dryrun.override_reason:
-            text.append(f"Overridden: {self.session.dryrun.override_reason}\n", style="yellow")
-        self.query_one("#dryrun-verdict", Static).update(text)
-
-        metrics = self.query_one("#dryrun-metrics", DataTable)
-        metrics.clear()
-        from ftwizard.dryrun.verdict import metric_levels
-
-        levels = metric_levels(stats)
-        std_range = "follows the mean" if stats.binary else "0.10 - 0.25"
-        rows: list[tuple[str, str, str, str | None]] = [
-            ("mean score", f"{stats.mean:.3f}", "0.25 - 0.65", levels["mean"]),
-            ("std", f"{stats.std:.3f}", std_range, levels["std"]),
-            ("> 0", f"{stats.pct_gt0:.1f}%", "more than 10-20%", levels["gt0"]),
-            ("= 1.0", f"{stats.pct_eq1:.1f}%", "fewer than 30-50%", levels["eq1"]),
-            (
-                "grader errors",
-                str(len(report.errors)),
-                "0",
-                "note" if not report.errors else "warning",
-            ),
-            (
-                "unparsable answers",
-                str(report.parse_failures),
-                "0",
-                "note" if not report.parse_failures else "warning",
-            ),
-        ]
-        if report.grader_noise is not None:
-            rows.append(
-                (
-                    "judge noise (mean |diff|)",
-                    f"{report.grader_noise.mean_abs_diff:.3f}",
-                    "small",
-                    None,
-                )
-            )
-        usd = report.cost.total_usd
-        rows.append(("cost", "unknown" if usd is None else f"${usd:.4f}", "", None))
-        for topic, figures in report.per_topic.items():
-            rows.append((f"topic {topic}", f"n {figures.n}, mean {figures.mean:.3f}", "", None))
-        for name, value, healthy, level in rows:
-            metrics.add_row(_mark(level), name, value, healthy)
-
-        lowest = self.query_one("#dryrun-lowest", DataTable)
-        lowest.clear()
-        for sample in report.lowest(_LOWEST):
-            lowest.add_row(
-                sample.line,
-                f"{sample.score:.2f}" if sample.score is not None else "-",
-                one_line(sample.output, 50),
-                one_line(sample.error or sample.notes, 60),
-                key=str(sample.index),
-            )
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id != "dryrun-lowest" or self.report is None:
-            return
-        event.stop()
-        index = int(event.row_key.value or 0)
-        sample = next((s for s in self.report.samples if s.index == index), None)
-        if sample is None:
-            return
-        text = Text()
-        text.append(f"Line {sample.line}", style="bold")
-        text.append(f"  score {sample.score}\n")
-        text.append("Prompt: ", style="bold")
-        text.append(f"{sample.prompt}\n")
-        text.append("Answer: ", style="bold")
-        text.append(f"{sample.output}\n")
-        if sample.error or sample.notes:
-            text.append("Grader: ", style="bold")
-            text.append(f"{sample.error or sample.notes}\n")
-        self.query_one("#dryrun-sample", Static).update(text)
-
-    def _acknowledge(self) -> None:
-        section = self.session.dryrun
-        reason = self.query_one("#dryrun-override-reason", Input).value.strip()
-        if section.verdict == "NO-GO" and not reason:
-            self.notify("Write why you override the NO-GO; the session records it.")
-            return
-
-        def apply(session: Session) -> bool:
-            if session.dryrun.acknowledged:
-                return False
-            session.dryrun.acknowledged = True
-            session.dryrun.override_reason = reason or None
-            return True
-
-        if apply(self.session):
-            action: dict[str, Any] = {"press": "dryrun-proceed"}
-            if reason:
-                self.wizard.journal(
-                    {"set": {"dryrun-override-reason": reason}}, screen=self.screen_name
-                )
-            self.wizard.journal(action, screen=self.screen_name)
-        if self.report is not None:
-            self._show_report(self.report)
         self.refresh_frame()
