@@ -95,14 +95,19 @@ def split_judges(text: str) -> list[str]:
 
 
 def compared_models(session: Session) -> tuple[ModelRef, ModelRef]:
-    """The base model (from the task step) and the tuned one (from the deploy step)."""
+    """The base model (from the task step, or ``evaluation.compare_model`` when set: an
+    imported OpenAI fine-tune) and the tuned one (from the deploy step)."""
     from ftwizard.distill.models import model_ref
     from ftwizard.providers.models import parse_model
 
     task = session.task
-    if task.backend is None or not task.base_model:
+    compare = session.evaluation.compare_model
+    if compare:
+        base = parse_model(compare, field="evaluation.compare_model")
+    elif task.backend is None or not task.base_model:
         raise InputError("choose the base model on the task step first", field="base model")
-    base = parse_model(f"{task.backend.value}:{task.base_model}", field="base model")
+    else:
+        base = parse_model(f"{task.backend.value}:{task.base_model}", field="base model")
     tuned_spec = session.deployment.model
     if not tuned_spec:
         raise InputError(

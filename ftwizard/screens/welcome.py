@@ -1,4 +1,5 @@
-"""The welcome screen: start a new session, resume one, or delete one."""
+"""The welcome screen: start a new session, import an OpenAI fine-tune, resume one, or delete
+one."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from ftwizard.errors import FtwizardError
 from ftwizard.screens.dialogs import ConfirmScreen
@@ -28,10 +29,18 @@ and resume later from the same step.
 - **New session**: type a name (optional) and press *New session* (or Enter).
 - **Resume**: pick a session in the table and press *Resume* (or Enter on the row).
 - **Delete**: pick a session and press *Delete*; you are asked to confirm.
+- **Import an OpenAI fine-tune**: type the job id (`ftjob-...`), choose where to train it
+  now and press *Import*. OpenAI accepts no new fine-tuning jobs from 2027-01-06 and its
+  tunable bases (and their fine-tunes) shut down on 2027-01-14. The import downloads the job's
+  files, converts its grader and keeps the old fine-tune as the model the A/B compares with.
 
 Sessions are stored under `$FTWIZARD_HOME` (or your user state directory). No API key is ever
 written to disk.
 """
+
+
+# Where an imported OpenAI fine-tune can train now; Fireworks first, the one with hosted RFT.
+IMPORT_BACKENDS = ("fireworks", "together", "vertex", "local")
 
 
 def _age(summary: SessionSummary) -> str:
@@ -66,6 +75,16 @@ class WelcomeScreen(Screen[None]):
             with Horizontal(classes="row"):
                 yield Input(placeholder="session name (optional)", id="session-name")
                 yield Button("New session", id="new-session", variant="primary")
+            yield Label("Import an OpenAI fine-tune", classes="field-label")
+            with Horizontal(classes="row"):
+                yield Input(placeholder="OpenAI job id (ftjob-...)", id="import-job-id")
+                yield Select(
+                    [(b.capitalize(), b) for b in IMPORT_BACKENDS],
+                    value=IMPORT_BACKENDS[0],
+                    allow_blank=False,
+                    id="import-backend",
+                )
+                yield Button("Import", id="import-openai")
             yield Label("Saved sessions", classes="field-label")
             yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
             yield Static("", id="sessions-note")
@@ -83,6 +102,9 @@ class WelcomeScreen(Screen[None]):
         table.add_column("Method", key="method", width=7)
         table.add_column("Backend", key="backend", width=8)
         table.add_column("Updated", key="updated", width=16)
+        # Inline, beside the widgets they size: the job id takes the room the backend leaves.
+        self.query_one("#import-job-id", Input).styles.width = "1fr"
+        self.query_one("#import-backend", Select).styles.width = 20
         self.query_one("#session-name", Input).focus()
 
     def on_screen_resume(self) -> None:
@@ -130,6 +152,9 @@ class WelcomeScreen(Screen[None]):
         if event.input.id == "session-name":
             event.stop()
             self.new_session()
+        elif event.input.id == "import-job-id":
+            event.stop()
+            self.import_openai_job()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -146,6 +171,46 @@ class WelcomeScreen(Screen[None]):
                 self.wizard.open_session(session_id)
         elif event.button.id == "delete-session":
             self.action_delete_session()
+        elif event.button.id == "import-openai":
+            self.import_openai_job()
+
+    def import_openai_job(self) -> None:
+        """Import the typed OpenAI job into a new session on the chosen backend."""
+        job_id = self.query_one("#import-job-id", Input).value.strip()
+        if not job_id:
+            self.notify("Type the OpenAI job id (ftjob-...) first.", severity="warning")
+            return
+        backend = str(self.query_one("#import-backend", Select).value)
+        self.query_one("#import-openai", Button).disabled = True
+        self.notify(f"Importing {job_id} from OpenAI...")
+        self._import(job_id, backend)
+
+    @work(thread=True, exclusive=True, group="import")
+    def _import(self, job_id: str, backend: str) -> None:
+        import asyncio
+
+        from ftwizard.migrate.openai_import import import_openai_job
+        from ftwizard.session import Backend
+
+        try:
+            result = asyncio.run(
+                import_openai_job(self.wizard.store, job_id, backend=Backend(backend))
+            )
+        except FtwizardError as exc:
+            self.app.call_from_thread(self._import_failed, str(exc))
+            return
+        self.app.call_from_thread(self._imported, result.session, result.compare_model)
+
+    def _import_failed(self, message: str) -> None:
+        self.query_one("#import-openai", Button).disabled = False
+        self.notify(message, title="Not imported", severity="error")
+
+    def _imported(self, session_id: str, compare_model: str | None) -> None:
+        self.query_one("#import-openai", Button).disabled = False
+        self.query_one("#import-job-id", Input).value = ""
+        compared = f"; the A/B compares with {compare_model}" if compare_model else ""
+        self.notify(f"Imported as session {session_id}{compared}.")
+        self.wizard.open_session(session_id)
 
     def new_session(self) -> None:
         """Create a session with the typed name and open it at its first step."""

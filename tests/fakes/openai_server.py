@@ -77,6 +77,7 @@ class FakeOpenAIServer(FakeHTTPServer, OpenAIBatchRoutes):
         self.api_key = api_key
         self.models: list[str] | None = list(models) if models is not None else None
         self.unsupported_params: dict[str, set[str]] = {}
+        self.shutdown_dates: dict[str, str | None] = {}
         self.reply_fn: ChatReplyFn | None = None
         self._replies: deque[str | ChatReply | FakeResponse] = deque()
         self._ids = itertools.count(1)
@@ -138,7 +139,10 @@ class FakeOpenAIServer(FakeHTTPServer, OpenAIBatchRoutes):
         self.route("GET", "/v1/models/(?P<model>.+)", self._get_model)
 
     def _model_object(self, model: str) -> dict[str, Any]:
-        return {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+        data = {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+        if model in self.shutdown_dates:  # Model.shutdown_date, OpenAI spec 2026-08
+            data["shutdown_date"] = self.shutdown_dates[model]
+        return data
 
     def _list_models(self, request: RecordedRequest, params: dict[str, str]) -> FakeResponse:
         return FakeResponse(
