@@ -8,7 +8,7 @@ from textual.widgets import Button, DataTable, Input, RadioButton, Select, Stati
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import start_session
 from ftwizard.screens import STEP_SCREENS
-from ftwizard.screens.dataset import DatasetScreen
+from ftwizard.screens.dataset.screen import DatasetScreen
 from ftwizard.screens.dialogs import ConfirmScreen, HelpScreen
 from ftwizard.screens.task import TaskScreen
 from ftwizard.screens.welcome import WelcomeScreen

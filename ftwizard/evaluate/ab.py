@@ -34,7 +34,8 @@ from ftwizard.evaluate.judging import (
     StopHook,
 )
 from ftwizard.evaluate.mapping import Presentation, decode_letter
-from ftwizard.evaluate.pairwise import PairwiseReport, WinCounts, run_pairwise
+from ftwizard.evaluate.pairwise import run_pairwise
+from ftwizard.evaluate.pairwise_report import PairwiseReport, WinCounts
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
 
 

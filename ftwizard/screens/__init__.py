@@ -6,14 +6,14 @@ A step appears as reachable in the sidebar only when its screen is registered in
 
 from __future__ import annotations
 
-from ftwizard.screens.dataset import DatasetScreen
+from ftwizard.screens.dataset.screen import DatasetScreen
 from ftwizard.screens.deploy import DeployScreen
-from ftwizard.screens.dryrun import DryRunScreen
-from ftwizard.screens.evaluate import EvaluateScreen
-from ftwizard.screens.grader import GraderScreen
+from ftwizard.screens.dryrun.screen import DryRunScreen
+from ftwizard.screens.evaluate.screen import EvaluateScreen
+from ftwizard.screens.grader.screen import GraderScreen
 from ftwizard.screens.step import StepScreen
 from ftwizard.screens.task import TaskScreen
-from ftwizard.screens.training import TrainingScreen
+from ftwizard.screens.training.screen import TrainingScreen
 from ftwizard.session import StepId
 
 STEP_SCREENS: dict[StepId, type[StepScreen]] = {

@@ -10,7 +10,7 @@ from textual.widgets import Button, DataTable, Input, Static, Switch, TabbedCont
 
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import dataset_problem, start_session
-from ftwizard.screens.dataset import DatasetScreen
+from ftwizard.screens.dataset.screen import DatasetScreen
 from ftwizard.screens.file_picker import FilePickerScreen
 from ftwizard.session import Backend, StepId
 from ftwizard.store import SessionStore

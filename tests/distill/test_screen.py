@@ -15,13 +15,14 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static, TabbedContent
 
 from ftwizard.app import FtwizardApp, make_app
-from ftwizard.distill.engine import DistillOptions, journal_path_for, run_distill
+from ftwizard.distill.engine import run_distill
 from ftwizard.distill.journal import Journal
 from ftwizard.distill.models import model_ref
+from ftwizard.distill.options import DistillOptions, journal_path_for
 from ftwizard.distill.session import SESSION_GRADER, distilled_path, grader_choices
 from ftwizard.flow import dataset_problem, start_session
 from ftwizard.graders.workbench import gallery
-from ftwizard.screens.dataset import DatasetScreen
+from ftwizard.screens.dataset.screen import DatasetScreen
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ftwizard.evaluate.grader_comparison import compare_scores
-from ftwizard.evaluate.pairwise import WinCounts
+from ftwizard.evaluate.pairwise_report import WinCounts
 from ftwizard.evaluate.stats import cohen_kappa, mean_interval, t_quantile_975, wilson_interval
 from ftwizard.graders.results import GradeResult
 

@@ -1,0 +1,1 @@
+"""The dataset step's screen (``screen``) and one module per tab."""

@@ -1,0 +1,1 @@
+"""The evaluate step: its screen (``screen``), runs (``running``) and results (``results``)."""
