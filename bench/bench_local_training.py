@@ -1,13 +1,15 @@
 """Local SFT throughput: ftwizard's detached worker vs a plain TRL SFTTrainer script.
 
-Both train the built-in tiny model with the same LoRA settings on the same tickets rows (as
-prompt/completion), each in a fresh Python process, in alternating rounds so that noise from a
+Both train the same model with the same LoRA settings on the same tickets rows (chat
+``messages``), each in a fresh Python process, in alternating rounds so that noise from a
 shared machine hits both alike. Throughput is training tokens (``num_tokens``, as the trainer
 reports it) per second of ``train_runtime`` (best and median round) and per CPU-second of the
 training process (median round; steadier when other people's jobs share the cores).
-Target: ftwizard >= 95 % of plain TRL.
+Target: ftwizard >= 95 % of plain TRL. The models are ``builtin-tiny`` and tiny random-weight
+models of the architecture matrix (``tests/local/families.py``: Llama, Qwen3 by default).
 
-    .venv/bin/python bench/bench_local_training.py [--steps 90] [--rounds 5]
+    .venv/bin/python bench/bench_local_training.py [--steps 90] [--rounds 5] \
+        [--models builtin-tiny,llama,qwen3]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ftwizard.providers.local.config import LocalHyperparameters, LocalTrainingConfig
 from ftwizard.providers.local.data import training_rows
@@ -91,13 +94,13 @@ def run_plain(model_dir: Path, rows_file: Path, work: Path, hp: LocalHyperparame
     return result
 
 
-def run_ftwizard(work: Path, hp: LocalHyperparameters, round_no: int) -> dict:
+def run_ftwizard(work: Path, hp: LocalHyperparameters, round_no: int, model: str) -> dict:
     """Train through LocalTrainingJob (the detached worker); its figures and wall time."""
     config = LocalTrainingConfig(
         method="sft",
-        base_model="local:builtin-tiny",
+        base_model=model,
         train_file=TRAIN,
-        run_dir=work / f"ftwizard-run-{round_no}",
+        run_dir=work / f"ftwizard-run-{Path(model).name}-{round_no}",
         hyperparameters=hp,
         device="cpu",
     )
@@ -122,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=90)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
+    parser.add_argument("--models", default="llama,qwen3", help="builtin-tiny and/or families")
     args = parser.parse_args(argv)
     hp = LocalHyperparameters(
         max_steps=args.steps,
@@ -139,21 +143,37 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["HF_HUB_OFFLINE"] = "1"
         # Fewer threads than cores keeps other people's load from stalling a run mid-step.
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-        model_dir = ensure_tiny_model()
         rows_file = work / "rows.jsonl"
         rows_file.write_text(
             "".join(json.dumps(r) + "\n" for r in training_rows("sft", TRAIN)), encoding="utf-8"
         )
-        plain: list[dict] = []
-        ours: list[dict] = []
-        for i in range(args.rounds):
-            # Alternate the order so neither side always runs on a warmer machine.
-            if i % 2 == 0:
-                plain.append(run_plain(model_dir, rows_file, work, hp))
-                ours.append(run_ftwizard(work, hp, i))
+        for name in args.models.split(","):
+            if name == "builtin-tiny":
+                model_dir, model = ensure_tiny_model(), "local:builtin-tiny"
             else:
-                ours.append(run_ftwizard(work, hp, i))
-                plain.append(run_plain(model_dir, rows_file, work, hp))
+                sys.path.insert(0, str(REPO))
+                from tests.local.families import build_family
+
+                model_dir = build_family(name, work / "families" / name)
+                model = str(model_dir)
+            plain: list[dict] = []
+            ours: list[dict] = []
+            for i in range(args.rounds):
+                # Alternate the order so neither side always runs on a warmer machine.
+                if i % 2 == 0:
+                    plain.append(run_plain(model_dir, rows_file, work, hp))
+                    ours.append(run_ftwizard(work, hp, i, model))
+                else:
+                    ours.append(run_ftwizard(work, hp, i, model))
+                    plain.append(run_plain(model_dir, rows_file, work, hp))
+            report(name, hp, args, plain, ours)
+    return 0
+
+
+def report(
+    name: str, hp: LocalHyperparameters, args: Any, plain: list[dict], ours: list[dict]
+) -> None:
+    """Print one model's figures."""
 
     def wall_rate(r: dict) -> float:
         return r["num_tokens"] / r["train_runtime"]
@@ -162,14 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         return r["num_tokens"] / r["train_cpu_s"]
 
     print(
-        f"SFT, builtin-tiny, LoRA r={hp.lora_r}, batch {hp.batch_size}, {args.steps} steps, "
+        f"SFT, {name}, LoRA r={hp.lora_r}, batch {hp.batch_size}, {args.steps} steps, "
         f"CPU, {args.threads} thread(s), {args.rounds} alternating rounds"
     )
-    for name, runs in (("plain TRL", plain), ("ftwizard ", ours)):
+    for label, runs in (("plain TRL", plain), ("ftwizard ", ours)):
         figures = ", ".join(
             f"{wall_rate(r):,.0f} tok/s [{cpu_rate(r):,.0f} tok/cpu-s]" for r in runs
         )
-        print(f"  {name}: {figures}")
+        print(f"  {label}: {figures}")
     rows = (
         ("best tokens/s (train_runtime)", max(map(wall_rate, ours)), max(map(wall_rate, plain))),
         (
@@ -185,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for label, mine, theirs in rows:
         print(f"  {label}: ftwizard {mine:,.0f} / plain {theirs:,.0f} = {mine / theirs:.1%}")
-    print("  target: ftwizard >= 95 % of plain TRL")
-    return 0
+    print("  target: ftwizard >= 95 % of plain TRL", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@
   the deployment is ``openai:<name>`` with that server's base URL.
 - OpenAI: the fine-tuned model id is the deployment (``openai:ft:...``).
 - Vertex: the tuned model's endpoint is the deployment (``vertex:projects/.../endpoints/...``).
+- Together: the fine-tuned model's name is the deployment (``together:<account>/<name>``),
+  called through Together's OpenAI-compatible chat completions.
+- Fireworks: the output model is the deployment (``fireworks:accounts/<account>/models/<id>``),
+  called through Fireworks' OpenAI-compatible chat completions.
 
 :func:`try_model` calls the deployment once with any prompt and records the exchange, which is
 what makes the step done: a model that answered.
@@ -45,7 +49,7 @@ def deploy_folder(session: Session, store: SessionStore) -> Path:
 
 
 def _model_to_deploy(session: Session) -> str:
-    from ftwizard.training.engine import final_model, training_problem
+    from ftwizard.training.results import final_model, training_problem
 
     problem = training_problem(session)
     if problem:
@@ -74,7 +78,7 @@ def _deploy_local(session: Session, store: SessionStore, adapter: str) -> Deploy
         if running:
             server.stop()
         export_merged(adapter_dir, merged_dir, overwrite=True)
-        server = LocalServer.start(str(merged_dir), folder / "server")
+        server = LocalServer.start(str(merged_dir), folder / "server", name=SERVED_NAME)
         record = server.record()
         for stale in folder.glob("merged-*"):
             if stale != merged_dir and stale.is_dir():
@@ -106,6 +110,13 @@ def deploy(session: Session, store: SessionStore) -> DeploymentSection:
         section = DeploymentSection(
             model=f"vertex:{model}", endpoint=model, deployed_at=datetime.now(UTC)
         )
+    elif backend is Backend.together:
+        # Together serves the fine-tuned model by name on its OpenAI-compatible chat API.
+        section = DeploymentSection(model=f"together:{model}", deployed_at=datetime.now(UTC))
+    elif backend is Backend.fireworks:
+        # Fireworks serves the tuned LoRA (accounts/A/models/ID) on its OpenAI-compatible
+        # chat API once it is deployed (serverless LoRA or a dedicated deployment).
+        section = DeploymentSection(model=f"fireworks:{model}", deployed_at=datetime.now(UTC))
     else:
         raise InputError("choose a backend on the task step", field="task.backend")
     session.deployment = section

@@ -302,16 +302,19 @@ def test_served_adapter_answers_openai_chat_completions(
     tickets_adapter: TrainedAdapter, tickets: Tickets, tmp_path: Path
 ) -> None:
     import httpx
+    import openai
 
     from ftwizard.providers.local.serve import LocalServer
 
-    server = LocalServer.start(str(tickets_adapter.adapter_dir), tmp_path / "serve", timeout_s=120)
+    server = LocalServer.start(
+        str(tickets_adapter.adapter_dir), tmp_path / "serve", name="tuned", timeout_s=120
+    )
     try:
         record = LocalServer(tmp_path / "serve").record()
-        assert record is not None and record.host == "127.0.0.1"
+        assert record is not None and record.host == "127.0.0.1" and record.name == "tuned"
         with httpx.Client(base_url=record.base_url, timeout=60) as client:
             models = client.get("/models").json()
-            assert models["data"][0]["id"] == str(tickets_adapter.adapter_dir)
+            assert [m["id"] for m in models["data"]] == ["tuned"]
             rows = tickets.valid_rows()[:8]
             answers = []
             for row in rows:
@@ -323,8 +326,14 @@ def test_served_adapter_answers_openai_chat_completions(
                 body = reply.json()
                 assert body["usage"]["completion_tokens"] >= 1
                 answers.append(body["choices"][0]["message"]["content"])
-            bad = client.post("/chat/completions", json={"messages": []})
+            bad = client.post("/chat/completions", json={"model": "tuned", "messages": []})
             assert bad.status_code == 400
+        sdk = openai.OpenAI(base_url=record.base_url, api_key="unused", max_retries=0)
+        stream = sdk.chat.completions.create(
+            model="tuned", messages=rows[0]["messages"][:-1], max_tokens=8, stream=True
+        )
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert streamed.strip() == answers[0]
         expected = [row["messages"][-1]["content"] for row in rows]
         assert sum(a == e for a, e in zip(answers, expected, strict=True)) >= 7
     finally:

@@ -31,14 +31,9 @@ from ftwizard.providers.local.config import (
 )
 from ftwizard.providers.local.data import dpo_rows, read_jsonl, rft_rows, sft_rows
 from ftwizard.providers.local.events import EventLog, TrainingEvent, read_events
-from ftwizard.providers.local.job import (
-    CheckpointInfo,
-    best_checkpoint,
-    pid_alive,
-    visible_gpu_count,
-    worker_command,
-)
+from ftwizard.providers.local.job import CheckpointInfo, best_checkpoint, worker_command
 from ftwizard.providers.local.models import resolve_local_model
+from ftwizard.providers.local.process import pid_alive, visible_gpu_count
 from ftwizard.providers.local.rewards import import_callable
 from ftwizard.providers.local.tiny_model import TinyModelSpec, build_tiny_model, ensure_tiny_model
 from tests.tiny_local import TICKETS_DIR, Tickets, accuracy
@@ -175,7 +170,7 @@ def test_dataset_rows_for_each_method(tmp_path: Path) -> None:
         "reference_answer": "a",
     }
     sft = sft_rows([chat], path)[0]
-    assert sft["prompt"][-1]["role"] == "user" and sft["completion"][0]["content"] == "a"
+    assert sft["messages"][-1] == {"role": "assistant", "content": "a"}
     rft = rft_rows([chat], path)[0]
     assert [m["role"] for m in rft["prompt"]] == ["system", "user"]
     assert rft["reference_answer"] == "a"

@@ -26,12 +26,20 @@ from typing import Any, Literal
 
 from ftwizard.errors import InputError
 from ftwizard.providers.base import Generation, GenerationRequest, ProviderError
+from ftwizard.providers.local.chat_format import (
+    end_of_turn_ids,
+    ensure_pad_token,
+    render_prompt,
+    strip_thinking,
+)
 
 DEFAULT_MAX_NEW_TOKENS = 256
 
 
 @dataclass
-class _Loaded:
+class LoadedModel:
+    """A model ready to generate: network, tokenizer, device and the ids that end a turn."""
+
     model: Any
     tokenizer: Any
     device: str
@@ -69,7 +77,7 @@ class LocalChatProvider:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.batch_wait_s = batch_wait_s
-        self._models: dict[str, _Loaded] = {}
+        self._models: dict[str, LoadedModel] = {}
         # One generation at a time: a CPU model gains nothing from parallel calls, and
         # loading a model twice would waste memory.
         self._lock = threading.Lock()
@@ -148,9 +156,11 @@ class LocalChatProvider:
     def preload(self, model: str) -> None:
         """Load ``model`` now (blocking), so the first request does not pay for it."""
         with self._lock:
-            self._load(model)
+            self.load(model)
 
-    def _load(self, model: str) -> _Loaded:
+    def load(self, model: str) -> LoadedModel:
+        """``model`` loaded (once; later calls return the same). Callers hold no lock: the
+        server's batcher calls it from its one generation thread."""
         loaded = self._models.get(model)
         if loaded is not None:
             return loaded
@@ -180,8 +190,7 @@ class LocalChatProvider:
                 f"model '{bare}' has no chat template; choose an instruct/chat model",
                 field="model",
             )
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        ensure_pad_token(tokenizer)
         # Decoder-only batches are padded on the left so every row ends where generation starts.
         tokenizer.padding_side = "left"
         net = AutoModelForCausalLM.from_pretrained(str(base_dir))
@@ -190,8 +199,8 @@ class LocalChatProvider:
                 raise InputError("not a LoRA adapter folder (no adapter_config.json)", path=adapter)
             net = load_adapter(net, adapter)
         net.to(device).eval()
-        end_ids = _end_token_ids(net, tokenizer)
-        loaded = _Loaded(model=net, tokenizer=tokenizer, device=device, end_ids=end_ids)
+        end_ids = end_of_turn_ids(tokenizer, net.generation_config)
+        loaded = LoadedModel(model=net, tokenizer=tokenizer, device=device, end_ids=end_ids)
         self._models[model] = loaded
         return loaded
 
@@ -204,14 +213,9 @@ class LocalChatProvider:
     ) -> list[Generation]:
         import torch
 
-        loaded = self._load(model)
+        loaded = self.load(model)
         tok = loaded.tokenizer
-        texts = [
-            tok.apply_chat_template(
-                [m.model_dump() for m in r.messages], tokenize=False, add_generation_prompt=True
-            )
-            for r in requests
-        ]
+        texts = [render_prompt(tok, [m.model_dump() for m in r.messages]) for r in requests]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(loaded.device) for k, v in enc.items()}
         sampling: dict[str, Any] = {"do_sample": False}
@@ -241,7 +245,7 @@ class LocalChatProvider:
             )
             results.append(
                 Generation(
-                    text=text.strip(),
+                    text=strip_thinking(text).strip(),
                     model=label,
                     input_tokens=int(mask.sum()),
                     output_tokens=len(new),
@@ -269,16 +273,4 @@ def load_adapter(model: Any, adapter_dir: Path) -> Any:
         return PeftModel.from_pretrained(model, str(adapter_dir))
 
 
-def _end_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    ids: set[int] = set()
-    configured = getattr(model.generation_config, "eos_token_id", None)
-    if isinstance(configured, int):
-        ids.add(configured)
-    elif isinstance(configured, list):
-        ids.update(i for i in configured if isinstance(i, int))
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return sorted(ids)
-
-
-__all__ = ["LocalChatProvider", "adapter_base_model", "load_adapter"]
+__all__ = ["LoadedModel", "LocalChatProvider", "adapter_base_model", "load_adapter"]

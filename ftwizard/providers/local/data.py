@@ -1,8 +1,8 @@
 """Turning ftwizard's dataset files into the rows TRL's trainers take.
 
-- SFT: an OpenAI chat example becomes conversational prompt/completion (the last assistant
-  turn is the completion), so the loss falls on the answer only, whatever the model's chat
-  template. ``prompt``/``completion`` and ``text`` rows pass through.
+- SFT: an OpenAI chat example stays a ``messages`` conversation that the worker tokenizes with
+  the loss on every assistant turn (:mod:`ftwizard.providers.local.sft_tokens`), whatever the
+  model's chat template. ``prompt``/``completion`` and ``text`` rows pass through.
 - DPO: OpenAI preference rows (``input.messages``, ``preferred_output``,
   ``non_preferred_output``) become ``prompt``/``chosen``/``rejected``; TRL rows pass through.
 - RFT: ``messages`` (a trailing assistant turn dropped) become ``prompt``; every other field of
@@ -66,7 +66,7 @@ def sft_rows(rows: list[Row], path: Path) -> list[Row]:
                     line=number,
                     field="messages",
                 )
-            out.append({"prompt": messages[:-1], "completion": messages[-1:]})
+            out.append({"messages": messages})
     return out
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,16 +32,18 @@ from ftwizard.errors import InputError
 from ftwizard.providers.base import ProviderError
 from ftwizard.providers.local.config import LocalTrainingConfig
 from ftwizard.providers.local.events import TERMINAL_EVENTS, TrainingEvent, read_events
+from ftwizard.providers.local.process import (
+    CHILDREN,
+    pid_alive,
+    proc_start_ticks,
+    visible_gpu_count,
+)
 from ftwizard.providers.local.worker import EVENTS_FILE
 
 CONFIG_FILE = "config.json"
 WORKER_FILE = "worker.json"
 LOG_FILE = "worker.log"
 LOG_TAIL_LINES = 30
-
-# Workers this process started: kept so they are reaped (a dead child stays a zombie, which
-# looks alive to kill(pid, 0), until its parent waits for it).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class LocalJobState(StrEnum):
@@ -97,61 +98,6 @@ class LocalJobStatus(BaseModel):
     def finished(self) -> bool:
         """Whether the job will not change any more."""
         return self.state in FINISHED_STATES
-
-
-def _proc_start_ticks(pid: int) -> int | None:
-    # Field 22 of /proc/<pid>/stat is the start time; the command name (field 2) may hold
-    # spaces, so count from the closing parenthesis.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return int(fields[19]) if len(fields) > 19 else None
-
-
-def _proc_is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 :].startswith("Z")
-
-
-def pid_alive(pid: int, start_ticks: int | None = None) -> bool:
-    """Whether process ``pid`` runs and, when ``start_ticks`` is known, is the same process."""
-    child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if _proc_is_zombie(pid):
-        return False
-    if start_ticks is not None:
-        now = _proc_start_ticks(pid)
-        if now is not None and now != start_ticks:
-            return False
-    return True
-
-
-def visible_gpu_count() -> int:
-    """GPUs this process could use, without importing torch (CUDA_VISIBLE_DEVICES, nvidia-smi)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [v for v in visible.split(",") if v.strip()]
-        return 0 if not ids or ids[0].strip() == "-1" else len(ids)
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return 0
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
 
 
 def worker_command(config: LocalTrainingConfig, config_path: Path, python: str) -> list[str]:
@@ -233,10 +179,10 @@ class LocalTrainingJob:
                 provider="local",
                 hint="check that the Python interpreter exists and has the 'local' extra",
             ) from None
-        _CHILDREN[proc.pid] = proc
+        CHILDREN[proc.pid] = proc
         record = WorkerRecord(
             pid=proc.pid,
-            start_ticks=_proc_start_ticks(proc.pid),
+            start_ticks=proc_start_ticks(proc.pid),
             command=command,
             started_at=time.time(),
         )
@@ -421,8 +367,8 @@ class LocalTrainingJob:
 
     def _reap(self) -> None:
         record = self.worker()
-        if record is not None and record.pid in _CHILDREN:
-            _CHILDREN[record.pid].wait(timeout=5)
+        if record is not None and record.pid in CHILDREN:
+            CHILDREN[record.pid].wait(timeout=5)
 
 
 def _absolute_paths(config: LocalTrainingConfig) -> LocalTrainingConfig:
@@ -469,7 +415,5 @@ __all__ = [
     "LocalTrainingJob",
     "WorkerRecord",
     "best_checkpoint",
-    "pid_alive",
-    "visible_gpu_count",
     "worker_command",
 ]

@@ -51,15 +51,17 @@ def _from_hf_cache(repo_id: str) -> Path:
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         raise InputError(
             f"model '{repo_id}' is not in the local Hugging Face cache and ftwizard never "
-            f"downloads during training; fetch it first with `hf download {repo_id}` "
-            "or give a local folder",
+            "downloads during training; download it on the task screen (Download), with "
+            f"`hf download {repo_id}`, or give a local folder",
             field="base_model",
         ) from None
+    from ftwizard.providers.local.download import has_weights
+
     folder = Path(path)
-    if not (folder / "config.json").is_file():
+    if not (folder / "config.json").is_file() or not has_weights(folder):
         raise InputError(
-            f"the cached copy of '{repo_id}' has no config.json; download it again with "
-            f"`hf download {repo_id}`",
+            f"the cached copy of '{repo_id}' is incomplete (a cancelled download?); download "
+            f"it again on the task screen or with `hf download {repo_id}`",
             field="base_model",
         )
     return folder

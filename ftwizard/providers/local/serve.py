@@ -1,9 +1,10 @@
 """Serving a local model on an OpenAI-compatible endpoint on 127.0.0.1 (the local deployment).
 
-``python -m ftwizard.providers.local.serve --model MODEL --port PORT`` answers
-``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /health`` with the standard library's
-HTTP server and :class:`~ftwizard.providers.local.chat.LocalChatProvider`, so any OpenAI client (and
-ftwizard's own ``openai_compatible`` provider) can call the tuned model. MODEL is anything the
+``python -m ftwizard.providers.local.serve --model MODEL --name NAME --port PORT`` loads MODEL
+and answers OpenAI's chat-completions routes under the public model id NAME (see
+:mod:`ftwizard.providers.local.serve_http`), batched by
+:class:`~ftwizard.providers.local.batcher.Batcher`, so any OpenAI client (and ftwizard's own
+``openai_compatible`` provider) can call the tuned model. MODEL is anything the
 local provider takes: ``builtin-tiny``, a model folder, a merged export or an adapter folder.
 
 :class:`LocalServer` starts it detached (like the training worker), records pid, port and model
@@ -13,7 +14,6 @@ in ``server.json`` in its folder, re-attaches from that file, and stops it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -23,15 +23,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from ftwizard.errors import FtwizardError, InputError
-from ftwizard.providers.base import ChatMessage, GenerationRequest, ProviderError
-from ftwizard.providers.local.job import pid_alive
+from ftwizard.errors import InputError
+from ftwizard.providers.base import ProviderError
+from ftwizard.providers.local.process import pid_alive
 
 SERVER_FILE = "server.json"
 SERVER_LOG = "server.log"
@@ -44,6 +43,7 @@ class ServerRecord(BaseModel):
     host: str
     port: int
     model: str
+    name: str = ""
     started_at: float
 
     @property
@@ -73,12 +73,14 @@ class LocalServer:
         model: str,
         folder: str | Path,
         *,
+        name: str,
         host: str = "127.0.0.1",
         port: int | None = None,
         timeout_s: float = 120.0,
         env: dict[str, str] | None = None,
     ) -> LocalServer:
-        """Start serving ``model`` detached and wait until it answers ``/health``."""
+        """Start serving ``model`` detached as ``name`` (the model id clients send) and wait
+        until it answers ``/health``. ``host`` stays 127.0.0.1 unless the caller asks for more."""
         server = cls(folder)
         if server.record() is not None and server.is_alive():
             raise InputError("a server already runs from this folder; stop it first", path=folder)
@@ -90,6 +92,8 @@ class LocalServer:
             "ftwizard.providers.local.serve",
             "--model",
             model,
+            "--name",
+            name,
             "--host",
             host,
             "--port",
@@ -107,7 +111,7 @@ class LocalServer:
                 start_new_session=True,
             )
         record = ServerRecord(
-            pid=proc.pid, host=host, port=port, model=model, started_at=time.time()
+            pid=proc.pid, host=host, port=port, model=model, name=name, started_at=time.time()
         )
         server.record_path.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
         deadline = time.monotonic() + timeout_s
@@ -179,103 +183,32 @@ class LocalServer:
 # -- the server process ----------------------------------------------------------------------
 
 
-def _make_handler(model: str, provider: Any) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        """OpenAI chat completions over one local model."""
-
-        def log_message(self, format: str, *args: Any) -> None:
-            # One short line per request in server.log, not the default stderr chatter.
-            sys.stdout.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _error(self, status: int, message: str) -> None:
-            self._send(status, {"error": {"message": message, "type": "invalid_request_error"}})
-
-        def do_GET(self) -> None:
-            if self.path == "/health":
-                self._send(200, {"status": "ok"})
-            elif self.path == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": model, "object": "model"}]})
-            else:
-                self._error(404, f"no route {self.path}")
-
-        def do_POST(self) -> None:
-            if self.path != "/v1/chat/completions":
-                self._error(404, f"no route {self.path}")
-                return
-            try:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                request = GenerationRequest(
-                    model=model,
-                    messages=[ChatMessage(**m) for m in body.get("messages", [])],
-                    max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
-                    temperature=body.get("temperature"),
-                )
-            except (ValueError, TypeError, ValidationError) as exc:
-                self._error(400, f"bad request: {exc}")
-                return
-            if not request.messages:
-                self._error(400, "messages must not be empty")
-                return
-            try:
-                reply = provider.generate_sync([request])[0]
-            except FtwizardError as exc:
-                self._error(400, str(exc))
-                return
-            self._send(
-                200,
-                {
-                    "id": f"chatcmpl-local-{time.time_ns()}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body.get("model") or model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": reply.text},
-                            "finish_reason": reply.finish_reason or "stop",
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": reply.input_tokens,
-                        "completion_tokens": reply.output_tokens,
-                        "total_tokens": reply.input_tokens + reply.output_tokens,
-                    },
-                },
-            )
-
-    return Handler
-
-
 def main(argv: list[str] | None = None) -> int:
     """Load the model, then serve until SIGTERM."""
     parser = argparse.ArgumentParser(description="Serve a local model (OpenAI-compatible).")
     parser.add_argument("--model", required=True)
+    parser.add_argument("--name", required=True, help="the public model name clients send")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-queue", type=int, default=64)
     args = parser.parse_args(argv)
 
-    from ftwizard.providers.local.chat import LocalChatProvider
-
-    provider = LocalChatProvider(device=args.device)
     # Load before listening, so /health means "ready to answer".
-    provider.preload(args.model)
-    httpd = ThreadingHTTPServer((args.host, args.port), _make_handler(args.model, provider))
+    from ftwizard.providers.local.batcher import Batcher
+    from ftwizard.providers.local.chat import LocalChatProvider
+    from ftwizard.providers.local.serve_http import OpenAIServer, make_handler
+
+    loaded = LocalChatProvider(device=args.device).load(args.model)
+    batcher = Batcher(loaded, batch_size=args.batch_size, max_queue=args.max_queue)
+    httpd = OpenAIServer((args.host, args.port), make_handler(args.name, batcher, int(time.time())))
 
     def shut_down(signum: int, frame: Any) -> None:
         threading.Thread(target=httpd.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shut_down)
-    print(f"serving {args.model} on http://{args.host}:{args.port}/v1", flush=True)
+    print(f"serving {args.model} as {args.name} on http://{args.host}:{args.port}/v1", flush=True)
     httpd.serve_forever()
     httpd.server_close()
     return 0

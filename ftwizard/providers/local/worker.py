@@ -166,7 +166,9 @@ def _build_trainer(
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from ftwizard.providers.local.chat_format import ensure_pad_token
     from ftwizard.providers.local.models import resolve_local_model
+    from ftwizard.providers.local.sft_tokens import rows_for_tokenizer
 
     model_dir = resolve_local_model(config.base_model)
     train = training_rows(config.method, config.train_file)
@@ -179,14 +181,15 @@ def _build_trainer(
             "formatted for it; choose an instruct/chat model",
             field="base_model",
         )
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    ensure_pad_token(tokenizer)
+    hp = config.hyperparameters
+    train = rows_for_tokenizer(train, tokenizer, hp.max_length)
+    valid = rows_for_tokenizer(valid, tokenizer, hp.max_length) if valid else None
     dtype = torch.float32
     if device == "cuda" and torch.cuda.is_bf16_supported():
         dtype = torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
 
-    hp = config.hyperparameters
     peft_config = LoraConfig(
         r=hp.lora_r,
         lora_alpha=hp.lora_alpha,

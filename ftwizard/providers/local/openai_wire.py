@@ -1,0 +1,235 @@
+"""The OpenAI chat-completions wire format the local server speaks.
+
+Requests are parsed into :class:`ChatCompletionBody`; responses, stream chunks, the model list
+and errors are built here in the shapes of the OpenAI OpenAPI spec
+(``CreateChatCompletionResponse``, ``CreateChatCompletionStreamResponse``,
+``ListModelsResponse``, ``ErrorResponse``), which the tests check them against.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+OWNED_BY = "ftwizard"
+
+
+class WireError(Exception):
+    """A request the server refuses, with the spec's error fields and an HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        """The ``ErrorResponse`` body."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class TextPart(BaseModel):
+    """A text content part (the only kind a text model takes)."""
+
+    type: Literal["text"]
+    text: str
+
+
+class WireMessage(BaseModel):
+    """One message of a request."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart]
+
+    def text(self) -> str:
+        """The message's text (parts joined)."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    """``stream_options``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
+class ChatCompletionBody(BaseModel):
+    """The fields of a create-chat-completion request the local server honours.
+
+    Other fields the spec allows (``user``, ``metadata``, ``store``...) are accepted and
+    ignored; fields that would change the answer but cannot be honoured are refused by
+    :func:`parse_request`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[WireMessage] = Field(min_length=1)
+    n: int = Field(default=1, ge=1, le=8)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _at_most_four(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and len(value) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return value
+
+    def stop_list(self) -> list[str]:
+        """``stop`` as a list of non-empty strings."""
+        if self.stop is None:
+            return []
+        items = [self.stop] if isinstance(self.stop, str) else self.stop
+        return [s for s in items if s]
+
+    def include_usage(self) -> bool:
+        """Whether a stream ends with a usage chunk."""
+        return bool(self.stream and self.stream_options and self.stream_options.include_usage)
+
+
+# Fields that change what the model must do; answering without them would be a silent lie.
+_UNSUPPORTED = ("tools", "functions", "response_format", "logit_bias", "audio", "prediction")
+
+
+def parse_request(raw: bytes) -> ChatCompletionBody:
+    """``raw`` as a :class:`ChatCompletionBody`, or a :class:`WireError` (400) naming the field."""
+    import json
+
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise WireError(400, f"the request body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WireError(400, "the request body must be a JSON object")
+    try:
+        body = ChatCompletionBody.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise WireError(400, f"{param}: {first['msg']}", param=param) from None
+    for name in _UNSUPPORTED:
+        if data.get(name) not in (None, [], {}) and not (
+            name == "response_format" and data[name] == {"type": "text"}
+        ):
+            raise WireError(400, f"'{name}' is not supported by local models", param=name)
+    if data.get("logprobs"):
+        raise WireError(400, "'logprobs' is not supported by local models", param="logprobs")
+    return body
+
+
+def completion_response(
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    choices: list[tuple[str, str]],
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> dict[str, Any]:
+    """A ``CreateChatCompletionResponse``; ``choices`` are (text, finish_reason) pairs."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "finish_reason": reason,
+                "logprobs": None,
+            }
+            for i, (text, reason) in enumerate(choices)
+        ],
+        "usage": usage(prompt_tokens, completion_tokens),
+    }
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    """A ``CompletionUsage``."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def stream_chunk(
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    index: int | None,
+    delta: dict[str, Any] | None = None,
+    finish_reason: str | None = None,
+    usage_body: dict[str, int] | None = None,
+    with_usage_field: bool = False,
+) -> dict[str, Any]:
+    """A ``CreateChatCompletionStreamResponse``; ``index=None`` makes the final usage chunk
+    (no choices)."""
+    chunk: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": []
+        if index is None
+        else [
+            {
+                "index": index,
+                "delta": delta or {},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+    }
+    if with_usage_field:
+        chunk["usage"] = usage_body
+    return chunk
+
+
+def model_object(name: str, created: int) -> dict[str, Any]:
+    """A ``Model``: the deployment's public name, never a filesystem path."""
+    return {"id": name, "object": "model", "created": created, "owned_by": OWNED_BY}
+
+
+__all__ = [
+    "OWNED_BY",
+    "ChatCompletionBody",
+    "WireError",
+    "WireMessage",
+    "completion_response",
+    "model_object",
+    "parse_request",
+    "stream_chunk",
+    "usage",
+]

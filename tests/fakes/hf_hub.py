@@ -1,0 +1,196 @@
+"""A fake Hugging Face Hub on 127.0.0.1 serving model repos' files, for ``HF_ENDPOINT``.
+
+It answers what ``huggingface_hub`` asks when it looks a model up and downloads it:
+
+- ``GET /api/models/{repo}[/revision/{rev}]``: the model info (``sha``, ``siblings`` with sizes);
+- ``HEAD|GET /{repo}/resolve/{rev}/{file}``: the file, with ``X-Repo-Commit``, ``ETag`` and
+  ``Content-Length``; ``Range: bytes=N-`` answers 206 (resume);
+- a gated repo answers 403 with ``X-Error-Code: GatedRepo`` unless the request carries
+  ``gated_token``; an unknown repo answers 404 with ``X-Error-Code: RepoNotFound``.
+
+``delay_per_chunk_s`` slows file bodies (to cancel mid-way); ``drop_once_after = N`` closes the
+next whole-file transfer after N bytes (a broken connection, to resume); ``requests`` logs
+``(method, path, range header, authorization header)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+CHUNK = 64 * 1024
+
+
+@dataclass
+class FakeRepo:
+    """One model repo: its files and whether it is gated."""
+
+    files: dict[str, bytes]
+    gated: bool = False
+    sha: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.sha:
+            digest = hashlib.sha1()
+            for name in sorted(self.files):
+                digest.update(name.encode() + self.files[name])
+            self.sha = digest.hexdigest()
+
+
+class FakeHub:
+    """The fake Hub; use as a context manager, read ``endpoint``."""
+
+    def __init__(self, gated_token: str = "hf_gated_ok") -> None:
+        self.repos: dict[str, FakeRepo] = {}
+        self.gated_token = gated_token
+        self.delay_per_chunk_s = 0.0
+        self.drop_once_after: int | None = None
+        self.requests: list[tuple[str, str, str | None, str | None]] = []
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def add_folder(self, repo_id: str, folder: Path, *, gated: bool = False) -> FakeRepo:
+        """Serve every file of ``folder`` as repo ``repo_id``."""
+        files = {
+            str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        }
+        repo = FakeRepo(files, gated=gated)
+        self.repos[repo_id] = repo
+        return repo
+
+    def __enter__(self) -> FakeHub:
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _error(self, status: int, code: str, message: str) -> None:
+                data = json.dumps({"error": message}).encode()
+                self.send_response(status)
+                self.send_header("X-Error-Code", code)
+                self.send_header("X-Error-Message", message)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _repo(self, repo_id: str) -> FakeRepo | None:
+                repo = hub.repos.get(repo_id)
+                if repo is None:
+                    self._error(404, "RepoNotFound", "Repository not found")
+                    return None
+                auth = self.headers.get("Authorization")
+                if repo.gated and auth != f"Bearer {hub.gated_token}":
+                    self._error(
+                        403,
+                        "GatedRepo",
+                        "Access to model is restricted. You must have access to it and be "
+                        "authenticated to access it. Please log in.",
+                    )
+                    return None
+                return repo
+
+            def _serve(self, body: bool) -> None:
+                path = unquote(urlsplit(self.path).path)
+                hub.requests.append(
+                    (
+                        self.command,
+                        path,
+                        self.headers.get("Range"),
+                        self.headers.get("Authorization"),
+                    )
+                )
+                if path.startswith("/api/models/"):
+                    rest = path.removeprefix("/api/models/")
+                    repo_id = rest.split("/revision/")[0]
+                    repo = self._repo(repo_id)
+                    if repo is None:
+                        return
+                    info = {
+                        "id": repo_id,
+                        "modelId": repo_id,
+                        "sha": repo.sha,
+                        "private": False,
+                        "gated": "auto" if repo.gated else False,
+                        "siblings": [
+                            {"rfilename": name, "size": len(data)}
+                            for name, data in sorted(repo.files.items())
+                        ],
+                    }
+                    data = json.dumps(info).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if "/resolve/" not in path:
+                    self._error(404, "EntryNotFound", f"no route {path}")
+                    return
+                repo_id, _, tail = path.lstrip("/").partition("/resolve/")
+                _, _, filename = tail.partition("/")
+                repo = self._repo(repo_id)
+                if repo is None:
+                    return
+                if filename not in repo.files:
+                    self._error(404, "EntryNotFound", f"{filename} not found")
+                    return
+                data = repo.files[filename]
+                start = 0
+                ranged = self.headers.get("Range")
+                if ranged and ranged.startswith("bytes="):
+                    start = int(ranged.removeprefix("bytes=").split("-")[0] or 0)
+                self.send_response(206 if start else 200)
+                self.send_header("X-Repo-Commit", repo.sha)
+                self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+                self.send_header("Content-Length", str(len(data) - start))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.end_headers()
+                if not body:
+                    return
+                if (
+                    hub.drop_once_after is not None
+                    and not start
+                    and len(data) > hub.drop_once_after
+                ):
+                    cut, hub.drop_once_after = hub.drop_once_after, None
+                    self.wfile.write(data[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                try:
+                    for at in range(start, len(data), CHUNK):
+                        self.wfile.write(data[at : at + CHUNK])
+                        if hub.delay_per_chunk_s:
+                            time.sleep(hub.delay_per_chunk_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+
+            def do_GET(self) -> None:
+                self._serve(body=True)
+
+            def do_HEAD(self) -> None:
+                self._serve(body=False)
+
+        return Handler
+
+
+__all__ = ["FakeHub", "FakeRepo"]

@@ -1,0 +1,229 @@
+"""The local server as real OpenAI clients see it: the openai SDK, streaming, errors, load.
+
+The server runs in this process (its HTTP server and batcher on threads) over the tiny model,
+so these tests pay for one model load; every answer is checked against OpenAI's OpenAPI spec.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from ftwizard.providers.local.batcher import Batcher, GenerationJob, QueueFull
+from ftwizard.providers.local.chat import LocalChatProvider
+from ftwizard.providers.local.serve_http import OpenAIServer, make_handler
+from tests.local.openapi_spec import assert_matches_spec
+from tests.tiny_local import TinyBuild, tiny_model_build
+
+__all__ = ["tiny_model_build"]
+
+NAME = "ftwizard-tuned"
+MESSAGES: list[Any] = [
+    {"role": "system", "content": "you answer questions about birds"},
+    {"role": "user", "content": "which bird is number one"},
+]
+
+
+class Served:
+    """A server on 127.0.0.1 in this process."""
+
+    def __init__(self, batcher: Batcher) -> None:
+        self.batcher = batcher
+        self.httpd = OpenAIServer(("127.0.0.1", 0), make_handler(NAME, batcher, 1_700_000_000))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.base_url, api_key="unused", max_retries=0, timeout=120)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_build: TinyBuild) -> Any:
+    return LocalChatProvider(device="cpu").load(str(tiny_model_build.model_dir))
+
+
+@pytest.fixture(scope="module")
+def served(loaded: Any) -> Iterator[Served]:
+    server = Served(Batcher(loaded, batch_size=16, max_queue=64))
+    yield server
+    server.close()
+
+
+def test_completion_matches_the_spec_and_n_gives_n_choices(served: Served) -> None:
+    with httpx.Client(base_url=served.base_url, timeout=120) as http:
+        reply = http.post(
+            "/chat/completions",
+            json={"model": NAME, "messages": MESSAGES, "n": 2, "max_completion_tokens": 6},
+        )
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert_matches_spec("CreateChatCompletionResponse", body)
+    assert [c["index"] for c in body["choices"]] == [0, 1]
+    assert body["model"] == NAME
+    assert 1 <= body["usage"]["completion_tokens"] <= 12
+    assert body["usage"]["prompt_tokens"] > 5
+
+
+def test_sdk_stream_yields_text_token_by_token_with_usage_last(served: Served) -> None:
+    client = served.client()
+    whole = client.chat.completions.create(
+        model=NAME, messages=MESSAGES, max_completion_tokens=10, seed=1
+    )
+    text = whole.choices[0].message.content or ""
+    chunks = list(
+        client.chat.completions.create(
+            model=NAME,
+            messages=MESSAGES,
+            max_completion_tokens=10,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    for chunk in chunks:
+        assert_matches_spec(
+            "CreateChatCompletionStreamResponse", chunk.model_dump(mode="json", exclude_unset=True)
+        )
+    pieces = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
+    assert len(pieces) >= 2, pieces  # token by token, not one blob
+    assert "".join(pieces).strip() == text
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
+    assert all(c.usage is None for c in chunks[:-1])
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] in {"stop", "length"} and set(finishes[:-1]) == {None}
+
+
+def test_stop_and_max_completion_tokens(served: Served) -> None:
+    client = served.client()
+    full = client.chat.completions.create(model=NAME, messages=MESSAGES, max_tokens=12)
+    text = full.choices[0].message.content or ""
+    assert len(text) >= 4, text
+    stop = text[2:4]
+    cut = client.chat.completions.create(model=NAME, messages=MESSAGES, max_tokens=12, stop=[stop])
+    assert cut.choices[0].finish_reason == "stop"
+    assert stop not in (cut.choices[0].message.content or "")
+    assert text.startswith(cut.choices[0].message.content or "")
+    streamed = client.chat.completions.create(
+        model=NAME, messages=MESSAGES, max_tokens=12, stop=stop, stream=True
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices).strip() == (
+        cut.choices[0].message.content
+    )
+    short = client.chat.completions.create(model=NAME, messages=MESSAGES, max_completion_tokens=2)
+    assert short.usage is not None and short.usage.completion_tokens <= 2
+
+
+def test_models_list_the_public_name(served: Served) -> None:
+    with httpx.Client(base_url=served.base_url) as http:
+        body = http.get("/models").json()
+    assert_matches_spec("ListModelsResponse", body)
+    assert [m["id"] for m in body["data"]] == [NAME]
+    assert served.client().models.retrieve(NAME).owned_by == "ftwizard"
+
+
+def test_unknown_model_and_bad_requests_answer_the_spec_error(served: Served) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        served.client().chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert caught.value.code == "model_not_found"
+    with httpx.Client(base_url=served.base_url) as http:
+        for payload, param in (
+            ({"model": NAME, "messages": []}, "messages"),
+            ({"model": NAME, "messages": MESSAGES, "n": 0}, "n"),
+            ({"model": NAME, "messages": MESSAGES, "tools": [{"type": "function"}]}, "tools"),
+            ({"messages": MESSAGES}, "model"),
+        ):
+            reply = http.post("/chat/completions", json=payload)
+            assert reply.status_code == 400, payload
+            assert_matches_spec("ErrorResponse", reply.json())
+            assert reply.json()["error"]["param"] == param
+        missing = http.get("/models/nope")
+        assert missing.status_code == 404
+        assert_matches_spec("ErrorResponse", missing.json())
+
+
+def test_twenty_concurrent_requests_all_succeed_in_batches(served: Served) -> None:
+    client = served.client()
+
+    def call(i: int) -> str:
+        reply = client.chat.completions.create(
+            model=NAME,
+            messages=[{"role": "user", "content": f"which bird is number {i}"}],
+            max_completion_tokens=8,
+        )
+        return reply.choices[0].finish_reason
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        reasons = list(pool.map(call, range(20)))
+    assert all(r in {"stop", "length"} for r in reasons)
+    assert time.monotonic() - started < 60
+
+
+def test_a_full_queue_answers_503_with_retry_after(loaded: Any) -> None:
+    gate = threading.Event()
+    batcher = Batcher(loaded, batch_size=1, max_queue=1)
+    busy = threading.Event()
+
+    def blocked(jobs: list[GenerationJob]) -> None:
+        busy.set()
+        gate.wait(30)
+
+    batcher._generate = blocked  # type: ignore[method-assign]
+    batcher.submit(GenerationJob(prompt="a"))
+    assert busy.wait(10)
+    batcher.submit(GenerationJob(prompt="b"))
+    with pytest.raises(QueueFull):
+        batcher.submit(GenerationJob(prompt="c"))
+    server = Served(batcher)
+    try:
+        with httpx.Client(base_url=server.base_url) as http:
+            reply = http.post("/chat/completions", json={"model": NAME, "messages": MESSAGES})
+        assert reply.status_code == 503
+        assert reply.headers["retry-after"] == "1"
+        assert_matches_spec("ErrorResponse", reply.json())
+    finally:
+        gate.set()
+        server.close()
+
+
+def test_the_detached_server_streams_to_the_sdk(
+    tiny_model_build: TinyBuild, tmp_path: Path
+) -> None:
+    from ftwizard.providers.local.serve import LocalServer
+    from tests.tiny_local import worker_env
+
+    server = LocalServer.start(
+        str(tiny_model_build.model_dir),
+        tmp_path / "serve",
+        name=NAME,
+        env=worker_env(tiny_model_build.home),
+        timeout_s=180,
+    )
+    try:
+        record = server.record()
+        assert record is not None and record.host == "127.0.0.1" and record.name == NAME
+        client = openai.OpenAI(base_url=record.base_url, api_key="unused", max_retries=0)
+        assert [m.id for m in client.models.list().data] == [NAME]
+        stream = client.chat.completions.create(
+            model=NAME, messages=MESSAGES, max_completion_tokens=8, stream=True
+        )
+        pieces = [c.choices[0].delta.content for c in stream if c.choices]
+        assert len([p for p in pieces if p]) >= 2
+    finally:
+        server.stop()
+    assert not server.is_alive()
