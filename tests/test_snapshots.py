@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from textual.widgets import Input
 
 from ftwizard import session as session_module
 from ftwizard import store as store_module
@@ -47,6 +48,9 @@ async def settle(pilot, *tables: str) -> None:
     changing (tables size their columns, a pressed button's highlight fades): on a loaded
     machine that takes longer than any fixed pause."""
     await pilot.app.workers.wait_for_complete()
+    # A blinking cursor makes the picture depend on the moment it is taken.
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
     for table in tables:
         for _ in range(100):
             if pilot.app.screen.query_one(f"#{table}").row_count:
@@ -168,7 +172,7 @@ def test_training_confirmation_screen(
     snap_compare, store: SessionStore, frozen_clock: None, tickets
 ) -> None:
     """The training step before the job: plan, editable settings, estimate, Start."""
-    from tests.training.test_step import session_at_training
+    from tests.training.sessions import session_at_training
 
     session = session_at_training(store, tickets, name="ticket triage")
 
