@@ -19,7 +19,7 @@ from ftwizard import __version__
 Handler = Callable[[argparse.Namespace], int]
 
 METHODS = ("sft", "dpo", "rft")
-BACKENDS = ("local", "openai", "vertex")
+BACKENDS = ("local", "openai", "vertex", "together", "fireworks")
 
 
 def _print_json(data: object) -> None:
@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ftwizard.evaluate import commands as evaluate_commands
     from ftwizard.graders import commands as grader_commands
     from ftwizard.ledger import commands as ledger_commands
+    from ftwizard.migrate import commands as migrate_commands
     from ftwizard.training import commands as training_commands
 
     dataset_commands.register(sub)
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_commands.register(sub)
     ledger_commands.register(sub)
     training_commands.register(sub)
+    migrate_commands.register(sub)
     return parser
 
 
@@ -225,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    if args.replay is None and (args.allow_spend or args.screenshots):
+    # `train` has its own --allow-spend (the same dest): only the bare wizard rejects it.
+    wizard = handler is cmd_welcome
+    if wizard and args.replay is None and (args.allow_spend or args.screenshots):
         parser.error("--allow-spend and --screenshots only apply with --replay")
     if args.replay is not None and handler is not cmd_welcome:
         parser.error("--replay runs on its own; drop the command")

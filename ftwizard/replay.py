@@ -345,6 +345,20 @@ def check_expectation(session: Session, dotted: str, expected: Expected) -> str 
     return None if actual == expected else f"{dotted} is {actual!r}, expected {expected!r}"
 
 
+# A press that starts background work -> the wait condition for its end, and a timeout. The
+# journal records the press, not the waiting, so the export adds it.
+WAIT_AFTER_PRESS: dict[str, tuple[str, int]] = {
+    "check-dataset": ("dataset-checked", 300),
+    "distill-run": ("distill-finished", 600),
+    "grader-test": ("grader-tested", 300),
+    "dryrun-run": ("dryrun-finished", 600),
+    "start-training": ("training-finished", 3600),
+    "deploy-model": ("deployed", 300),
+    "deploy-send": ("model-answered", 120),
+    "run-grader-eval": ("evaluation-graded", 600),
+}
+
+
 def export_replay(session: Session) -> str:
     """A replay that, run with ``--replay``, makes the same decisions in a new session.
 
@@ -366,7 +380,13 @@ def export_replay(session: Session) -> str:
             # acting on it: screens appear a moment after the press that opens them.
             actions.append({"screen": entry.screen})
             current = entry.screen
-        actions.append(dict(entry.action))
+        action = dict(entry.action)
+        if action == {"press": "next"} and actions and actions[-1] == action:
+            continue  # one step, journaled twice (by the button and by the step it opened)
+        actions.append(action)
+        wait = WAIT_AFTER_PRESS.get(str(action.get("press")))
+        if wait is not None:
+            actions.append({"wait": {"for": wait[0], "timeout": wait[1]}})
     expect: dict[str, Any] = {"task.method": None, "task.backend": None, "task.base_model": None}
     dumped = session.model_dump(mode="json")
     for key in expect:

@@ -23,7 +23,8 @@ from pydantic import ValidationError
 
 from ftwizard.credentials import redact
 from ftwizard.errors import FtwizardError, InputError
-from ftwizard.files import atomic_write_text
+from ftwizard.files import NAME_MAX, atomic_write_text
+from ftwizard.json_input import JSONInputError, loads
 from ftwizard.session import (
     SCHEMA_VERSION,
     Backend,
@@ -212,6 +213,12 @@ class SessionStore:
         """The directory holding a session's file and artifacts."""
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", session_id):
             raise SessionNotFound(f"'{session_id}' is not a valid session id")
+        if len(session_id) > NAME_MAX:
+            # the file system could not even look it up (ENAMETOOLONG)
+            raise SessionNotFound(
+                f"'{session_id[:40]}...' is not a valid session id: longer than the "
+                f"{NAME_MAX}-character file-name limit"
+            )
         return self.root / session_id
 
     def artifacts_dir(self, session_id: str) -> Path:
@@ -262,11 +269,13 @@ class SessionStore:
 
     def _read(self, path: Path) -> Session:
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise SessionCorrupt(
                 f"not valid JSON ({exc.msg})", path=path, line=exc.lineno
             ) from None
+        except JSONInputError as exc:
+            raise SessionCorrupt(exc.message, path=path, field=exc.field) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SessionCorrupt(f"cannot be read ({exc})", path=path) from None
         if not isinstance(raw, dict):

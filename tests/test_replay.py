@@ -205,3 +205,38 @@ async def test_export_replay_reproduces_the_decisions_in_a_new_session(
     assert [e.action for e in replayed.journal] == [e.action for e in original.journal]
     assert export_replay(replayed).split("\n", 2)[2] == export_replay(original).split("\n", 2)[2]
     assert replayed.task.method is Method.dpo
+
+
+def test_export_waits_for_background_work_and_records_each_next_once(
+    store: SessionStore,
+) -> None:
+    session = start_session(store, "tickets", method=Method.sft, backend=Backend.local)
+    # the journal of a session made by examples/replays/tickets-to-dry-run.yaml, before the fix
+    for screen, action in [
+        ("task", {"screen": "task"}),
+        ("task", {"press": "next"}),
+        ("dataset", {"screen": "dataset"}),
+        ("dataset", {"set": {"train-path": "examples/data/tickets/train.jsonl"}}),
+        ("dataset", {"press": "check-dataset"}),
+        ("dataset", {"press": "next"}),
+        ("dataset", {"press": "next"}),
+        ("grader", {"screen": "grader"}),
+        ("grader", {"press": "grader-test"}),
+        ("grader", {"press": "grader-looks-right"}),
+    ]:
+        session.record(screen, action)
+    actions = yaml.safe_load(export_replay(session))["actions"]
+    dataset = actions[actions.index({"screen": "dataset"}) :]
+    assert dataset[:5] == [
+        {"screen": "dataset"},
+        {"set": {"train-path": "examples/data/tickets/train.jsonl"}},
+        {"press": "check-dataset"},
+        {"wait": {"for": "dataset-checked", "timeout": 300}},
+        {"press": "next"},
+    ]
+    assert dataset[5] == {"screen": "grader"}
+    assert dataset[6:8] == [
+        {"press": "grader-test"},
+        {"wait": {"for": "grader-tested", "timeout": 300}},
+    ]
+    parse_replay_text(export_replay(session), Path("exported.yaml"))  # the parser accepts it

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from ftwizard.datasets.checks import check_example
 from ftwizard.datasets.formats import DatasetFormat
 from ftwizard.datasets.loading import SourceKind, iter_records
+from ftwizard.datasets.trl_checks import implicit_prompt
 from ftwizard.datasets.writing import write_records
 from ftwizard.errors import InputError
 
@@ -81,19 +82,36 @@ def to_conversation(data: dict[str, Any], fmt: DatasetFormat) -> Conversation:
             role = "assistant" if turn["role"] == "model" else turn["role"]
             messages.append({"role": role, "content": _gemini_text(turn)})
         return Conversation(messages)
+    if fmt is DatasetFormat.GEMINI_PREFERENCE:
+        prompt = to_conversation(
+            {k: v for k, v in data.items() if k != "completions"}, DatasetFormat.GEMINI
+        )
+        by_score = {c["score"]: c["completion"] for c in data["completions"]}
+        chosen = {"role": "assistant", "content": _gemini_text(by_score[1])}
+        rejected = {"role": "assistant", "content": _gemini_text(by_score[0])}
+        return Conversation([*prompt.messages, chosen], rejected=rejected)
     if fmt is DatasetFormat.PROMPT_COMPLETION:
         return Conversation(
-            [
-                {"role": "user", "content": data["prompt"]},
-                {"role": "assistant", "content": data["completion"]},
-            ],
+            _turns(data["prompt"], "user") + _turns(data["completion"], "assistant"),
             extra={k: v for k, v in data.items() if k not in ("prompt", "completion")},
         )
+    if fmt is DatasetFormat.PROMPT_ONLY:
+        return Conversation(
+            _turns(data["prompt"], "user"), extra={k: v for k, v in data.items() if k != "prompt"}
+        )
     if fmt is DatasetFormat.TRL_DPO:
-        prompt = _turns(data["prompt"], "user")
-        chosen = _turns(data["chosen"], "assistant")
-        rejected = _turns(data["rejected"], "assistant")
+        if "prompt" in data:
+            shared, chosen_part, rejected_part = data["prompt"], data["chosen"], data["rejected"]
+        else:
+            shared, chosen_part, rejected_part = implicit_prompt(data["chosen"], data["rejected"])
+        prompt = _turns(shared, "user")
+        chosen = _turns(chosen_part, "assistant")
+        rejected = _turns(rejected_part, "assistant")
         return Conversation(prompt + chosen, rejected=rejected[-1])
+    if fmt is DatasetFormat.TEXT:
+        raise ConversionSkip(
+            "is plain text (TRL language modelling) with no prompt and answer to tell apart"
+        )
     raise ValueError(f"unknown format {fmt}")
 
 
@@ -155,7 +173,41 @@ def from_conversation(conv: Conversation, fmt: DatasetFormat) -> dict[str, Any]:
             "rejected": [rejected],
         }
     if fmt is DatasetFormat.GEMINI:
+        if conv.rejected is not None:
+            # Gemini SFT data has no place for the rejected answer: refuse rather than
+            # quietly turn preference pairs into supervised examples
+            raise ConversionSkip(
+                "is preference data; Gemini SFT data would keep only the preferred answer. "
+                "Convert to gemini_preference for Vertex preference tuning"
+            )
         return _to_gemini(_require_answer(messages))
+    if fmt is DatasetFormat.GEMINI_PREFERENCE:
+        prompt, chosen, rejected = _preference(conv)
+        out = _to_gemini(prompt)
+        if "systemInstruction" in out:
+            # the preference-tuning guide writes it in snake case
+            out["system_instruction"] = {"parts": out.pop("systemInstruction")["parts"]}
+        if not out["contents"] or out["contents"][-1]["role"] != "user":
+            raise ConversionSkip("does not end with a user turn before the answers")
+        out["completions"] = [
+            {"score": 1, "completion": _to_gemini([chosen])["contents"][0]},
+            {"score": 0, "completion": _to_gemini([rejected])["contents"][0]},
+        ]
+        return out
+    if fmt is DatasetFormat.PROMPT_ONLY:
+        prompt = list(messages)
+        if prompt and prompt[-1].get("role") == "assistant":
+            prompt.pop()
+        if not prompt:
+            raise ConversionSkip("has no prompt messages")
+        return {
+            "prompt": [{"role": m["role"], "content": _text(m.get("content"))} for m in prompt],
+            **conv.extra,
+        }
+    if fmt is DatasetFormat.TEXT:
+        raise ConversionSkip(
+            "would lose its roles as plain text; TRL's SFT reads the conversational trl format"
+        )
     if fmt is DatasetFormat.PROMPT_COMPLETION:
         turns = _require_answer(messages)
         if [m["role"] for m in turns] != ["user", "assistant"]:
@@ -297,11 +349,7 @@ def convert_file(
     result = ConversionResult(
         input=str(src_path), output=str(out_path), from_format=src, to_format=dst
     )
-    try:
-        result.written = write_records(
-            out_path,
-            convert_records(src_path, src, dst, mapping=mapping, skipped=result.skipped),
-        )
-    except OSError as exc:
-        raise InputError(f"cannot write the output: {exc.strerror or exc}", path=out_path) from exc
+    result.written = write_records(
+        out_path, convert_records(src_path, src, dst, mapping=mapping, skipped=result.skipped)
+    )
     return result

@@ -10,7 +10,6 @@ The user's file is only ever opened for reading.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator, Mapping
@@ -20,24 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ftwizard.errors import InputError
+from ftwizard.json_input import TOO_DEEP, JSONInputError, check_surrogates
 
 _BOM = b"\xef\xbb\xbf"
-_CHUNK = 1 << 20
-
-# Fields that hold structured values; in a CSV cell they are JSON text and are parsed back.
-STRUCTURED_FIELDS = frozenset(
-    {
-        "messages",
-        "contents",
-        "tools",
-        "input",
-        "preferred_output",
-        "non_preferred_output",
-        "systemInstruction",
-        "system_instruction",
-        "functions",
-    }
-)
 
 
 class SourceKind(StrEnum):
@@ -145,18 +129,22 @@ def iter_records(
         raise InputError("is a directory, not a data file", path=p)
     if not p.exists():
         raise InputError("file not found; check the path", path=p)
+    # The other readers import this module's Record, so they are imported here, not at the top.
+    from ftwizard.datasets.json_array import iter_json_array
+    from ftwizard.datasets.tabular import apply_mapping, iter_csv, iter_hf, iter_parquet
+
     if source is SourceKind.JSONL:
         records = _iter_jsonl(p)
     elif source is SourceKind.JSON_ARRAY:
-        records = _iter_json_array(p)
+        records = iter_json_array(p)
     elif source is SourceKind.CSV:
-        records = _apply_mapping(_iter_csv(p), mapping, parse_json=True, path=p)
+        records = apply_mapping(iter_csv(p), mapping, parse_json=True, path=p)
     elif source is SourceKind.PARQUET:
-        records = _apply_mapping(_iter_parquet(p), mapping, parse_json=True, path=p)
+        records = apply_mapping(iter_parquet(p), mapping, parse_json=True, path=p)
     else:
-        records = _apply_mapping(_iter_hf(p, split), mapping, parse_json=True, path=p)
+        records = apply_mapping(iter_hf(p, split), mapping, parse_json=True, path=p)
     if source in (SourceKind.JSONL, SourceKind.JSON_ARRAY) and mapping:
-        records = _apply_mapping(records, mapping, parse_json=False)
+        records = apply_mapping(records, mapping, parse_json=False)
     for rec in records:
         if rec.error is not None:
             if on_error == "raise":
@@ -166,7 +154,8 @@ def iter_records(
         yield rec
 
 
-def _open_binary(p: Path) -> io.BufferedReader:
+def open_binary(p: Path) -> io.BufferedReader:
+    """Open a data file for reading; an unreadable one is an :class:`InputError`."""
     try:
         return p.open("rb")
     except OSError as exc:
@@ -178,7 +167,7 @@ _DECODER = json.JSONDecoder()
 
 def _iter_jsonl(p: Path) -> Iterator[Record]:
     loads = _DECODER.decode
-    with _open_binary(p) as fh:
+    with open_binary(p) as fh:
         for lineno, line in enumerate(fh, start=1):
             if lineno == 1 and line.startswith(_BOM):
                 line = line[3:]
@@ -186,11 +175,16 @@ def _iter_jsonl(p: Path) -> Iterator[Record]:
             if not stripped:
                 continue
             try:
-                data = loads(stripped.decode("utf-8"))
+                text = stripped.decode("utf-8")
+                data = loads(text)
+                check_surrogates(text, data)
             except UnicodeDecodeError:
                 yield Record(
                     lineno, None, "line is not valid UTF-8; re-save the file as UTF-8", stripped
                 )
+                continue
+            except RecursionError:
+                yield Record(lineno, None, _json_error_message(JSONInputError(TOO_DEEP)), stripped)
                 continue
             except ValueError as exc:
                 yield Record(lineno, None, _json_error_message(exc), stripped)
@@ -199,218 +193,15 @@ def _iter_jsonl(p: Path) -> Iterator[Record]:
 
 
 def _json_error_message(exc: ValueError) -> str:
+    if isinstance(exc, JSONInputError):
+        where = f"field '{exc.field}' " if exc.field else ""
+        return f"{where}{exc.message}"
     if isinstance(exc, json.JSONDecodeError):
         return (
             f"invalid JSON ({exc.msg}, column {exc.colno}); each line must be one complete "
             "JSON object"
         )
     return f"invalid JSON ({exc}); each line must be one complete JSON object"
-
-
-def _iter_json_array(p: Path) -> Iterator[Record]:
-    """Stream the elements of a top-level JSON array without reading the whole file.
-
-    Decoding works on a sliding text buffer: an element that does not decode is retried with
-    more data until the end of file, where it becomes an error.
-    """
-    decoder = json.JSONDecoder()
-    with _open_binary(p) as raw_fh:
-        fh = io.TextIOWrapper(raw_fh, encoding="utf-8-sig", newline="")
-        buf = ""
-        pos = 0
-        line = 1  # line number at buf[pos]
-        eof = False
-
-        def fill() -> bool:
-            nonlocal buf, pos, eof
-            if eof:
-                return False
-            try:
-                chunk = fh.read(_CHUNK)
-            except UnicodeDecodeError as exc:
-                raise InputError("file is not valid UTF-8; re-save it as UTF-8", path=p) from exc
-            if not chunk:
-                eof = True
-                return False
-            buf = buf[pos:] + chunk
-            pos = 0
-            return True
-
-        def skip_ws() -> None:
-            nonlocal pos, line
-            while True:
-                n = len(buf)
-                while pos < n and buf[pos] in " \t\r\n":
-                    if buf[pos] == "\n":
-                        line += 1
-                    pos += 1
-                if pos < n or not fill():
-                    return
-
-        skip_ws()
-        if pos >= len(buf) or buf[pos] != "[":
-            raise InputError("expected a JSON array starting with '['", path=p, line=line)
-        pos += 1
-        expect_value = True
-        first = True
-        while True:
-            skip_ws()
-            if pos >= len(buf):
-                raise InputError("JSON array is not closed with ']'", path=p, line=line)
-            ch = buf[pos]
-            if ch == "]" and (first or not expect_value):
-                return
-            if not expect_value:
-                if ch != ",":
-                    raise InputError(
-                        "expected ',' or ']' between array elements", path=p, line=line
-                    )
-                pos += 1
-                expect_value = True
-                continue
-            start_line = line
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buf, pos)
-                    # A number cut at the chunk edge decodes early; read on to be sure.
-                    if end == len(buf) and fill():
-                        continue
-                    break
-                except json.JSONDecodeError as exc:
-                    if fill():
-                        continue
-                    raise InputError(
-                        f"invalid JSON in array element ({exc.msg})", path=p, line=start_line
-                    ) from exc
-            line += buf.count("\n", pos, end)
-            pos = end
-            yield Record(start_line, value)
-            expect_value = False
-            first = False
-
-
-def _iter_csv(p: Path) -> Iterator[Record]:
-    delimiter = "\t" if p.suffix.lower() == ".tsv" else ","
-    with _open_binary(p) as raw_fh:
-        fh = io.TextIOWrapper(raw_fh, encoding="utf-8-sig", newline="")
-        reader = csv.reader(fh, delimiter=delimiter)
-        try:
-            header = next(reader, None)
-            if header is None:
-                return
-            header = [h.strip() for h in header]
-            start = reader.line_num + 1
-            for row in reader:
-                lineno = start
-                start = reader.line_num + 1
-                if not row or all(not c.strip() for c in row):
-                    continue
-                if len(row) != len(header):
-                    yield Record(
-                        lineno,
-                        None,
-                        f"row has {len(row)} cells but the header has {len(header)}; "
-                        "quote cells that contain the delimiter",
-                    )
-                    continue
-                yield Record(lineno, dict(zip(header, row, strict=True)))
-        except UnicodeDecodeError as exc:
-            raise InputError("file is not valid UTF-8; re-save it as UTF-8", path=p) from exc
-        except csv.Error as exc:
-            raise InputError(f"malformed CSV: {exc}", path=p, line=reader.line_num) from exc
-
-
-def _iter_parquet(p: Path) -> Iterator[Record]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise InputError(
-            "reading Parquet needs pyarrow; install it with `pip install ftwizard[parquet]`",
-            path=p,
-        ) from exc
-    try:
-        pf = pq.ParquetFile(p)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputError(f"not a readable Parquet file: {exc}", path=p) from exc
-    row = 0
-    for batch in pf.iter_batches(batch_size=1024):
-        for item in batch.to_pylist():
-            row += 1
-            yield Record(row, item)
-
-
-def _iter_hf(p: Path, split: str | None) -> Iterator[Record]:
-    try:
-        import datasets
-    except ImportError as exc:
-        raise InputError(
-            "reading a Hugging Face dataset folder needs the `datasets` package; "
-            "install it with `pip install datasets`",
-            path=p,
-        ) from exc
-    try:
-        loaded = datasets.load_from_disk(str(p))
-    except Exception as exc:  # datasets raises FileNotFoundError, ValueError, ArrowInvalid...
-        raise InputError(f"not a readable Hugging Face dataset folder: {exc}", path=p) from exc
-    if isinstance(loaded, datasets.DatasetDict):
-        name = split or ("train" if "train" in loaded else next(iter(loaded), None))
-        if name is None or name not in loaded:
-            raise InputError(f"split {split!r} not found; available: {', '.join(loaded)}", path=p)
-        loaded = loaded[name]
-    row = 0
-    for batch in loaded.iter(batch_size=1024):
-        keys = list(batch)
-        for values in zip(*(batch[k] for k in keys), strict=True):
-            row += 1
-            yield Record(row, dict(zip(keys, values, strict=True)))
-
-
-def _apply_mapping(
-    records: Iterator[Record],
-    mapping: Mapping[str, str] | None,
-    *,
-    parse_json: bool,
-    path: Path | None = None,
-) -> Iterator[Record]:
-    """Rename columns; with ``path`` (tabular sources, one set of columns), a mapped column
-    missing from the first row is unusable input rather than an error on every row."""
-    rename = {col: field for field, col in (mapping or {}).items()}
-    first = True
-    for rec in records:
-        if rec.error is not None or not isinstance(rec.data, dict):
-            yield rec
-            continue
-        if first and path is not None and mapping:
-            missing = [col for col in mapping.values() if col not in rec.data]
-            if missing:
-                raise InputError(
-                    f"mapped column(s) {', '.join(map(repr, missing))} not found; "
-                    f"the columns are {', '.join(map(repr, rec.data))}",
-                    path=path,
-                    field=missing[0],
-                )
-        first = False
-        out: dict[str, Any] = {}
-        error = None
-        for key, value in rec.data.items():
-            name = rename.get(key, key)
-            if parse_json and name in STRUCTURED_FIELDS and isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    error = (
-                        f"column {key!r} must hold JSON text for the field {name!r}; "
-                        "fix the cell or map another column"
-                    )
-            out[name] = value
-        if mapping:
-            missing = [col for col in mapping.values() if col not in rec.data]
-            if missing:
-                error = (
-                    f"mapped column(s) {', '.join(map(repr, missing))} not found; "
-                    f"available: {', '.join(map(repr, rec.data))}"
-                )
-        yield Record(rec.line, out if error is None else None, error, rec.raw)
 
 
 def count_records(path: str | Path, **kwargs: Any) -> int:

@@ -25,11 +25,17 @@ TRAINING_FORMAT: dict[tuple[Backend, Method], DatasetFormat] = {
     (Backend.openai, Method.dpo): DatasetFormat.DPO,
     (Backend.openai, Method.rft): DatasetFormat.RFT,
     (Backend.vertex, Method.sft): DatasetFormat.GEMINI,
-    (Backend.vertex, Method.dpo): DatasetFormat.DPO,
+    (Backend.vertex, Method.dpo): DatasetFormat.GEMINI_PREFERENCE,
     (Backend.vertex, Method.rft): DatasetFormat.RFT,
     (Backend.local, Method.sft): DatasetFormat.CHAT,
     (Backend.local, Method.dpo): DatasetFormat.DPO,
     (Backend.local, Method.rft): DatasetFormat.RFT,
+    (Backend.together, Method.sft): DatasetFormat.CHAT,
+    (Backend.together, Method.dpo): DatasetFormat.DPO,
+    (Backend.together, Method.rft): DatasetFormat.RFT,
+    (Backend.fireworks, Method.sft): DatasetFormat.CHAT,
+    (Backend.fireworks, Method.dpo): DatasetFormat.DPO,
+    (Backend.fireworks, Method.rft): DatasetFormat.RFT,
 }
 
 
@@ -101,10 +107,14 @@ def prepare(
     current, current_format = source, detected
     current_valid = valid_source
     wanted = TRAINING_FORMAT[(backend, method)]
-    if FORMAT_METHOD[current_format].value != FORMAT_METHOD[wanted].value or (
-        choice.convert and current_format is not wanted
+    # Vertex reads only its own formats, so other data is converted before any upload
+    must_convert = backend is Backend.vertex and current_format is not wanted
+    if (
+        must_convert
+        or FORMAT_METHOD[current_format].value != FORMAT_METHOD[wanted].value
+        or (choice.convert and current_format is not wanted)
     ):
-        if not choice.convert:
+        if not (choice.convert or must_convert):
             notes.append(
                 f"The file is in {current_format.value} format, which trains "
                 f"{FORMAT_METHOD[current_format].value.upper()}, but the session's method is "

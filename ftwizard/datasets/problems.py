@@ -39,6 +39,7 @@ class Code(StrEnum):
     ROLE_NOT_ALLOWED = "role_not_allowed"
     INVALID_WEIGHT = "invalid_weight"
     INVALID_TOOLS = "invalid_tools"
+    INVALID_TOOL_CALL = "invalid_tool_call"
     MISSING_FIELD = "missing_field"
     INVALID_FIELD = "invalid_field"
     INVALID_PREFERENCE_OUTPUT = "invalid_preference_output"

@@ -95,13 +95,13 @@ def example_text(data: Any) -> str:
         return ""
     fmt = detect_example_format(data)
     texts: list[str] = []
-    if fmt is DatasetFormat.GEMINI:
+    if fmt in (DatasetFormat.GEMINI, DatasetFormat.GEMINI_PREFERENCE):
         for turn in data.get("contents") or []:
             if isinstance(turn, dict) and turn.get("role") == "user":
                 texts += [p.get("text", "") for p in turn.get("parts") or [] if isinstance(p, dict)]
     elif fmt in (DatasetFormat.DPO,):
         texts += _user_texts((data.get("input") or {}).get("messages"))
-    elif fmt in (DatasetFormat.PROMPT_COMPLETION, DatasetFormat.TRL_DPO):
+    elif fmt in (DatasetFormat.PROMPT_COMPLETION, DatasetFormat.TRL_DPO, DatasetFormat.PROMPT_ONLY):
         prompt = data.get("prompt")
         texts += [prompt] if isinstance(prompt, str) else _user_texts(prompt)
     else:

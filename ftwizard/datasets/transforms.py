@@ -299,12 +299,9 @@ def transform_file(
                 seen.add(key)
             yield data
 
-    try:
-        result.written = write_jsonl(out, rows())
-        if result.dropped:
-            record = out.with_name(out.stem + ".dropped.jsonl")
-            write_jsonl(record, (d.model_dump() for d in result.dropped))
-            result.dropped_record = str(record)
-    except OSError as exc:
-        raise InputError(f"cannot write the output: {exc.strerror or exc}", path=out) from exc
+    result.written = write_jsonl(out, rows())
+    if result.dropped:
+        record = out.with_name(out.stem + ".dropped.jsonl")
+        write_jsonl(record, (d.model_dump() for d in result.dropped))
+        result.dropped_record = str(record)
     return result

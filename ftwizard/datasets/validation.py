@@ -146,7 +146,7 @@ def validate_file(
         dataset_format = DatasetFormat(fmt)
     method = FORMAT_METHOD[dataset_format]
     target = resolve_target(model, method)
-    if dataset_format is DatasetFormat.GEMINI and model is None:
+    if dataset_format in (DatasetFormat.GEMINI, DatasetFormat.GEMINI_PREFERENCE) and model is None:
         target = resolve_target("gemini-2.5-flash", method)
     if counter is None:
         counter = counter_for(target)

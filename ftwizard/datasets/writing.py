@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ftwizard.errors import InputError
+from ftwizard.files import check_output_path, write_error
 
 _PARQUET_BATCH = 1024
 
@@ -41,7 +42,16 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     def write(fh: TextIO) -> int:
         n = 0
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False))
+            text = json.dumps(row, ensure_ascii=False)
+            try:
+                fh.write(text)
+            except UnicodeEncodeError:
+                # readers refuse lone surrogates, so this is text made on the way (an answer)
+                raise InputError(
+                    f"row {n + 1} holds a lone UTF-16 surrogate, which UTF-8 cannot store; "
+                    "nothing was written",
+                    path=path,
+                ) from None
             fh.write("\n")
             n += 1
         return n
@@ -50,14 +60,21 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def _atomic(path: Path, write: Any) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    check_output_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise write_error(exc, path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             n = write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -111,8 +128,12 @@ def _write_parquet(path: Path, rows: Iterable[dict[str, Any]]) -> int:
             "writing Parquet needs pyarrow; install it with `pip install ftwizard[parquet]`",
             path=path,
         ) from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    check_output_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise write_error(exc, path) from None
     os.close(fd)
     writer = None
     n = 0
@@ -129,6 +150,11 @@ def _write_parquet(path: Path, rows: Iterable[dict[str, Any]]) -> int:
             n += len(batch)
         writer.close()
         os.replace(tmp, path)
+    except OSError as exc:
+        if writer is not None:
+            writer.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(exc, path) from None
     except BaseException:
         if writer is not None:
             writer.close()

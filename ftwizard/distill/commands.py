@@ -101,11 +101,16 @@ def _distill(args: argparse.Namespace) -> Any:
 
     from pydantic import ValidationError
 
-    from ftwizard.distill.engine import DistillOptions, estimate_distill_cost, run_distill_sync
+    from ftwizard.distill.engine import run_distill_sync
+    from ftwizard.distill.estimate import estimate_distill_cost
     from ftwizard.distill.models import model_ref, require_credentials
+    from ftwizard.distill.options import DistillOptions
     from ftwizard.errors import InputError
+    from ftwizard.files import check_output_path
     from ftwizard.graders.loading import load_grader
 
+    # before anything is read or estimated, so a bad -o never costs a teacher call
+    check_output_path(Path(args.output), field="-o")
     for name, value in (
         ("--concurrency", args.concurrency),
         ("--batch-min-rows", args.batch_min_rows),
@@ -158,7 +163,7 @@ def _distill(args: argparse.Namespace) -> Any:
 
 
 def _default_journal(output: str) -> Any:
-    from ftwizard.distill.engine import journal_path_for
+    from ftwizard.distill.options import journal_path_for
 
     return journal_path_for(output)
 

@@ -1,272 +1,36 @@
 """Distillation: relabel prompts with a teacher, keep only the answers the grader accepts.
 
-The dataset step's optional branch. :func:`estimate_distill_cost` says what a run will cost
-before anything is spent; :func:`run_distill` generates the teacher's answers (Anthropic
-Message Batches for bulk at half price, direct calls otherwise, any OpenAI-compatible server
-directly), grades them against each row's ground truth, keeps the rows scoring at least the
-threshold, and writes the new training file (JSONL or Parquet, by suffix) and a metadata file
-beside it. Every paid-for answer goes to a journal first (``ftwizard/distill/journal.py``), so
-a crashed or stopped run resumes without paying twice.
+The dataset step's optional branch. :func:`ftwizard.distill.estimate.estimate_distill_cost`
+says what a run will cost before anything is spent; :func:`run_distill` generates the
+teacher's answers (Anthropic Message Batches for bulk at half price, direct calls otherwise,
+any OpenAI-compatible server directly), grades them against each row's ground truth, keeps the
+rows scoring at least the threshold, and writes the new training file (JSONL or Parquet, by
+suffix) and a metadata file beside it. Every paid-for answer goes to a journal first
+(``ftwizard/distill/journal.py``), so a crashed or stopped run resumes without paying twice.
 """
 
-from __future__ import annotations
-
 import asyncio
-import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from ftwizard.distill.generation import (
-    DistillCancelled,
-    DistillProgress,
-    ProgressHook,
-    StopHook,
-    TeacherRun,
-)
+from ftwizard.distill.estimate import check_mode, has_batch_api, requests_for, uses_batch
+from ftwizard.distill.generation import ProgressHook, StopHook, TeacherRun
 from ftwizard.distill.journal import GenerationEntry, Journal
-from ftwizard.distill.prompts import (
-    MergeSummary,
-    SourceRow,
-    read_source_rows,
-    request_id,
-    row_key,
-    teacher_request,
-    training_row,
+from ftwizard.distill.options import (
+    DistillOptions,
+    DistillResult,
+    RowFailure,
+    accuracy_text,
+    journal_path_for,
+    metadata_path_for,
 )
+from ftwizard.distill.prompts import SourceRow, read_source_rows, row_key, training_row
 from ftwizard.errors import InputError
-from ftwizard.providers.base import GenerationRequest
-from ftwizard.providers.models import ModelRef
-from ftwizard.providers.retry import RetryPolicy
+from ftwizard.files import check_output_path
 
-# Message Batches accept up to 100,000 requests; smaller batches finish (and are journaled)
-# sooner, so less is waiting on one remote job.
-DEFAULT_BATCH_SIZE = 10_000
-# Characters per token, for estimates made before any tokenizer or call.
-_CHARS_PER_TOKEN = 4
-_TOKENS_PER_MESSAGE = 4
 _MAX_FAILURES_LISTED = 50
-
-
-class DistillOptions(BaseModel):
-    """How a relabeling run is done (secret-free: a session can store it)."""
-
-    teacher: ModelRef
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    timeout_s: float = Field(default=120.0, gt=0)
-    threshold: float = 1.0
-    mode: Literal["auto", "batch", "direct"] = "auto"
-    batch_min_rows: int = Field(default=100, ge=1)
-    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=100_000)
-    poll_interval_s: float = Field(default=30.0, ge=0)
-    system_prompt: str | None = None
-    context_field: str | None = "context"
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = None
-    concurrency: int = Field(default=8, ge=1)
-    keep_fields: list[str] = []
-    merge_into: Path | None = None
-    key_columns: list[str] = []
-    response_field: str = "teacher_response"
-    drop_unmatched: bool = False
-    expected_output_tokens: int = Field(default=256, ge=1)
-
-
-class DistillEstimate(BaseModel):
-    """What a run would request and cost; ``usd_*`` are ``None`` when the price is unknown."""
-
-    teacher: str
-    rows: int
-    requests: int
-    already_paid: int
-    to_request: int
-    batch: bool
-    input_tokens: int
-    output_tokens_expected: int
-    output_tokens_max: int
-    usd_expected: float | None
-    usd_max: float | None
-    basis: str
-
-
-class RowFailure(BaseModel):
-    """A row the teacher produced no answer for."""
-
-    line: int
-    message: str
-
-
-class DistillResult(BaseModel):
-    """The metadata of a run, written beside the training file."""
-
-    teacher: str
-    teacher_kind: str
-    mode: Literal["batch", "direct"]
-    data: str
-    output: str
-    journal: str
-    grader: str | None
-    threshold: float
-    n: int
-    answered: int
-    failed: int
-    graded: int
-    correct: int
-    kept: int
-    teacher_accuracy: float | None
-    accuracy_text: str
-    grade_errors: int
-    reused: int
-    requests_sent: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float | None
-    cost_usd_this_run: float | None
-    batch_ids: list[str]
-    output_rows: int
-    merge: MergeSummary | None = None
-    failures: list[RowFailure] = []
-    created_at: str
-
-    def to_cli_json(self) -> dict[str, object]:
-        """The object ``ftwizard distill --json`` prints."""
-        return {
-            "n": self.n,
-            "kept": self.kept,
-            "teacher_accuracy": self.teacher_accuracy,
-            "cost_usd": self.cost_usd,
-            "failed": self.failed,
-            "reused": self.reused,
-            "output": self.output,
-        }
-
-
-def accuracy_text(correct: int, graded: int) -> str:
-    """The teacher's accuracy the way practitioners write it: ``318 / 377 correct, 84.4 %``."""
-    if graded == 0:
-        return "0 / 0 correct"
-    return f"{correct} / {graded} correct, {100 * correct / graded:.1f} %"
-
-
-def journal_path_for(output: str | Path) -> Path:
-    """The default journal beside ``output``."""
-    out = Path(output)
-    return out.with_name(out.name + ".journal.jsonl")
-
-
-def metadata_path_for(output: str | Path) -> Path:
-    """The metadata file beside ``output``."""
-    out = Path(output)
-    return out.with_name(out.name + ".meta.json")
-
-
-def _approx_tokens(text: str) -> int:
-    return math.ceil(len(text) / _CHARS_PER_TOKEN)
-
-
-def _uses_batch(options: DistillOptions, to_request: int) -> bool:
-    if options.mode == "batch":
-        return True
-    if options.mode == "direct":
-        return False
-    # Automatically only where a batch API surely exists: not on third-party servers.
-    teacher = options.teacher
-    hosted = teacher.provider == "anthropic" or (
-        teacher.provider == "openai" and teacher.compatible_base_url() is None
-    )
-    return hosted and to_request >= options.batch_min_rows
-
-
-def _has_batch_api(options: DistillOptions) -> bool:
-    """Whether the teacher speaks a batch API: Anthropic Message Batches or OpenAI's."""
-    return options.teacher.provider in ("anthropic", "openai")
-
-
-def _check_mode(options: DistillOptions) -> None:
-    if options.mode == "batch" and not _has_batch_api(options):
-        raise InputError(
-            "batch mode uses Anthropic Message Batches or the OpenAI Batch API; "
-            f"a {options.teacher.provider}: teacher runs in direct mode",
-            field="mode",
-        )
-
-
-def _requests(
-    rows: Sequence[SourceRow], options: DistillOptions
-) -> tuple[list[str], dict[str, GenerationRequest]]:
-    ids: list[str] = []
-    unique: dict[str, GenerationRequest] = {}
-    for row in rows:
-        request = teacher_request(
-            row,
-            options.teacher.name,
-            system_prompt=options.system_prompt,
-            max_tokens=options.max_tokens,
-            temperature=options.temperature,
-        )
-        rid = request_id(request)
-        ids.append(rid)
-        unique.setdefault(rid, request)
-    return ids, unique
-
-
-def estimate_distill_cost(
-    data: str | Path, options: DistillOptions, *, journal: str | Path | None = None
-) -> DistillEstimate:
-    """What relabeling ``data`` would cost, before anything is spent.
-
-    Input tokens are estimated from characters (about 4 per token); the expected output is
-    the length of each row's existing answer when it has one, else
-    ``options.expected_output_tokens``; the maximum is ``max_tokens`` per request. Answers
-    already in the journal are not counted again.
-    """
-    from ftwizard.graders.samples import answer_of
-    from ftwizard.pricing import teacher_cost
-    from ftwizard.providers.anthropic.chat import DEFAULT_MAX_TOKENS
-
-    rows = list(read_source_rows(data, context_field=options.context_field))
-    ids, unique = _requests(rows, options)
-    done = set(Journal(journal).load().generations) if journal is not None else set()
-    todo = [rid for rid in unique if rid not in done]
-    first_row = {}
-    for row, rid in zip(rows, ids, strict=True):
-        first_row.setdefault(rid, row)
-    input_tokens = expected = 0
-    for rid in todo:
-        request = unique[rid]
-        input_tokens += sum(
-            _approx_tokens(m.content) + _TOKENS_PER_MESSAGE for m in request.messages
-        )
-        answer = answer_of(first_row[rid].data)
-        expected += _approx_tokens(answer) if answer else options.expected_output_tokens
-    max_out = len(todo) * (options.max_tokens or DEFAULT_MAX_TOKENS)
-    batch = _uses_batch(options, len(todo))
-    model = options.teacher.name
-    usd_expected = teacher_cost(model, input_tokens, expected, batch=batch)
-    usd_max = teacher_cost(model, input_tokens, max_out, batch=batch)
-    basis = (
-        f"~{input_tokens:,} input tokens (4 characters per token), ~{expected:,} output tokens "
-        f"expected, at most {max_out:,}"
-        + ("; Message Batches at half price" if batch else "")
-        + ("" if usd_expected is not None else f"; no price known for {model}")
-    )
-    return DistillEstimate(
-        teacher=model,
-        rows=len(rows),
-        requests=len(unique),
-        already_paid=len(unique) - len(todo),
-        to_request=len(todo),
-        batch=batch,
-        input_tokens=input_tokens,
-        output_tokens_expected=expected,
-        output_tokens_max=max_out,
-        usd_expected=usd_expected,
-        usd_max=usd_max,
-        basis=basis,
-    )
 
 
 async def run_distill(
@@ -293,10 +57,11 @@ async def run_distill(
     from ftwizard.providers.batch_journal import batch_runner_for
     from ftwizard.providers.models import build_generation_provider, close_provider
 
-    _check_mode(options)
+    check_mode(options)
     if options.merge_into is not None and not options.key_columns:
         raise InputError("merging into a dataset needs key columns", field="key_columns")
     out = Path(output)
+    check_output_path(out)
     journal_file = Path(journal) if journal is not None else journal_path_for(out)
     rows = list(read_source_rows(data, context_field=options.context_field))
     if not rows:
@@ -304,7 +69,7 @@ async def run_distill(
     if options.merge_into is not None:
         for row in rows:
             row_key(row.data, options.key_columns, path=data, line=row.line)
-    ids, unique = _requests(rows, options)
+    ids, unique = requests_for(rows, options)
 
     state = Journal(journal_file)
     run = TeacherRun(
@@ -321,7 +86,7 @@ async def run_distill(
         options.teacher, retry=options.retry, timeout_s=options.timeout_s
     )
     pending = dict(loaded.open_batches)
-    if pending and not _has_batch_api(options):
+    if pending and not has_batch_api(options):
         raise InputError(
             f"the journal has unfinished batches ({', '.join(pending)}) but this teacher has "
             "no batch API; resume with the same teacher",
@@ -333,7 +98,7 @@ async def run_distill(
         for rid, req in unique.items()
         if rid not in run.generations and rid not in in_flight
     }
-    batch = _uses_batch(options, len(todo)) or bool(pending)
+    batch = uses_batch(options, len(todo)) or bool(pending)
     try:
         if batch:
             runner = batch_runner_for(provider, poll_interval_s=options.poll_interval_s)
@@ -459,19 +224,3 @@ def _total(costs: Sequence[float | None]) -> float | None:
 def run_distill_sync(*args: Any, **kwargs: Any) -> DistillResult:
     """:func:`run_distill` for callers without an event loop (the CLI)."""
     return asyncio.run(run_distill(*args, **kwargs))
-
-
-__all__ = [
-    "DistillCancelled",
-    "DistillEstimate",
-    "DistillOptions",
-    "DistillProgress",
-    "DistillResult",
-    "RowFailure",
-    "accuracy_text",
-    "estimate_distill_cost",
-    "journal_path_for",
-    "metadata_path_for",
-    "run_distill",
-    "run_distill_sync",
-]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from ftwizard.distill.engine import (
+from ftwizard.distill.generation import DistillProgress
+from ftwizard.distill.options import (
     DistillEstimate,
     DistillOptions,
-    DistillProgress,
     DistillResult,
     journal_path_for,
     metadata_path_for,
@@ -113,7 +113,7 @@ def plan_distill(session: Session, store: SessionStore) -> DistillPlan:
 
 def estimate(plan: DistillPlan) -> DistillEstimate:
     """What the plan would request and cost now, answers already journaled excluded."""
-    from ftwizard.distill.engine import estimate_distill_cost
+    from ftwizard.distill.estimate import estimate_distill_cost
 
     return estimate_distill_cost(plan.data, plan.options, journal=plan.journal)
 
@@ -243,7 +243,7 @@ def progress_text(update: DistillProgress) -> str:
 def estimate_session(session: Session, store: SessionStore) -> DistillEstimate:
     """The estimate for the session's prompts and teacher; no grader needed (request ids
     depend only on what the teacher is sent)."""
-    from ftwizard.distill.engine import estimate_distill_cost
+    from ftwizard.distill.estimate import estimate_distill_cost
 
     data = prompts_file(session)
     if not data:

@@ -62,6 +62,18 @@ def _convert(g: AnyGrader, purpose: Purpose, top: bool) -> dict[str, Any]:
             f"grader '{g.name}': OpenAI does not accept label_model as the top-level RFT grader; "
             "use score_model, or put the label_model inside a multi grader",
         )
+    if purpose == "eval" and top and isinstance(g, MultiGrader):
+        raise ExportUnsupported(
+            f"grader '{g.name}': OpenAI evals have no multi grader (testing criteria are "
+            "string_check, text_similarity, python, score_model and label_model); export each "
+            "of its graders as a testing criterion of its own",
+        )
+    if purpose == "eval" and isinstance(g, TextSimilarityGrader) and g.pass_threshold is None:
+        raise ExportUnsupported(
+            f"grader '{g.name}': an eval's text_similarity grader needs pass_threshold "
+            "(the score from which a row passes); add it",
+            field="pass_threshold",
+        )
     if g.type in FTWIZARD_KINDS:
         return {"type": "python", "name": g.name, "source": portable_source(spec_to_dict(g))}
     if isinstance(g, MultiGrader):

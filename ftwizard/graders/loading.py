@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ftwizard.errors import InputError
 from ftwizard.graders.spec import KINDS, AnyGrader, GraderSpec, PythonGrader, iter_graders
 from ftwizard.graders.templates import template_problems
+from ftwizard.json_input import TOO_DEEP, JSONInputError, loads
 
 _ADAPTER: TypeAdapter[AnyGrader] = TypeAdapter(GraderSpec)
 
@@ -55,11 +56,13 @@ def _read(path: Path) -> tuple[Any, dict[Loc, tuple[int, yaml.Node]]]:
     lines: dict[Loc, tuple[int, yaml.Node]] = {}
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            data = loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
             ) from None
+        except JSONInputError as exc:
+            raise InputError(exc.message, path=path, field=exc.field) from None
     else:
         try:
             data = yaml.safe_load(text)
@@ -69,12 +72,16 @@ def _read(path: Path) -> tuple[Any, dict[Loc, tuple[int, yaml.Node]]]:
             raise InputError(
                 f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
             ) from None
+        except RecursionError:
+            raise InputError(TOO_DEEP.replace("JSON", "YAML"), path=path) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _node_lines(node, (), lines)
     except yaml.YAMLError:
-        node = None  # valid JSON that YAML 1.1 rejects: problems just lack line numbers
-    if node is not None:
-        _node_lines(node, (), lines)
+        pass  # valid JSON that YAML 1.1 rejects: problems just lack line numbers
+    except RecursionError:
+        lines.clear()  # too deep to map to lines; the spec check still names the field
     return data, lines
 
 

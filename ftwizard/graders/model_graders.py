@@ -161,6 +161,9 @@ async def run_model_grader(
             messages=[_format_instruction(g), *messages],
             max_tokens=params.max_completions_tokens if params else None,
             temperature=params.temperature if params else None,
+            seed=params.seed if params else None,
+            top_p=params.top_p if params else None,
+            reasoning_effort=params.reasoning_effort if params else None,
             json_schema=schema,
         )
         async with gate:

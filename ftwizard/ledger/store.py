@@ -140,7 +140,7 @@ def _epochs(hyperparameters: dict[str, Any]) -> float | None:
 
 def _teacher(session: Session) -> TeacherInfo | None:
     """The distill metadata beside the user's training file, when it was distilled."""
-    from ftwizard.distill.engine import metadata_path_for
+    from ftwizard.distill.options import metadata_path_for
 
     train = session.dataset.choice.train_path
     if not train:

@@ -33,6 +33,10 @@ class GenerationRequest(BaseModel):
     max_tokens: int | None = None
     temperature: float | None = None
     json_schema: dict[str, Any] | None = None
+    seed: int | None = None
+    top_p: float | None = None
+    reasoning_effort: str | None = None
+    """For reasoning models (OpenAI's ``reasoning_effort``); other providers ignore it."""
 
 
 class Generation(BaseModel):

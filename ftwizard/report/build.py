@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ftwizard.credentials import redact
-from ftwizard.files import atomic_write_text
+from ftwizard.files import atomic_write_text, write_error
 from ftwizard.ledger.markdown import run_markdown
 from ftwizard.ledger.store import entry_for
 from ftwizard.report.evaluation import (
@@ -331,7 +331,10 @@ def write_report(store: SessionStore, session_id: str) -> ReportFiles:
     """Write ``report.md``, ``report.html`` and the plots into the session's report folder."""
     session = store.load(store.resolve(session_id))
     folder = store.session_dir(session.id) / REPORT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, folder) from None
     markdown, plots = report_markdown(session, folder)
     md_path = folder / "report.md"
     html_path = folder / "report.html"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ftwizard.distill.commands import register
-from ftwizard.distill.engine import metadata_path_for
+from ftwizard.distill.options import metadata_path_for
 from tests.distill.test_engine import (
     GRADER,
     N,

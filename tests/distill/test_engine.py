@@ -9,14 +9,10 @@ from typing import Any
 
 import pytest
 
-from ftwizard.distill.engine import (
-    DistillOptions,
-    estimate_distill_cost,
-    journal_path_for,
-    metadata_path_for,
-    run_distill,
-)
+from ftwizard.distill.engine import run_distill
+from ftwizard.distill.estimate import estimate_distill_cost
 from ftwizard.distill.journal import GenerationEntry, Journal
+from ftwizard.distill.options import DistillOptions, journal_path_for, metadata_path_for
 from ftwizard.errors import InputError
 from ftwizard.graders.loading import load_grader
 from ftwizard.pricing import teacher_cost

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ftwizard.distill.engine import DistillOptions, journal_path_for, run_distill
+from ftwizard.distill.engine import run_distill
 from ftwizard.distill.journal import Journal
+from ftwizard.distill.options import DistillOptions, journal_path_for
 from ftwizard.distill.prompts import read_source_rows, request_id, teacher_request
 from ftwizard.graders.loading import load_grader
 from ftwizard.providers.models import ModelRef
@@ -26,7 +27,8 @@ FAST = RetryPolicy(max_attempts=2, initial_delay_s=0.01, max_delay_s=0.02)
 # Runs a distillation and kills its own process, without any cleanup, at a chosen point.
 CRASHING_RUN = """
 import asyncio, json, os, sys
-from ftwizard.distill.engine import DistillOptions, run_distill
+from ftwizard.distill.engine import run_distill
+from ftwizard.distill.options import DistillOptions
 from ftwizard.graders.loading import load_grader
 
 cfg = json.loads(sys.argv[1])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.http_server import FakeResponse, RecordedRequest
-from tests.fakes.openai_tuning import SimFile
+from tests.fakes.openai_files import SimFile
 
 if TYPE_CHECKING:
     from tests.fakes.openai_tuning import FineTuningSim

@@ -207,3 +207,64 @@ def test_model_grader_inside_multi() -> None:
     }
     results = run(spec, ScriptedJudge(lambda r: reply(6)), ["right", "wrong"])
     assert [r.score for r in results] == [pytest.approx(0.8), pytest.approx(0.3)]
+
+
+def test_every_sampling_param_reaches_the_judge_request() -> None:
+    spec = {
+        **SCORE,
+        "sampling_params": {
+            "seed": 42,
+            "top_p": 0.9,
+            "temperature": 0.2,
+            "max_completions_tokens": 300,
+            "reasoning_effort": "low",
+        },
+    }
+    judge = ScriptedJudge(lambda r: reply(7))
+    run(spec, judge, ["Paris"])
+    [request] = judge.requests
+    assert (request.seed, request.top_p, request.reasoning_effort) == (42, 0.9, "low")
+
+
+@pytest.mark.parametrize("base_url", [None, "http://127.0.0.1:9/v1"])
+@pytest.mark.parametrize("model", ["o4-mini-2025-04-16", "gpt-5-mini", "ft:o4-mini:org::abc"])
+def test_reasoning_judges_get_no_max_tokens_or_temperature(
+    model: str, base_url: str | None
+) -> None:
+    from ftwizard.providers.openai.chat import OpenAIChatProvider
+
+    provider = OpenAIChatProvider(base_url=base_url, compatible=base_url is not None)
+    request = GenerationRequest(
+        model=model,
+        messages=[],
+        max_tokens=300,
+        temperature=0.2,
+        top_p=0.9,
+        seed=7,
+        reasoning_effort="low",
+    )
+    params = provider.build_params(request)
+    assert "max_tokens" not in params and "temperature" not in params and "top_p" not in params
+    assert params["max_completion_tokens"] == 300
+    assert (params["seed"], params["reasoning_effort"]) == (7, "low")
+
+
+def test_other_judges_get_every_sampling_param() -> None:
+    from ftwizard.providers.openai.chat import OpenAIChatProvider
+
+    provider = OpenAIChatProvider(base_url="http://127.0.0.1:9/v1", compatible=True)
+    request = GenerationRequest(
+        model="gpt-4.1-mini-2025-04-14",
+        messages=[],
+        max_tokens=300,
+        temperature=0.2,
+        top_p=0.9,
+        seed=7,
+    )
+    params = provider.build_params(request)
+    assert (params["max_tokens"], params["temperature"], params["top_p"], params["seed"]) == (
+        300,
+        0.2,
+        0.9,
+        7,
+    )

@@ -159,9 +159,12 @@ class OpenAIChatProvider:
 
     def _quirks_for(self, model: str) -> _ModelQuirks:
         if model not in self._quirks:
-            reasoning = not self.compatible and is_reasoning_model(model)
+            # by its name, also behind a base URL (OPENAI_BASE_URL often points at a proxy of
+            # OpenAI itself), where max_tokens and temperature would be refused just the same
+            reasoning = is_reasoning_model(model)
             self._quirks[model] = _ModelQuirks(
-                drop_temperature=reasoning, max_completion_tokens=not self.compatible
+                drop_temperature=reasoning,
+                max_completion_tokens=reasoning or not self.compatible,
             )
         return self._quirks[model]
 
@@ -177,6 +180,13 @@ class OpenAIChatProvider:
             params[key] = request.max_tokens
         if request.temperature is not None and not quirks.drop_temperature:
             params["temperature"] = request.temperature
+        # reasoning models refuse top_p as they refuse temperature
+        if request.top_p is not None and not quirks.drop_temperature:
+            params["top_p"] = request.top_p
+        if request.seed is not None:
+            params["seed"] = request.seed
+        if request.reasoning_effort is not None:
+            params["reasoning_effort"] = request.reasoning_effort
         if request.json_schema is not None:
             params["response_format"] = response_format_for(request.json_schema)
         return params

@@ -211,7 +211,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
                 "Stopping after the answers in flight..."
             )
         else:
-            super().on_button_pressed(event)
+            pass  # next and back: Textual calls StepScreen.on_button_pressed after this
 
     def _picked(self, target: str, path: Path | None) -> None:
         if path is not None:

@@ -251,7 +251,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             self.wizard.journal({"press": button}, screen=self.screen_name)
             self.wizard.go_to(StepId.grader)
         else:
-            super().on_button_pressed(event)
+            pass  # next and back: Textual calls StepScreen.on_button_pressed after this
 
     def _ask_and_run(self) -> None:
         if self.busy:

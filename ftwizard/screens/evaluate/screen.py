@@ -291,4 +291,4 @@ class EvaluateScreen(EvaluateRunning, EvaluateResults):
             self._stop = True
             self.query_one("#eval-status", Static).update("Stopping...")
         else:
-            super().on_button_pressed(event)
+            pass  # next and back: Textual calls StepScreen.on_button_pressed after this

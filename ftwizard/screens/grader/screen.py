@@ -158,4 +158,4 @@ class GraderScreen(EditingMixin, SampleTestMixin):
             self.query_one("#grader-spec", TextArea).focus()
             self.notify("Edit the grader, then test it again.")
         else:
-            super().on_button_pressed(event)
+            pass  # next and back: Textual calls StepScreen.on_button_pressed after this
