@@ -14,8 +14,12 @@ from pathlib import Path
 
 from ftwizard.session import Backend, Method, TaskSpec
 
-# OpenAI accepts no new fine-tuning jobs after this date (OpenAI's wind-down announcement).
+# OpenAI's wind-down (sources in shared/research/world-2026-12.md): no new fine-tuning jobs
+# from this date...
 OPENAI_FINE_TUNING_CUTOFF = date(2027, 1, 6)
+# ...and the bases that can still be tuned shut down on this one, their fine-tunes with them.
+OPENAI_BASES_SHUTDOWN = date(2027, 1, 14)
+OPENAI_TUNABLE_BASES = "gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini"
 
 # Built from scratch at training time; needs no download, so it is the offline default.
 BUILTIN_TINY_MODEL = "builtin-tiny"
@@ -55,6 +59,19 @@ _OPENAI_TEXT_MODELS = (
     "gpt-4o-2024-08-06",
 )
 
+# Together's fine-tuning examples (together-openapi-2026-04.yaml); any model Together lists
+# under /fine-tunes/models/supported may be typed.
+_TOGETHER_MODELS = (
+    "Qwen/Qwen3.5-9B",
+    "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+)
+
+# Fireworks model resource names (accounts/fireworks/models/...); any tunable one may be typed.
+_FIREWORKS_MODELS = (
+    "accounts/fireworks/models/qwen3-8b",
+    "accounts/fireworks/models/llama-v3p1-8b-instruct",
+)
+
 _VERTEX_MODELS = (
     "gemini-2.5-flash",
     "gemini-2.5-flash-lite",
@@ -87,6 +104,25 @@ BACKENDS: dict[Backend, BackendInfo] = {
         models={Method.sft: _VERTEX_MODELS, Method.dpo: _VERTEX_MODELS, Method.rft: _VERTEX_MODELS},
         free_text=False,
     ),
+    Backend.together: BackendInfo(
+        backend=Backend.together,
+        label="Together",
+        summary="hosted SFT or DPO of open models, LoRA or full; price estimate first",
+        # Together's managed fine-tuning has no RFT (its RL is a separate training-loop API).
+        models={Method.sft: _TOGETHER_MODELS, Method.dpo: _TOGETHER_MODELS, Method.rft: ()},
+        free_text=True,
+    ),
+    Backend.fireworks: BackendInfo(
+        backend=Backend.fireworks,
+        label="Fireworks",
+        summary="hosted SFT, DPO and RFT of open models",
+        models={
+            Method.sft: _FIREWORKS_MODELS,
+            Method.dpo: _FIREWORKS_MODELS,
+            Method.rft: _FIREWORKS_MODELS,
+        },
+        free_text=True,
+    ),
 }
 
 # A Hugging Face repo id: "org/name" with the characters the hub allows.
@@ -96,8 +132,18 @@ _OPENAI_FT_MODEL = re.compile(r"^ft:(?P<base>[A-Za-z0-9._-]+):[A-Za-z0-9._:-]+$"
 
 
 def supported_models(backend: Backend, method: Method) -> tuple[str, ...]:
-    """The base models listed for a backend and method, recommended one first."""
+    """The base models listed for a backend and method, recommended one first (empty when the
+    backend does not offer the method)."""
     return BACKENDS[backend].models[method]
+
+
+def default_model(backend: Backend, method: Method) -> str | None:
+    """The recommended base model, or None when the backend does not offer the method."""
+    listed = supported_models(backend, method)
+    return listed[0] if listed else None
+
+
+_FIREWORKS_MODEL = re.compile(r"^accounts/[a-z0-9-]+/models/[A-Za-z0-9._-]+$")
 
 
 def check_base_model(backend: Backend, method: Method, model: str) -> str | None:
@@ -109,6 +155,12 @@ def check_base_model(backend: Backend, method: Method, model: str) -> str | None
     if model in listed:
         return None
     info = BACKENDS[backend]
+    if not listed:
+        return f"{info.label} does not offer {method.value.upper()}; choose another method."
+    if backend is Backend.together and _HF_REPO_ID.match(model):
+        return None
+    if backend is Backend.fireworks and _FIREWORKS_MODEL.match(model):
+        return None
     if backend is Backend.local:
         path = Path(model).expanduser()
         if model.startswith(("/", "./", "../", "~")) or path.exists():
@@ -134,18 +186,22 @@ def check_base_model(backend: Backend, method: Method, model: str) -> str | None
 
 
 def openai_cutoff_notice(today: date | None = None) -> str:
-    """The dated warning shown whenever OpenAI is the training backend."""
+    """The dated warning shown whenever OpenAI is the training backend: both dates."""
     today = today or date.today()
     days = (OPENAI_FINE_TUNING_CUTOFF - today).days
     when = OPENAI_FINE_TUNING_CUTOFF.isoformat()
+    shutdown = (
+        f"{OPENAI_TUNABLE_BASES} shut down on {OPENAI_BASES_SHUTDOWN.isoformat()}, and every "
+        "fine-tune built on them with them"
+    )
     if days > 0:
         return (
-            f"OpenAI accepts no new fine-tuning jobs after {when} ({days} days from today). "
-            "Models already tuned stay available for inference."
+            f"OpenAI accepts no new fine-tuning jobs from {when} ({days} days from today); "
+            f"{shutdown}. Together, Fireworks, Vertex and local keep training."
         )
     return (
-        f"OpenAI stopped accepting new fine-tuning jobs on {when}; choose local or Vertex "
-        "to train. Models already tuned stay available for inference."
+        f"OpenAI stopped accepting new fine-tuning jobs on {when}; {shutdown}. Choose Together, "
+        "Fireworks, Vertex or local to train (`ftwizard import openai-job` moves a job)."
     )
 
 
@@ -157,7 +213,5 @@ def default_task(
     method = method or Method.sft
     backend = backend or Backend.local
     return TaskSpec(
-        method=method,
-        backend=backend,
-        base_model=base_model or supported_models(backend, method)[0],
+        method=method, backend=backend, base_model=base_model or default_model(backend, method)
     )

@@ -122,6 +122,35 @@ def check_environment(
                 hint="" if sdk else "pip install 'ftwizard[vertex]'",
             )
         )
+    elif backend is Backend.together:
+        checks.append(
+            _env_var(
+                "TOGETHER_API_KEY",
+                "uploads files and runs Together fine-tuning jobs",
+                "export TOGETHER_API_KEY=... in the shell that starts ftwizard",
+                required=True,
+                env=env,
+            )
+        )
+    elif backend is Backend.fireworks:
+        checks.append(
+            _env_var(
+                "FIREWORKS_API_KEY",
+                "uploads datasets and runs Fireworks fine-tuning jobs",
+                "export FIREWORKS_API_KEY=... in the shell that starts ftwizard",
+                required=True,
+                env=env,
+            )
+        )
+        checks.append(
+            _env_var(
+                "FIREWORKS_ACCOUNT_ID",
+                "the Fireworks account that owns datasets, jobs and models",
+                "export FIREWORKS_ACCOUNT_ID=your-account-id",
+                required=True,
+                env=env,
+            )
+        )
     elif backend is Backend.local:
         missing = [
             p for p in ("torch", "transformers", "peft", "trl", "accelerate") if not _package(p)
@@ -143,6 +172,26 @@ def check_environment(
                 "OPENAI_API_KEY",
                 "OpenAI models as teacher or judge",
                 judge_hint.format("OpenAI"),
+                required=False,
+                env=env,
+            )
+        )
+    if backend is not Backend.together:
+        checks.append(
+            _env_var(
+                "TOGETHER_API_KEY",
+                "Together models as teacher or judge",
+                judge_hint.format("Together"),
+                required=False,
+                env=env,
+            )
+        )
+    if backend is not Backend.fireworks:
+        checks.append(
+            _env_var(
+                "FIREWORKS_API_KEY",
+                "Fireworks models as teacher or judge",
+                judge_hint.format("Fireworks"),
                 required=False,
                 env=env,
             )

@@ -110,7 +110,7 @@ def evaluate_problem(session: Session) -> str | None:
 
 def training_problem(session: Session) -> str | None:
     """Why the training step is not complete (a succeeded job with a model), or None."""
-    from ftwizard.training.engine import training_problem as problem
+    from ftwizard.training.results import training_problem as problem
 
     return problem(session)
 

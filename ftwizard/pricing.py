@@ -18,7 +18,25 @@ _OPENAI_API = "OpenAI API pricing page, standard tier (platform.openai.com/docs/
 _OPENAI_API_DATE = "2025-08"
 _ANTHROPIC = "Anthropic pricing (docs.anthropic.com/en/docs/about-claude/pricing)"
 _ANTHROPIC_NEW = "deploybase.ai Anthropic price list (third-party copy)"
+_TOGETHER = (
+    "Together fine-tuning pricing doc (docs.together.ai/docs/fine-tuning-pricing): billed per "
+    "token, n_epochs x training tokens + n_evals x validation tokens, no minimum"
+)
+_TOGETHER_NOTE = (
+    "Together publishes its per-token rates only on together.ai/pricing, which was not "
+    "captured: unknown here. Together's own estimate (POST /fine-tunes/estimate-price) is shown "
+    "on the confirmation screen before any job is created."
+)
 _GEMINI = "deploybase.ai Vertex AI price guide (third-party copy of the Vertex pricing page)"
+_FIREWORKS = (
+    "fireworks.ai/pricing (stored copy: $0.50/1M training tokens and $0.20/1M serverless tokens "
+    "for models up to 16B); RFT free under 16B per docs.fireworks.ai/fine-tuning/"
+    "managed-finetuning-intro (2026-12)"
+)
+_FIREWORKS_NOTE = (
+    "SFT/DPO billed per training token (dataset tokens x epochs); RFT is free for models under "
+    "16B parameters; a tuned LoRA is served at the base model's rate"
+)
 
 
 class ModelPrice(BaseModel):
@@ -114,6 +132,16 @@ PRICES: dict[str, ModelPrice] = {
             source=_GEMINI,
             note="prompts over 200k tokens cost double; training price not verified.",
         ),
+        *(
+            ModelPrice(
+                backend="together",
+                model=name,
+                as_of="2026-12",
+                source=_TOGETHER,
+                note=_TOGETHER_NOTE,
+            )
+            for name in ("Qwen/Qwen3.5-9B", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference")
+        ),
         ModelPrice(
             backend="anthropic",
             model="claude-opus-4-1",
@@ -166,6 +194,30 @@ PRICES: dict[str, ModelPrice] = {
             output_per_1m=5.0,
             as_of="2026-03",
             source=_ANTHROPIC_NEW,
+        ),
+        ModelPrice(
+            backend="fireworks",
+            model="accounts/fireworks/models/qwen3-8b",
+            training_per_1m=0.50,
+            input_per_1m=0.20,
+            output_per_1m=0.20,
+            tuned_input_per_1m=0.20,
+            tuned_output_per_1m=0.20,
+            as_of="2026-12",
+            source=_FIREWORKS,
+            note=_FIREWORKS_NOTE,
+        ),
+        ModelPrice(
+            backend="fireworks",
+            model="accounts/fireworks/models/llama-v3p1-8b-instruct",
+            training_per_1m=0.50,
+            input_per_1m=0.20,
+            output_per_1m=0.20,
+            tuned_input_per_1m=0.20,
+            tuned_output_per_1m=0.20,
+            as_of="2026-12",
+            source=_FIREWORKS,
+            note=_FIREWORKS_NOTE,
         ),
     ]
 }
@@ -265,6 +317,37 @@ def training_cost(
         trained_tokens=trained,
         basis=f"{tokens_per_epoch:,} tokens x {epochs} epochs x ${price.training_per_1m:.2f}/1M",
         **common,
+    )
+
+
+# Fireworks base models under 16B parameters, whose managed RFT is free (docs, 2026-12).
+FIREWORKS_RFT_FREE = frozenset(
+    {"accounts/fireworks/models/qwen3-8b", "accounts/fireworks/models/llama-v3p1-8b-instruct"}
+)
+
+
+def fireworks_rft_cost(model: str, tokens_per_epoch: int, epochs: int) -> CostEstimate:
+    """Fireworks RFT: free for models under 16B parameters; "unknown" for the others, whose
+    RFT price Fireworks does not publish (its RL estimator says "contact sales")."""
+    trained = tokens_per_epoch * epochs
+    if model in FIREWORKS_RFT_FREE:
+        return CostEstimate(
+            backend="fireworks",
+            model=model,
+            epochs=epochs,
+            usd=0.0,
+            trained_tokens=trained,
+            basis="Fireworks RFT is free for models under 16B parameters",
+            as_of="2026-12",
+            source="docs.fireworks.ai/fine-tuning/managed-finetuning-intro",
+        )
+    return CostEstimate(
+        backend="fireworks",
+        model=model,
+        epochs=epochs,
+        usd=None,
+        trained_tokens=trained,
+        basis="Fireworks publishes no RFT price for models of 16B parameters or more: unknown",
     )
 
 

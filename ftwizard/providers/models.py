@@ -1,4 +1,5 @@
-"""Model strings: ``openai:NAME``, ``anthropic:NAME``, ``vertex:NAME`` or ``local:NAME``.
+"""Model strings: ``openai:``, ``anthropic:``, ``vertex:``, ``together:``, ``fireworks:`` or
+``local:`` followed by the model's name.
 
 A :class:`ModelRef` is what a user types (``--model openai:gpt-4.1-mini``) plus an optional base
 URL, parsed once; :func:`build_generation_provider` turns it into the :class:`ChatProvider`
@@ -10,6 +11,10 @@ that generates with it. Nothing here touches the network or reads a key's value.
 * ``anthropic:`` calls Claude. Key: ``ANTHROPIC_API_KEY``; base URL: ``ANTHROPIC_BASE_URL``.
 * ``vertex:`` calls Gemini on Vertex AI (Application Default Credentials or
   ``GOOGLE_OAUTH_ACCESS_TOKEN``; ``GOOGLE_CLOUD_PROJECT``, ``GOOGLE_CLOUD_LOCATION``).
+* ``together:`` and ``fireworks:`` call those services' OpenAI-compatible chat completions
+  (``https://api.together.xyz/v1``, ``https://api.fireworks.ai/inference/v1``; ``--base-url``
+  or ``TOGETHER_BASE_URL`` / ``FIREWORKS_BASE_URL`` point elsewhere). Keys:
+  ``TOGETHER_API_KEY``, ``FIREWORKS_API_KEY`` (optional when a base URL is given).
 * ``local:`` generates on this machine with transformers; ``local:builtin-tiny`` needs no
   download.
 """
@@ -26,9 +31,44 @@ from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatProvider
 from ftwizard.providers.retry import RetryEvent, RetryPolicy
 
-ModelProvider = Literal["openai", "anthropic", "vertex", "local"]
-MODEL_PROVIDERS: tuple[ModelProvider, ...] = ("openai", "anthropic", "vertex", "local")
+ModelProvider = Literal["openai", "anthropic", "vertex", "together", "fireworks", "local"]
+MODEL_PROVIDERS: tuple[ModelProvider, ...] = (
+    "openai",
+    "anthropic",
+    "vertex",
+    "together",
+    "fireworks",
+    "local",
+)
 OPENAI_API_HOST = "api.openai.com"
+
+
+class VendorEndpoint(BaseModel):
+    """An open-model service reached through its OpenAI-compatible chat completions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    base_url: str
+    base_url_env: str
+    api_key_env: str
+
+
+# The services' documented OpenAI-compatible base URLs.
+VENDOR_ENDPOINTS: dict[str, VendorEndpoint] = {
+    "together": VendorEndpoint(
+        label="Together",
+        base_url="https://api.together.xyz/v1",
+        base_url_env="TOGETHER_BASE_URL",
+        api_key_env="TOGETHER_API_KEY",
+    ),
+    "fireworks": VendorEndpoint(
+        label="Fireworks",
+        base_url="https://api.fireworks.ai/inference/v1",
+        base_url_env="FIREWORKS_BASE_URL",
+        api_key_env="FIREWORKS_API_KEY",
+    ),
+}
 
 
 class ModelRef(BaseModel):
@@ -60,6 +100,13 @@ class ModelRef(BaseModel):
             return None
         return url
 
+    def vendor_base_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """For ``together:``/``fireworks:``, where the chat calls go: ``--base-url``, then the
+        service's ``*_BASE_URL`` variable, then the service itself."""
+        vendor = VENDOR_ENDPOINTS[self.provider]
+        env = os.environ if environ is None else environ
+        return self.base_url or env.get(vendor.base_url_env, "").strip() or vendor.base_url
+
 
 def _suggest(name: str) -> str:
     lowered = name.lower()
@@ -67,6 +114,8 @@ def _suggest(name: str) -> str:
         return f"anthropic:{name}"
     if lowered.startswith("gemini"):
         return f"vertex:{name}"
+    if lowered.startswith("accounts/"):
+        return f"fireworks:{name}"
     if lowered.startswith(("gpt", "o1", "o3", "o4", "ft:")):
         return f"openai:{name}"
     return f"local:{name}"
@@ -110,6 +159,12 @@ def credential_problem(ref: ModelRef, environ: Mapping[str, str] | None = None) 
 
     if ref.provider == "openai":
         return None if ref.compatible_base_url(env) else missing("OPENAI_API_KEY")
+    if ref.provider in VENDOR_ENDPOINTS:
+        vendor = VENDOR_ENDPOINTS[ref.provider]
+        # Another server speaking the same API (a proxy, a fake) may need no key.
+        if ref.vendor_base_url(env) != vendor.base_url:
+            return None
+        return missing(vendor.api_key_env)
     if ref.provider == "anthropic":
         return missing("ANTHROPIC_API_KEY")
     if ref.provider == "vertex":
@@ -135,6 +190,19 @@ def build_generation_provider(
             name="openai" if compatible_url is None else "openai-compatible",
             base_url=ref.base_url,
             compatible=compatible_url is not None,
+            retry=retry,
+            timeout_s=timeout_s,
+            on_retry=on_retry,
+        )
+    if ref.provider in VENDOR_ENDPOINTS:
+        from ftwizard.providers.openai.http import LeanOpenAIChatProvider
+
+        vendor = VENDOR_ENDPOINTS[ref.provider]
+        return LeanOpenAIChatProvider(
+            name=ref.provider,
+            api_key_env=vendor.api_key_env,
+            base_url=ref.vendor_base_url(),
+            compatible=True,
             retry=retry,
             timeout_s=timeout_s,
             on_retry=on_retry,

@@ -57,6 +57,8 @@ class Hyperparameters(BaseModel):
     (0.00001, 10], eval interval and eval samples >= 1. A backend that has no such setting
     ignores it; one whose own range is narrower says so when the job is created.
     ``adapter_size`` is Vertex's LoRA adapter size (1, 4, 8, 16 or 32).
+    ``learning_rate`` (absolute), ``training_type``, the ``lora_*`` settings, ``n_checkpoints``
+    and ``n_evals`` are the open-model services' (Together's ``/fine-tunes`` fields).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,6 +72,14 @@ class Hyperparameters(BaseModel):
     eval_interval: int | Auto = "auto"
     eval_samples: int | Auto = "auto"
     adapter_size: Literal[1, 4, 8, 16, 32] | None = None
+    learning_rate: float | Auto = "auto"
+    training_type: Literal["lora", "full"] = "lora"
+    lora_r: int | Auto = "auto"
+    lora_alpha: int | Auto = "auto"
+    lora_dropout: float | Auto = "auto"
+    lora_trainable_modules: str = Field(default="all-linear", min_length=1)
+    n_checkpoints: int | Auto = "auto"
+    n_evals: int | Auto = "auto"
 
     @model_validator(mode="after")
     def _in_range(self) -> Hyperparameters:
@@ -82,6 +92,12 @@ class Hyperparameters(BaseModel):
             ("compute_multiplier", self.compute_multiplier, 0.00001, 10, True),
             ("eval_interval", self.eval_interval, 1, float("inf"), False),
             ("eval_samples", self.eval_samples, 1, float("inf"), False),
+            ("learning_rate", self.learning_rate, 0, 1, True),
+            ("lora_r", self.lora_r, 1, 1024, False),
+            ("lora_alpha", self.lora_alpha, 1, 4096, False),
+            ("lora_dropout", self.lora_dropout, 0, 0.99, False),
+            ("n_checkpoints", self.n_checkpoints, 1, 100, False),
+            ("n_evals", self.n_evals, 0, 100, False),
         ]
         for name, value, low, high, exclusive in checks:
             if value == "auto":
@@ -224,6 +240,25 @@ class DeployCheck(BaseModel):
     output_tokens: int = 0
 
 
+class PriceQuote(BaseModel):
+    """The provider's own price for a job before it exists (Together's ``estimate-price``).
+
+    ``allowed`` is False when the provider says it will not start the job (an account limit);
+    a job is then never created.
+    """
+
+    usd: float | None
+    allowed: bool = True
+    summary: str
+
+
+@runtime_checkable
+class QuotingProvider(Protocol):
+    """A training backend that prices a job before it is created (uploading is free)."""
+
+    async def quote(self, spec: TrainingSpec) -> PriceQuote: ...
+
+
 class TrainingCapabilities(BaseModel):
     """What a backend can do, so screens hide what it cannot (Vertex has no pause)."""
 
@@ -338,6 +373,8 @@ __all__ = [
     "JobState",
     "JobStatus",
     "MetricPoint",
+    "PriceQuote",
+    "QuotingProvider",
     "StartResult",
     "TrainingCapabilities",
     "TrainingMethod",

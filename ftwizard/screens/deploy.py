@@ -16,7 +16,7 @@ from ftwizard.deploy import engine as deploy
 from ftwizard.errors import FtwizardError
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, DeploymentSection, StepId
-from ftwizard.training import engine as training
+from ftwizard.training import results as training_results
 
 HELP = """\
 # Deploy
@@ -83,12 +83,12 @@ class DeployScreen(StepScreen):
         self.query_one("#deploy-send", Button).disabled = self.busy or not deployed
 
     def _show_results(self) -> None:
-        summary = training.training_summary(self.session)
+        summary = training_results.training_summary(self.session)
         text = Text()
         text.append(f"Training {summary['status'] or 'not started'}", style="bold")
         latest = ", ".join(f"{k} {v:.4f}" for k, v in summary["latest"].items())
         text.append(f"\nFinal metrics: {latest or '-'}")
-        model = training.final_model(self.session)
+        model = training_results.final_model(self.session)
         text.append(f"\nModel to deploy: {model or '-'}")
         if summary["chosen_checkpoint"]:
             text.append(" (a chosen checkpoint)")
@@ -119,7 +119,7 @@ class DeployScreen(StepScreen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button = event.button.id
         if button not in ("deploy-model", "deploy-send"):
-            super().on_button_pressed(event)
+            pass  # next and back: Textual calls StepScreen.on_button_pressed after this
             return
         event.stop()
         if button == "deploy-model":
@@ -162,7 +162,7 @@ class DeployScreen(StepScreen):
     def _deploy(self) -> None:
         if self.busy:
             return
-        problem = training.training_problem(self.session)
+        problem = training_results.training_problem(self.session)
         if problem:
             self.notify(problem, title="Not yet", severity="warning")
             return

@@ -11,6 +11,7 @@ from ftwizard.catalog import (
     BACKENDS,
     METHOD_HINTS,
     check_base_model,
+    default_model,
     openai_cutoff_notice,
     supported_models,
 )
@@ -19,6 +20,7 @@ from ftwizard.flow import task_problem
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, Method, Session, StepId
 from ftwizard.widgets.env_check import EnvCheckPanel
+from ftwizard.widgets.model_download import ModelDownload
 
 HELP = """\
 # Task
@@ -28,7 +30,8 @@ Choose **what** to train and **where**.
 - **Method**: SFT imitates example answers; DPO learns from pairs of a better and a worse
   answer; RFT optimises a grader's score and needs a model that can already sometimes succeed.
 - **Backend**: *local* trains a LoRA adapter on this machine (free, offline);
-  *OpenAI* and *Vertex AI* train in the cloud and cost money.
+  *OpenAI*, *Vertex AI*, *Together* and *Fireworks* train in the cloud and cost money
+  (Together and Fireworks tune open models; Together offers SFT and DPO only).
 - **Base model**: pick from the list or type one. Local training takes a Hugging Face repo id
   (`org/name`), a local model folder, or `builtin-tiny` (built offline, for trying
   ftwizard out).
@@ -60,6 +63,7 @@ class TaskScreen(StepScreen):
         yield Select[str]([], id="base-model-choice", prompt="Pick a listed model")
         yield Input(placeholder="or type a model name / path", id="base-model")
         yield Static("", id="base-model-error", classes="error")
+        yield ModelDownload(id="model-download")
         yield Label("Environment check", classes="field-label")
         yield EnvCheckPanel(id="env-check")
 
@@ -170,4 +174,4 @@ def _keep_base_model_valid(session: Session) -> None:
         return
     if task.base_model and check_base_model(task.backend, task.method, task.base_model) is None:
         return
-    task.base_model = supported_models(task.backend, task.method)[0]
+    task.base_model = default_model(task.backend, task.method)

@@ -97,22 +97,30 @@ def run_train(args: argparse.Namespace) -> int:
 async def _train(session: Any, store: Any, args: argparse.Namespace) -> int:
     from ftwizard.flow import ORDER
     from ftwizard.session import Backend, StepId
-    from ftwizard.training import engine as training
+    from ftwizard.training import follow as training_follow
+    from ftwizard.training import jobs as training_jobs
+    from ftwizard.training import plan as training_plan
+    from ftwizard.training import results as training_results
 
     def notice(text: str) -> None:
         print(f"note: {text}", file=sys.stderr)
 
-    provider = training.training_provider(session, store, on_notice=notice)
+    provider = training_jobs.training_provider(session, store, on_notice=notice)
     try:
         if session.training.confirmed_at is None and session.training.intent is None:
             # The command line is the confirmation for a local job; a paid one also needs
             # --allow-spend, which prepare_attempt checks.
             if session.task.backend is not Backend.local and not args.allow_spend:
-                raise training.SpendNotAllowed(
+                raise training_plan.SpendNotAllowed(
                     f"training on {session.task.backend} costs money: pass --allow-spend"
                 )
-            training.confirm_training(session, store)
-        job_id, reattached = await training.start_or_attach(
+            quote = await training_jobs.quote_training(session, store, provider)
+            if quote is not None:
+                notice(quote.summary)
+                if not quote.allowed:
+                    raise training_plan.TrainingBlocked(quote.summary, field="estimate")
+            training_plan.confirm_training(session, store)
+        job_id, reattached = await training_jobs.start_or_attach(
             session, store, allow_spend=args.allow_spend, provider=provider
         )
         if ORDER.index(session.step) < ORDER.index(StepId.training):
@@ -142,7 +150,7 @@ async def _train(session: Any, store: Any, args: argparse.Namespace) -> int:
         def on_error(exc: Exception) -> None:
             print(f"poll failed, retrying: {exc}", file=sys.stderr)
 
-        status = await training.follow(
+        status = await training_follow.follow(
             session,
             store,
             provider,
@@ -151,15 +159,15 @@ async def _train(session: Any, store: Any, args: argparse.Namespace) -> int:
             on_error=on_error,
         )
     finally:
-        await training.close_training_provider(provider)
-    summary = training.training_summary(session)
+        await training_jobs.close_training_provider(provider)
+    summary = training_results.training_summary(session)
     if args.json:
         print(json.dumps({"event": "end", **summary}, default=str))
     else:
         print(f"job {status.state.value}: model {summary['fine_tuned_model'] or '-'}")
         if status.error:
             print(status.error)
-        print(training.LESSON)
+        print(training_plan.LESSON)
     return EXIT_OK if status.state.value == "succeeded" else EXIT_JOB_FAILED
 
 
@@ -189,7 +197,9 @@ def run_status(args: argparse.Namespace) -> int:
 
 async def _status(session: Any, store: Any) -> dict[str, Any]:
     from ftwizard.providers.base import ProviderError
-    from ftwizard.training import engine as training
+    from ftwizard.training import follow as training_follow
+    from ftwizard.training import jobs as training_jobs
+    from ftwizard.training import results as training_results
 
     summary_note = None
     if session.training.intent is not None and session.training.status not in (
@@ -197,18 +207,18 @@ async def _status(session: Any, store: Any) -> dict[str, Any]:
         "failed",
         "cancelled",
     ):
-        provider = training.training_provider(session, store)
+        provider = training_jobs.training_provider(session, store)
         try:
-            job_id = await training.find_existing_job(provider, session)
+            job_id = await training_jobs.find_existing_job(provider, session)
             if job_id is not None:
                 if session.training.intent.job_id is None:
-                    training.record_job(session, job_id)
-                await training.poll(session, store, provider)
+                    training_jobs.record_job(session, job_id)
+                await training_follow.poll(session, store, provider)
         except ProviderError as exc:
             summary_note = f"could not refresh: {exc}"
         finally:
-            await training.close_training_provider(provider)
-    summary = training.training_summary(session)
+            await training_jobs.close_training_provider(provider)
+    summary = training_results.training_summary(session)
     if summary_note:
         summary["note"] = summary_note
     return summary

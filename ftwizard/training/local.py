@@ -1,7 +1,8 @@
 """The local backend seen through :class:`~ftwizard.providers.training.TrainingProvider`.
 
-One run loop (:mod:`ftwizard.training.engine`) serves OpenAI, Vertex and local training; this
-adapter maps :class:`~ftwizard.providers.local.job.LocalTrainingJob` onto that protocol:
+One run loop (:mod:`ftwizard.training.jobs` and :mod:`ftwizard.training.follow`) serves every
+backend; this adapter maps :class:`~ftwizard.providers.local.job.LocalTrainingJob` onto that
+protocol:
 
 - a job id is the run folder's path; the run folder of an attempt is ``runs_root/<key>``, so
   :meth:`find_job` is "that folder already holds a job" and a restarted app re-attaches to the

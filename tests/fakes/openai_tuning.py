@@ -19,17 +19,15 @@ instead of answering: the "created, but the id never reached the client" case.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any, Protocol
 
 from tests.fakes.http_server import DROP, FakeResponse, RecordedRequest, Scripted
+from tests.fakes.openai_files import FileRoutes, SimFile
+from tests.fakes.openai_job_checks import JobChecks, step_metrics
 
 EPOCH_BASE = 1_800_000_000  # created_at of everything made at simulated time 0
-_METHODS = ("supervised", "dpo", "reinforcement")
 _FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -42,23 +40,6 @@ class _Server(Protocol):
 
 
 GraderCheck = Any  # Callable[[Any], str | None]: the fake's grader validation
-
-
-@dataclass
-class SimFile:
-    """An uploaded file."""
-
-    id: str
-    filename: str
-    purpose: str
-    data: bytes
-    created: float
-    status_details: str | None = None
-
-    def status(self, now: float, processing_s: float) -> str:
-        if self.status_details is not None:
-            return "error"
-        return "processed" if now - self.created >= processing_s else "uploaded"
 
 
 @dataclass
@@ -86,23 +67,7 @@ class SimJob:
         return str((self.body.get("method") or {}).get("type") or "supervised")
 
 
-def _metrics(method: str, step: int, with_validation: bool) -> dict[str, float]:
-    # Deterministic curves that improve with the step, so tests can tell points apart.
-    if method == "reinforcement":
-        reward = round(min(1.0, 0.2 + 0.1 * step), 4)
-        data: dict[str, float] = {"train_mean_reward": reward}
-        if with_validation:
-            data["full_valid_mean_reward"] = round(min(1.0, 0.15 + 0.1 * step), 4)
-        return data
-    loss = round(2.0 / (1 + 0.5 * step), 4)
-    data = {"train_loss": loss, "train_mean_token_accuracy": round(1 - loss / 3, 4)}
-    if with_validation:
-        data["valid_loss"] = round(loss * 1.1, 4)
-        data["valid_mean_token_accuracy"] = round(1 - loss * 1.1 / 3, 4)
-    return data
-
-
-class FineTuningSim:
+class FineTuningSim(FileRoutes, JobChecks):
     """Files and fine-tuning jobs on a simulated clock (thread-safe: the server is threaded)."""
 
     def __init__(self, server: _Server, grader_check: GraderCheck | None = None) -> None:
@@ -154,6 +119,7 @@ class FineTuningSim:
         r("POST", "/v1/files", self._create_file)
         r("GET", "/v1/files", self._list_files)
         r("GET", "/v1/files/(?P<file_id>[^/]+)", self._get_file)
+        r("GET", "/v1/files/(?P<file_id>[^/]+)/content", self._file_content)
         r("POST", "/v1/fine_tuning/jobs", self._create_job)
         r("GET", "/v1/fine_tuning/jobs", self._list_jobs)
         r("GET", "/v1/fine_tuning/jobs/(?P<job_id>[^/]+)", self._get_job)
@@ -197,64 +163,6 @@ class FineTuningSim:
 
     # -- files -------------------------------------------------------------------------------
 
-    def _file_object(self, f: SimFile) -> dict[str, Any]:
-        return {
-            "id": f.id,
-            "object": "file",
-            "bytes": len(f.data),
-            "created_at": self._ts(f.created),
-            "filename": f.filename,
-            "purpose": f.purpose,
-            "status": f.status(self.clock, self.file_processing_s),
-            "status_details": f.status_details,
-        }
-
-    def _create_file(self, request: RecordedRequest, _: dict[str, str]) -> FakeResponse:
-        content_type = request.headers.get("content-type", "")
-        if not content_type.startswith("multipart/form-data"):
-            return self._invalid("Expected multipart/form-data.")
-        message = BytesParser(policy=HTTP).parsebytes(
-            f"content-type: {content_type}\r\n\r\n".encode() + request.body
-        )
-        fields: dict[str, Any] = {}
-        filename = None
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if name == "file":
-                filename = part.get_filename()
-            fields[str(name)] = part.get_payload(decode=True)
-        if "file" not in fields or not filename:
-            return self._invalid("Missing required parameter: 'file'.", "file")
-        purpose = (fields.get("purpose") or b"").decode()
-        if purpose not in ("assistants", "batch", "fine-tune", "vision", "user_data", "evals"):
-            return self._invalid(f"Invalid purpose: {purpose!r}.", "purpose")
-        data: bytes = fields["file"]
-        with self._lock:
-            f = SimFile(self._next("file"), filename, purpose, data, self.clock)
-            if purpose == "fine-tune":
-                if not filename.endswith(".jsonl"):
-                    return self._invalid("Invalid file format for Fine-Tuning API. Must be .jsonl")
-                f.status_details = _jsonl_problem(data)
-            self.files[f.id] = f
-            return FakeResponse(200, self._file_object(f))
-
-    def _list_files(self, request: RecordedRequest, _: dict[str, str]) -> FakeResponse:
-        purpose = (request.query.get("purpose") or [None])[0]
-        with self._lock:
-            items = [
-                self._file_object(f)
-                for f in self.files.values()
-                if purpose is None or f.purpose == purpose
-            ]
-        return FakeResponse(200, self._page(items, request, 10000))
-
-    def _get_file(self, request: RecordedRequest, params: dict[str, str]) -> FakeResponse:
-        with self._lock:
-            f = self.files.get(params["file_id"])
-            if f is None:
-                return self._not_found("file", params["file_id"])
-            return FakeResponse(200, self._file_object(f))
-
     # -- jobs --------------------------------------------------------------------------------
 
     def _job_object(self, job: SimJob) -> dict[str, Any]:
@@ -287,53 +195,6 @@ class FineTuningSim:
             "estimated_finish": None,
             "integrations": [],
         }
-
-    def _validate_job(self, body: Any) -> FakeResponse | None:
-        if not isinstance(body, dict):
-            return self._invalid("The request body must be a JSON object.")
-        for name in ("model", "training_file"):
-            if not isinstance(body.get(name), str):
-                return self._invalid(f"Missing required parameter: '{name}'.", name)
-        for name in ("training_file", "validation_file"):
-            file_id = body.get(name)
-            if file_id is None:
-                continue
-            f = self.files.get(file_id)
-            if f is None:
-                return self._invalid(f"File {file_id} does not exist.", name)
-            if f.purpose != "fine-tune":
-                return self._invalid(f"File {file_id} has purpose {f.purpose!r}.", name)
-            if f.status(self.clock, self.file_processing_s) != "processed":
-                return self._invalid(f"File {file_id} is not ready ({f.status_details}).", name)
-        suffix = body.get("suffix")
-        if suffix is not None and not (isinstance(suffix, str) and 1 <= len(suffix) <= 64):
-            return self._invalid("suffix must be 1 to 64 characters.", "suffix")
-        metadata = body.get("metadata")
-        if metadata is not None:
-            if not isinstance(metadata, dict) or len(metadata) > 16:
-                return self._invalid("metadata must be an object of at most 16 pairs.", "metadata")
-            for k, v in metadata.items():
-                if len(k) > 64 or not isinstance(v, str) or len(v) > 512:
-                    return self._invalid("metadata keys <= 64, values <= 512 chars.", "metadata")
-        method = body.get("method")
-        if method is None:
-            return None
-        kind = method.get("type") if isinstance(method, dict) else None
-        if kind not in _METHODS:
-            return self._invalid(f"Invalid method.type: {kind!r}.", "method.type")
-        section = method.get(kind) or {}
-        problem = _hyper_problem(kind, section.get("hyperparameters") or {})
-        if problem:
-            return self._invalid(problem, f"method.{kind}.hyperparameters")
-        if kind == "reinforcement":
-            if body.get("validation_file") is None:
-                return self._invalid(
-                    "Reinforcement fine-tuning requires a validation file.", "validation_file"
-                )
-            grader_problem = self.grader_check(section.get("grader")) if self.grader_check else None
-            if grader_problem:
-                return self._invalid(grader_problem, "method.reinforcement.grader")
-        return None
 
     def _create_job(self, request: RecordedRequest, _: dict[str, str]) -> Scripted:
         try:
@@ -472,7 +333,7 @@ class FineTuningSim:
                 self._event(job, "Fine-tuning job failed: Training diverged.", level="error")
                 return
             data: dict[str, Any] = {"step": job.step, "total_steps": job.total_steps}
-            data.update(_metrics(job.method, job.step, with_validation))
+            data.update(step_metrics(job.method, job.step, with_validation))
             summary = ", ".join(f"{k}={v}" for k, v in data.items() if k != "total_steps")
             self._event(
                 job, f"Step {job.step}/{job.total_steps}: {summary}", kind="metrics", data=data
@@ -512,49 +373,3 @@ class FineTuningSim:
                 "metrics": metrics,
             }
         )
-
-
-def _jsonl_problem(data: bytes) -> str | None:
-    lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
-    if not lines:
-        return "Invalid file format. The file is empty."
-    for number, line in enumerate(lines, start=1):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            return f"Invalid file format. Line {number} is not valid JSON."
-        if not isinstance(row, dict):
-            return f"Invalid file format. Line {number} is not a JSON object."
-    return None
-
-
-def _hyper_problem(kind: str, hyper: dict[str, Any]) -> str | None:
-    ranges: dict[str, tuple[float, float, bool]] = {
-        "n_epochs": (1, 50, False),
-        "batch_size": (1, 256, False),
-        "learning_rate_multiplier": (0, float("inf"), True),
-        "beta": (0, 2, True),
-        "compute_multiplier": (0.00001, 10, True),
-        "eval_interval": (1, float("inf"), False),
-        "eval_samples": (1, float("inf"), False),
-    }
-    allowed = {
-        "supervised": {"n_epochs", "batch_size", "learning_rate_multiplier"},
-        "dpo": {"n_epochs", "batch_size", "learning_rate_multiplier", "beta"},
-        "reinforcement": set(ranges) - {"beta"} | {"reasoning_effort"},
-    }[kind]
-    for name, value in hyper.items():
-        if name not in allowed:
-            return f"Unknown hyperparameter for {kind}: {name!r}."
-        if name == "reasoning_effort":
-            if value not in ("default", "low", "medium", "high"):
-                return f"Invalid reasoning_effort: {value!r}."
-            continue
-        if value == "auto":
-            continue
-        low, high, exclusive = ranges[name]
-        if not isinstance(value, int | float) or (value <= low if exclusive else value < low):
-            return f"{name} out of range: {value!r}."
-        if value > high:
-            return f"{name} out of range: {value!r}."
-    return None

@@ -6,117 +6,47 @@ Every test that creates jobs asserts how many jobs the fake holds.
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ftwizard.errors import InputError
 from ftwizard.providers.base import ProviderError
-from ftwizard.providers.openai.training import (
-    METADATA_KEY,
-    OpenAITrainingProvider,
-    upload_name,
-)
-from ftwizard.providers.retry import RetryEvent, RetryPolicy
+from ftwizard.providers.openai.training_request import METADATA_KEY, upload_name
+from ftwizard.providers.retry import RetryEvent
 from ftwizard.providers.training import (
     Hyperparameters,
     JobState,
-    MetricPoint,
     TrainingProvider,
-    TrainingSpec,
     best_checkpoint,
     start_or_reattach,
 )
 from tests.fakes.openai_server import FakeOpenAIServer
-
-BEFORE_CUTOFF = date(2026, 11, 22)
-FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.0, max_delay_s=0.0, jitter=0.0)
-
-GRADER = {
-    "type": "string_check",
-    "name": "exact",
-    "input": "{{sample.output_text}}",
-    "reference": "{{item.label}}",
-    "operation": "eq",
-}
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def _chat_rows(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "messages": [
-                {"role": "user", "content": f"question {i}"},
-                {"role": "assistant", "content": f"answer {i}"},
-            ]
-        }
-        for i in range(n)
-    ]
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> tuple[Path, Path]:
-    train = _write_jsonl(tmp_path / "train.jsonl", _chat_rows(8))
-    valid = _write_jsonl(tmp_path / "valid.jsonl", _chat_rows(3))
-    return train, valid
-
-
-def _provider(server: FakeOpenAIServer, **kwargs: Any) -> OpenAITrainingProvider:
-    async def sim_sleep(seconds: float) -> None:
-        # Waiting lets simulated time pass, never real time.
-        server.tuning.advance(seconds)
-
-    kwargs.setdefault("today", lambda: BEFORE_CUTOFF)
-    kwargs.setdefault("retry", FAST_RETRY)
-    return OpenAITrainingProvider(base_url=server.v1_url, sleep=sim_sleep, **kwargs)
-
-
-def _spec(train: Path, valid: Path | None, **kwargs: Any) -> TrainingSpec:
-    kwargs.setdefault("method", "sft")
-    kwargs.setdefault("base_model", "gpt-4.1-mini-2025-04-14")
-    kwargs.setdefault("idempotency_key", "sess-0001-train-1")
-    return TrainingSpec(training_file=train, validation_file=valid, **kwargs)
-
-
-async def _follow(
-    provider: OpenAITrainingProvider, server: FakeOpenAIServer, job_id: str
-) -> tuple[JobState, list[MetricPoint]]:
-    points: list[MetricPoint] = []
-    cursor: str | None = None
-    for _ in range(100):
-        server.tuning.advance(10)
-        status = await provider.get_job(job_id)
-        new, cursor = await provider.metrics(job_id, after=cursor)
-        points.extend(new)
-        if status.finished:
-            return status.state, points
-    raise AssertionError("the job did not finish within 100 polls")
-
-
-def _create_bodies(server: FakeOpenAIServer) -> list[dict[str, Any]]:
-    return [r.json() for r in server.requests_to("/v1/fine_tuning/jobs", "POST")]
+from tests.training.openai_jobs import (
+    FAST_RETRY,
+    GRADER,
+    RFT_DAY,
+    create_bodies,
+    follow_job,
+    tuning_provider,
+    tuning_spec,
+    write_jsonl,
+)
 
 
 async def test_sft_upload_create_poll_to_success(
     openai_env: FakeOpenAIServer, files: tuple[Path, Path]
 ) -> None:
     server = openai_env
-    provider = _provider(server)
+    provider = tuning_provider(server)
     assert isinstance(provider, TrainingProvider)
-    spec = _spec(*files, suffix="support-bot", hyperparameters=Hyperparameters(n_epochs=2))
+    spec = tuning_spec(*files, suffix="support-bot", hyperparameters=Hyperparameters(n_epochs=2))
 
     started = await start_or_reattach(provider, spec)
     assert not started.reattached
     assert started.uploaded is not None and started.uploaded.validation is not None
     assert server.tuning.job_count == 1
-    body = _create_bodies(server)[0]
+    body = create_bodies(server)[0]
     assert body["method"] == {
         "type": "supervised",
         "supervised": {"hyperparameters": {"n_epochs": 2}},
@@ -130,7 +60,7 @@ async def test_sft_upload_create_poll_to_success(
         upload_name(spec.idempotency_key, "validation"),
     }
 
-    state, points = await _follow(provider, server, started.job_id)
+    state, points = await follow_job(provider, server, started.job_id)
     assert state is JobState.succeeded
     assert [p.step for p in points] == [1, 2, 3, 4, 5, 6]
     losses = [p.train_loss for p in points]
@@ -165,8 +95,8 @@ async def test_metrics_cursor_returns_only_new_points(
     openai_env: FakeOpenAIServer, files: tuple[Path, Path]
 ) -> None:
     server = openai_env
-    provider = _provider(server)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
+    provider = tuning_provider(server)
+    job_id = (await start_or_reattach(provider, tuning_spec(*files))).job_id
     server.tuning.advance(20 + 25)  # validate + queue, then two steps
     first, cursor = await provider.metrics(job_id)
     assert [p.step for p in first] == [1, 2]
@@ -186,8 +116,8 @@ async def test_events_walk_back_over_several_pages(
 ) -> None:
     server = openai_env
     server.tuning.total_steps = 150  # more metric events than one page of 100
-    provider = _provider(server)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
+    provider = tuning_provider(server)
+    job_id = (await start_or_reattach(provider, tuning_spec(*files))).job_id
     server.tuning.advance(20 + 10 * 150)
     points, cursor = await provider.metrics(job_id)
     assert [p.step for p in points] == list(range(1, 151))
@@ -202,10 +132,10 @@ async def test_rft_job_sends_grader_and_reports_rewards(
     rows = [
         {"messages": [{"role": "user", "content": f"classify {i}"}], "label": "a"} for i in range(6)
     ]
-    train = _write_jsonl(tmp_path / "rft-train.jsonl", rows)
-    valid = _write_jsonl(tmp_path / "rft-valid.jsonl", rows[:2])
-    provider = _provider(server)
-    spec = _spec(
+    train = write_jsonl(tmp_path / "rft-train.jsonl", rows)
+    valid = write_jsonl(tmp_path / "rft-valid.jsonl", rows[:2])
+    provider = tuning_provider(server, today=lambda: RFT_DAY)
+    spec = tuning_spec(
         train,
         valid,
         method="rft",
@@ -216,7 +146,7 @@ async def test_rft_job_sends_grader_and_reports_rewards(
         ),
     )
     job_id = (await start_or_reattach(provider, spec)).job_id
-    method = _create_bodies(server)[0]["method"]
+    method = create_bodies(server)[0]["method"]
     assert method["type"] == "reinforcement"
     assert method["reinforcement"]["grader"] == GRADER
     assert method["reinforcement"]["hyperparameters"] == {
@@ -224,7 +154,7 @@ async def test_rft_job_sends_grader_and_reports_rewards(
         "compute_multiplier": 2.0,
         "eval_interval": 1,
     }
-    state, points = await _follow(provider, server, job_id)
+    state, points = await follow_job(provider, server, job_id)
     assert state is JobState.succeeded
     assert [p.train_reward for p in points] == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     assert all(p.full_valid_reward is not None for p in points)
@@ -234,10 +164,12 @@ async def test_rft_job_sends_grader_and_reports_rewards(
 
 async def test_dpo_sends_beta(openai_env: FakeOpenAIServer, files: tuple[Path, Path]) -> None:
     server = openai_env
-    provider = _provider(server)
-    spec = _spec(*files, method="dpo", hyperparameters=Hyperparameters(beta=0.2, batch_size=4))
+    provider = tuning_provider(server)
+    spec = tuning_spec(
+        *files, method="dpo", hyperparameters=Hyperparameters(beta=0.2, batch_size=4)
+    )
     await start_or_reattach(provider, spec)
-    method = _create_bodies(server)[0]["method"]
+    method = create_bodies(server)[0]["method"]
     assert method == {"type": "dpo", "dpo": {"hyperparameters": {"batch_size": 4, "beta": 0.2}}}
     assert server.tuning.job_count == 1
 
@@ -261,17 +193,17 @@ async def test_killed_between_create_and_record_reattaches_to_the_same_job(
     openai_env: FakeOpenAIServer, files: tuple[Path, Path]
 ) -> None:
     server = openai_env
-    spec = _spec(*files)
-    first = _provider(server)
+    spec = tuning_spec(*files)
+    first = tuning_provider(server)
     job_id = await first.start_job(spec, await first.upload(spec))
     del first  # the process died before the session recorded job_id
 
-    fresh = _provider(server)
+    fresh = tuning_provider(server)
     assert await fresh.find_job(spec.idempotency_key) == job_id
     resumed = await start_or_reattach(fresh, spec)
     assert resumed.reattached and resumed.job_id == job_id
     assert server.tuning.job_count == 1
-    assert len(_create_bodies(server)) == 1
+    assert len(create_bodies(server)) == 1
     # Another session's key finds nothing.
     assert await fresh.find_job("sess-9999-train-1") is None
 
@@ -280,13 +212,13 @@ async def test_killed_after_upload_reuses_the_uploaded_files(
     openai_env: FakeOpenAIServer, files: tuple[Path, Path]
 ) -> None:
     server = openai_env
-    spec = _spec(*files)
-    first = await _provider(server).upload(spec)
-    again = await _provider(server).upload(spec)
+    spec = tuning_spec(*files)
+    first = await tuning_provider(server).upload(spec)
+    again = await tuning_provider(server).upload(spec)
     assert again == first
     assert len(server.tuning.files) == 2
     assert len(server.requests_to("/v1/files", "POST")) == 2
-    await start_or_reattach(_provider(server), spec, uploaded=again)
+    await start_or_reattach(tuning_provider(server), spec, uploaded=again)
     assert server.tuning.job_count == 1
 
 
@@ -296,8 +228,8 @@ async def test_lost_create_reply_is_not_retried_into_a_second_job(
     server = openai_env
     server.tuning.drop_create_replies = 1
     retries: list[RetryEvent] = []
-    provider = _provider(server, on_retry=retries.append)
-    spec = _spec(*files)
+    provider = tuning_provider(server, on_retry=retries.append)
+    spec = tuning_spec(*files)
     job_id = await provider.start_job(spec, await provider.upload(spec))
     assert len(retries) == 1
     assert server.tuning.job_count == 1
@@ -308,8 +240,8 @@ async def test_pause_resume_and_cancel(
     openai_env: FakeOpenAIServer, files: tuple[Path, Path]
 ) -> None:
     server = openai_env
-    provider = _provider(server)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
+    provider = tuning_provider(server)
+    job_id = (await start_or_reattach(provider, tuning_spec(*files))).job_id
     with pytest.raises(ProviderError, match="only running jobs pause"):
         await provider.pause(job_id)  # still validating files
     server.tuning.advance(20 + 15)
@@ -338,8 +270,8 @@ async def test_network_faults_while_polling_are_retried(
 ) -> None:
     server = openai_env
     retries: list[RetryEvent] = []
-    provider = _provider(server, on_retry=retries.append)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
+    provider = tuning_provider(server, on_retry=retries.append)
+    job_id = (await start_or_reattach(provider, tuning_spec(*files))).job_id
     server.tuning.advance(40)
     job_path = f"/v1/fine_tuning/jobs/{job_id}"
     server.drop_next(path=job_path)
@@ -363,9 +295,9 @@ async def test_failed_job_reports_its_error(
 ) -> None:
     server = openai_env
     server.tuning.fail_at_step = 3
-    provider = _provider(server)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
-    state, points = await _follow(provider, server, job_id)
+    provider = tuning_provider(server)
+    job_id = (await start_or_reattach(provider, tuning_spec(*files))).job_id
+    state, points = await follow_job(provider, server, job_id)
     assert state is JobState.failed
     assert [p.step for p in points] == [1, 2]
     status = await provider.get_job(job_id)
@@ -373,56 +305,13 @@ async def test_failed_job_reports_its_error(
     assert status.fine_tuned_model is None
 
 
-async def test_refuses_to_start_on_and_after_the_cutoff(
-    openai_env: FakeOpenAIServer, files: tuple[Path, Path]
-) -> None:
-    server = openai_env
-    spec = _spec(*files, method="rft", grader=GRADER, base_model="o4-mini-2025-04-16")
-    for day in (date(2027, 1, 6), date(2027, 3, 1)):
-        provider = _provider(server, today=lambda day=day: day)
-        with pytest.raises(ProviderError) as err:
-            await start_or_reattach(provider, spec)
-        message = str(err.value)
-        assert "2027-01-06" in message
-        assert "Vertex" in message and "locally" in message and "grader" in message
-        assert "--to gemini" in message
-    assert server.tuning.job_count == 0
-    assert _create_bodies(server) == []
-    assert server.tuning.files == {}  # nothing uploaded for a job that cannot start
-
-
-async def test_reattaching_still_works_after_the_cutoff(
-    openai_env: FakeOpenAIServer, files: tuple[Path, Path]
-) -> None:
-    server = openai_env
-    spec = _spec(*files)
-    job_id = (await start_or_reattach(_provider(server), spec)).job_id
-    late = _provider(server, today=lambda: date(2027, 2, 1))
-    resumed = await start_or_reattach(late, spec)
-    assert resumed.reattached and resumed.job_id == job_id
-    assert (await late.get_job(job_id)).state is JobState.queued
-    assert server.tuning.job_count == 1
-
-
-async def test_warns_before_the_cutoff(
-    openai_env: FakeOpenAIServer, files: tuple[Path, Path]
-) -> None:
-    server = openai_env
-    notices: list[str] = []
-    provider = _provider(server, today=lambda: date(2027, 1, 5), on_notice=notices.append)
-    await start_or_reattach(provider, _spec(*files))
-    assert len(notices) == 1
-    assert "2027-01-06" in notices[0] and "1 days" in notices[0]
-    assert server.tuning.job_count == 1
-
-
 async def test_rft_needs_a_validation_file_and_uploads_nothing_without_one(
     openai_env: FakeOpenAIServer, files: tuple[Path, Path]
 ) -> None:
     server = openai_env
-    spec = _spec(files[0], None, method="rft", grader=GRADER, base_model="o4-mini-2025-04-16")
+    spec = tuning_spec(files[0], None, method="rft", grader=GRADER, base_model="o4-mini-2025-04-16")
     with pytest.raises(InputError, match="validation file"):
-        await start_or_reattach(_provider(server), spec)
+        await start_or_reattach(tuning_provider(server, today=lambda: RFT_DAY), spec)
     assert server.tuning.files == {} and server.tuning.job_count == 0
 
 
@@ -431,8 +320,8 @@ async def test_file_processing_is_awaited_and_rejections_reported(
 ) -> None:
     server = openai_env
     server.tuning.file_processing_s = 5
-    provider = _provider(server, file_poll_s=2.0)
-    uploaded = await provider.upload(_spec(*files))
+    provider = tuning_provider(server, file_poll_s=2.0)
+    uploaded = await provider.upload(tuning_spec(*files))
     assert all(
         server.tuning.files[i].status(server.tuning.clock, 5) == "processed"
         for i in (uploaded.training, uploaded.validation)
@@ -442,7 +331,7 @@ async def test_file_processing_is_awaited_and_rejections_reported(
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"messages": []}\nnot json\n', encoding="utf-8")
     with pytest.raises(InputError, match="Line 2 is not valid JSON") as err:
-        await provider.upload(_spec(broken, None, idempotency_key="sess-0002-train-1"))
+        await provider.upload(tuning_spec(broken, None, idempotency_key="sess-0002-train-1"))
     assert err.value.path == broken
 
 
@@ -451,7 +340,7 @@ async def test_a_wrong_key_is_reported_without_its_value(
 ) -> None:
     wrong = "sk-wrong-0123456789abcdefghijklmnopq"
     monkeypatch.setenv("OPENAI_API_KEY", wrong)
-    provider = _provider(openai_server)
+    provider = tuning_provider(openai_server)
     with pytest.raises(ProviderError) as err:
         await provider.find_job("sess-0001-train-1")
     assert err.value.status_code == 401

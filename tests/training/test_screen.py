@@ -14,14 +14,16 @@ from textual.widgets import Button, DataTable, Input, Static
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.screens.deploy import DeployScreen
 from ftwizard.screens.dialogs import ConfirmScreen
-from ftwizard.screens.training import TrainingScreen
+from ftwizard.screens.training.screen import TrainingScreen
 from ftwizard.session import Backend
 from ftwizard.store import SessionStore
-from ftwizard.training import engine as training
+from ftwizard.training import follow as training_follow
+from ftwizard.training import jobs as training_jobs
+from ftwizard.training import plan as training_plan
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer
 from tests.tiny_local import Tickets
-from tests.training.test_step import session_at_training
+from tests.training.sessions import session_at_training
 
 SIZE = (120, 60)
 
@@ -88,7 +90,7 @@ async def test_confirm_start_watch_pause_resume_and_cancel(
         await _press(app, pilot, "#start-training")
         await _answer(app, pilot, yes=True)
         assert tuning.job_count == 1
-        job_id = training.job_id_of(app.session)
+        job_id = training_follow.job_id_of(app.session)
         assert job_id is not None
         assert store.load(session.id).training.intent.job_id == job_id  # type: ignore[union-attr]
         assert screen.query_one("#training-live").display
@@ -223,13 +225,13 @@ async def test_the_screen_reattaches_to_a_job_whose_id_was_never_recorded(
     store: SessionStore, tickets: Tickets, openai_env: FakeOpenAIServer
 ) -> None:
     session = session_at_training(store, tickets, backend=Backend.openai)
-    training.confirm_training(session, store)
-    key = training.prepare_attempt(session, store, allow_spend=True)
-    provider = training.training_provider(session, store, today=lambda: date(2026, 11, 22))
-    job_id, _ = await training.create_or_find_job(
-        provider, training.build_spec(session, store, key)
+    training_plan.confirm_training(session, store)
+    key = training_jobs.prepare_attempt(session, store, allow_spend=True)
+    provider = training_jobs.training_provider(session, store, today=lambda: date(2026, 11, 22))
+    job_id, _ = await training_jobs.create_or_find_job(
+        provider, training_jobs.build_spec(session, store, key)
     )
-    await training.close_training_provider(provider)
+    await training_jobs.close_training_provider(provider)
     # Killed here: the session file has the intent, not the id.
     app = make_app(store=store, session_id=session.id, allow_spend=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -238,7 +240,7 @@ async def test_the_screen_reattaches_to_a_job_whose_id_was_never_recorded(
         await pilot.pause()
         assert isinstance(app.screen, TrainingScreen)
         assert app.session is not None
-        assert training.job_id_of(app.session) == job_id
+        assert training_follow.job_id_of(app.session) == job_id
         assert app.screen.query_one("#start-training", Button).disabled
     assert openai_env.tuning.job_count == 1
     assert store.load(session.id).training.intent.job_id == job_id  # type: ignore[union-attr]
@@ -248,8 +250,8 @@ async def test_an_intent_whose_job_was_never_created_starts_it_once_with_its_key
     store: SessionStore, tickets: Tickets, openai_env: FakeOpenAIServer
 ) -> None:
     session = session_at_training(store, tickets, backend=Backend.openai)
-    training.confirm_training(session, store)
-    key = training.prepare_attempt(session, store, allow_spend=True)
+    training_plan.confirm_training(session, store)
+    key = training_jobs.prepare_attempt(session, store, allow_spend=True)
     # Killed before the create: the intent is saved, nothing exists remotely.
     app = make_app(store=store, session_id=session.id, allow_spend=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -263,15 +265,20 @@ async def test_an_intent_whose_job_was_never_created_starts_it_once_with_its_key
         await _answer(app, pilot, yes=True)
         assert app.session is not None and app.session.training.intent is not None
         assert app.session.training.intent.key == key
-        assert training.job_id_of(app.session) is not None
+        assert training_follow.job_id_of(app.session) is not None
     assert openai_env.tuning.job_count == 1
 
 
 async def test_rft_charts_the_reward(
-    store: SessionStore, tickets: Tickets, openai_env: FakeOpenAIServer
+    store: SessionStore,
+    tickets: Tickets,
+    openai_env: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ftwizard.session import Method
 
+    # o4-mini, the RFT base, shut down on 2026-10-23: the job is started on a day before.
+    monkeypatch.setattr(TrainingScreen, "TODAY", lambda: date(2026, 10, 1))
     session = session_at_training(
         store, tickets, backend=Backend.openai, method=Method.rft, convert=True
     )
@@ -314,7 +321,11 @@ async def test_vertex_trains_through_the_same_screen(
         await _press(app, pilot, "#start-training")
         await _answer(app, pilot, yes=True)
         assert app.session is not None
-        assert training.job_id_of(app.session) is not None, _text(app, "#training-status")
+        assert training_follow.job_id_of(app.session) is not None, _text(app, "#training-status")
+        # The poll the start triggered must end first: a poll still in flight when the clock
+        # moves would read the old state, and the next poll_now would be skipped behind it.
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         vertex_env.tuning.advance(100_000)
         await _poll(app, pilot)
         assert app.session.training.status == "succeeded", _text(app, "#training-status")

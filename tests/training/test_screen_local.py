@@ -13,11 +13,12 @@ from textual.widgets import Button, Input, Static
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.deploy import engine as deploy
 from ftwizard.screens.deploy import DeployScreen
-from ftwizard.screens.training import TrainingScreen
+from ftwizard.screens.training.screen import TrainingScreen
 from ftwizard.store import SessionStore
-from ftwizard.training import engine as training
+from ftwizard.training import follow as training_follow
+from ftwizard.training import plan as training_plan
 from tests.tiny_local import Tickets
-from tests.training.test_step import session_at_training
+from tests.training.sessions import session_at_training
 
 SIZE = (120, 60)
 TRAINING_WAIT_S = 400
@@ -48,7 +49,7 @@ async def test_local_training_from_the_screen_survives_a_restart_and_deploys(
         screen.query_one("#start-training", Button).press()
         await _settle(app, pilot)
         assert app.session is not None
-        job_id = training.job_id_of(app.session)
+        job_id = training_follow.job_id_of(app.session)
         assert job_id is not None and job_id == app.session.training.run_dir
     # The app quit while the worker trains; a fresh app opens the same session.
     app = make_app(store=store, session_id=session.id)
@@ -56,7 +57,7 @@ async def test_local_training_from_the_screen_survives_a_restart_and_deploys(
         await _settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, TrainingScreen)
-        assert app.session is not None and training.job_id_of(app.session) == job_id
+        assert app.session is not None and training_follow.job_id_of(app.session) == job_id
         deadline = time.monotonic() + TRAINING_WAIT_S
         while app.session.training.status not in ("succeeded", "failed", "cancelled"):
             assert time.monotonic() < deadline, "training did not finish in time"
@@ -91,5 +92,5 @@ async def test_local_training_from_the_screen_survives_a_restart_and_deploys(
             assert app.screen.query_one("#next", Button).disabled is False
         finally:
             deploy.stop_local_server(app.session)
-    runs = [p for p in training.runs_root(session, store).iterdir() if p.is_dir()]
+    runs = [p for p in training_plan.runs_root(session, store).iterdir() if p.is_dir()]
     assert runs == [Path(job_id)]

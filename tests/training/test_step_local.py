@@ -17,10 +17,12 @@ from ftwizard.cli import main
 from ftwizard.deploy import engine as deploy
 from ftwizard.providers.local.job import LocalTrainingJob
 from ftwizard.store import SessionStore
-from ftwizard.training import engine as training
+from ftwizard.training import jobs as training_jobs
+from ftwizard.training import plan as training_plan
+from ftwizard.training import results as training_results
 from tests.conftest import REPO_ROOT
 from tests.tiny_local import Tickets
-from tests.training.test_step import session_at_training
+from tests.training.sessions import session_at_training
 
 LABELS = {"billing", "bug", "account", "feature"}
 
@@ -46,7 +48,7 @@ def test_train_status_and_deploy_from_the_command_line(
     assert any(m["valid_loss"] is not None for m in saved.training.metrics)
     assert saved.training.checkpoints and saved.training.cost_usd == 0.0
     assert saved.training.run_dir and Path(saved.training.run_dir).is_dir()
-    assert training.training_problem(saved) is None
+    assert training_results.training_problem(saved) is None
 
     assert main(["status", session.id, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
@@ -76,9 +78,11 @@ def test_a_fresh_process_reattaches_to_the_running_worker(
     store: SessionStore, tickets: Tickets, tiny_model: Path
 ) -> None:
     session = session_at_training(store, tickets)
-    training.set_hyperparameter(session, "max_steps", "40")
-    training.confirm_training(session, store)
-    job_id, reattached = asyncio.run(training.start_or_attach(session, store, allow_spend=False))
+    training_plan.set_hyperparameter(session, "max_steps", "40")
+    training_plan.confirm_training(session, store)
+    job_id, reattached = asyncio.run(
+        training_jobs.start_or_attach(session, store, allow_spend=False)
+    )
     assert not reattached and job_id == session.training.run_dir
     job = LocalTrainingJob(job_id)
     try:
@@ -99,7 +103,7 @@ def test_a_fresh_process_reattaches_to_the_running_worker(
     finally:
         if job.is_alive():
             job.cancel(timeout_s=10)
-    runs = [p for p in training.runs_root(session, store).iterdir() if p.is_dir()]
+    runs = [p for p in training_plan.runs_root(session, store).iterdir() if p.is_dir()]
     assert runs == [Path(job_id)]  # one worker, one run folder: never a second job
     saved = store.load(session.id)
     assert saved.training.status == "succeeded"

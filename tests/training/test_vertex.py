@@ -6,103 +6,39 @@ the test (``server.tuning.advance``). Every test that creates jobs asserts how m
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ftwizard.errors import InputError
 from ftwizard.providers.base import ProviderError
-from ftwizard.providers.retry import RetryEvent, RetryPolicy
+from ftwizard.providers.retry import RetryEvent
 from ftwizard.providers.training import (
     Hyperparameters,
     JobState,
     MetricPoint,
     TrainingProvider,
-    TrainingSpec,
-    UploadedFiles,
     start_or_reattach,
 )
-from ftwizard.providers.vertex.training import VertexTrainingProvider
 from ftwizard.providers.vertex.training_shapes import KEY_LABEL, METRICS_NOTE
 from tests.fakes.vertex_server import FakeVertexServer
-
-BUCKET = "ftwizard-test-bucket"
-FAST_RETRY = RetryPolicy(max_attempts=4, initial_delay_s=0.0, max_delay_s=0.0, jitter=0.0)
-JOBS = "/v1/projects/ftwizard-test/locations/us-central1/tuningJobs"
-# What ftwizard.graders.export_vertex makes of an exact string_check.
-REWARD = {
-    "single_reward_config": {
-        "reward_name": "exact",
-        "string_match_reward_scorer": {
-            "correct_answer_reward": 1.0,
-            "wrong_answer_reward": 0.0,
-            "string_match_expression": {
-                "match_operation": "EXACT_MATCH",
-                "expression": "{{references.label}}",
-            },
-        },
-    }
-}
-
-
-def _gemini_rows(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "contents": [
-                {"role": "user", "parts": [{"text": f"question {i}"}]},
-                {"role": "model", "parts": [{"text": f"answer {i}"}]},
-            ]
-        }
-        for i in range(n)
-    ]
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> tuple[Path, Path]:
-    train = tmp_path / "train.jsonl"
-    valid = tmp_path / "valid.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in _gemini_rows(5)), encoding="utf-8")
-    valid.write_text("".join(json.dumps(r) + "\n" for r in _gemini_rows(2)), encoding="utf-8")
-    return train, valid
-
-
-def _provider(server: FakeVertexServer, **kwargs: Any) -> VertexTrainingProvider:
-    kwargs.setdefault("bucket", BUCKET)
-    kwargs.setdefault("retry", FAST_RETRY)
-    return VertexTrainingProvider(storage_base_url=server.base_url, **kwargs)
-
-
-def _spec(train: Path, valid: Path | None, **kwargs: Any) -> TrainingSpec:
-    kwargs.setdefault("method", "sft")
-    kwargs.setdefault("base_model", "gemini-2.5-flash")
-    kwargs.setdefault("idempotency_key", "Sess-0001-train-1")
-    return TrainingSpec(training_file=train, validation_file=valid, **kwargs)
-
-
-def _camel(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): _camel(v)
-            for k, v in value.items()
-        }
-    return value
-
-
-def _create_bodies(server: FakeVertexServer) -> list[dict[str, Any]]:
-    return [r.json() for r in server.requests_to(JOBS, "POST")]
+from tests.training.vertex_jobs import (
+    BUCKET,
+    FAST_RETRY,
+    JOBS,
+    create_bodies,
+    vertex_provider,
+    vertex_spec,
+)
 
 
 async def test_sft_upload_create_poll_to_success(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
+    vertex_env: FakeVertexServer, vertex_files: tuple[Path, Path]
 ) -> None:
     server = vertex_env
-    provider = _provider(server)
+    provider = vertex_provider(server)
     assert isinstance(provider, TrainingProvider)
-    spec = _spec(
-        *files,
+    spec = vertex_spec(
+        *vertex_files,
         suffix="support-bot",
         hyperparameters=Hyperparameters(n_epochs=2, learning_rate_multiplier=0.5, adapter_size=4),
     )
@@ -110,10 +46,10 @@ async def test_sft_upload_create_poll_to_success(
     assert not started.reattached
     assert started.job_id == f"{JOBS[4:]}/1001"
     assert server.tuning.objects[(BUCKET, "ftwizard/Sess-0001-train-1/train.jsonl")] == (
-        files[0].read_bytes()
+        vertex_files[0].read_bytes()
     )
     assert (BUCKET, "ftwizard/Sess-0001-train-1/validation.jsonl") in server.tuning.objects
-    body = _create_bodies(server)[0]
+    body = create_bodies(server)[0]
     assert body["baseModel"] == "gemini-2.5-flash"
     assert body["labels"] == {KEY_LABEL: "sess-0001-train-1"}
     assert body["tunedModelDisplayName"] == "ftwizard-support-bot"
@@ -174,12 +110,12 @@ async def test_sft_upload_create_poll_to_success(
 
 
 async def test_a_job_without_an_experiment_has_no_curves_and_says_so(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
+    vertex_env: FakeVertexServer, vertex_files: tuple[Path, Path]
 ) -> None:
     server = vertex_env
     server.tuning.with_experiment = False
-    provider = _provider(server)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
+    provider = vertex_provider(server)
+    job_id = (await start_or_reattach(provider, vertex_spec(*vertex_files))).job_id
     server.tuning.advance(200)
     status = await provider.get_job(job_id)
     assert status.state is JobState.succeeded
@@ -190,25 +126,25 @@ async def test_a_job_without_an_experiment_has_no_curves_and_says_so(
 
 
 async def test_killed_between_create_and_record_reattaches_to_the_same_job(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
+    vertex_env: FakeVertexServer, vertex_files: tuple[Path, Path]
 ) -> None:
     server = vertex_env
-    spec = _spec(*files)
-    first = _provider(server)
+    spec = vertex_spec(*vertex_files)
+    first = vertex_provider(server)
     job_id = await first.start_job(spec, await first.upload(spec))
     # Later jobs of other sessions push ours past the first page of the listing.
     for n in range(3):
-        other = _spec(*files, idempotency_key=f"sess-000{n + 2}-train-1")
+        other = vertex_spec(*vertex_files, idempotency_key=f"sess-000{n + 2}-train-1")
         await first.start_job(other, await first.upload(other))
     del first  # the process died before the session recorded job_id
 
-    fresh = _provider(server)
+    fresh = vertex_provider(server)
     assert await fresh.find_job(spec.idempotency_key) == job_id
     resumed = await start_or_reattach(fresh, spec)
     assert resumed.reattached and resumed.job_id == job_id
     assert server.tuning.job_count == 4
     assert (
-        len([b for b in _create_bodies(server) if b["labels"][KEY_LABEL] == "sess-0001-train-1"])
+        len([b for b in create_bodies(server) if b["labels"][KEY_LABEL] == "sess-0001-train-1"])
         == 1
     )
     assert len(server.requests_to(JOBS, "GET")) >= 2  # followed nextPageToken
@@ -216,24 +152,26 @@ async def test_killed_between_create_and_record_reattaches_to_the_same_job(
 
 
 async def test_lost_create_reply_is_not_retried_into_a_second_job(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
+    vertex_env: FakeVertexServer, vertex_files: tuple[Path, Path]
 ) -> None:
     server = vertex_env
     server.tuning.drop_create_replies = 1
     retries: list[RetryEvent] = []
-    provider = _provider(server, on_retry=retries.append)
-    spec = _spec(*files)
+    provider = vertex_provider(server, on_retry=retries.append)
+    spec = vertex_spec(*vertex_files)
     job_id = await provider.start_job(spec, await provider.upload(spec))
     assert len(retries) == 1
     assert server.tuning.job_count == 1
     assert job_id.endswith("/tuningJobs/1001")
 
 
-async def test_cancel_and_no_pause(vertex_env: FakeVertexServer, files: tuple[Path, Path]) -> None:
+async def test_cancel_and_no_pause(
+    vertex_env: FakeVertexServer, vertex_files: tuple[Path, Path]
+) -> None:
     server = vertex_env
-    provider = _provider(server)
+    provider = vertex_provider(server)
     assert provider.capabilities.pause is False
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
+    job_id = (await start_or_reattach(provider, vertex_spec(*vertex_files))).job_id
     server.tuning.advance(15)
     with pytest.raises(ProviderError, match="cannot be paused"):
         await provider.pause(job_id)
@@ -251,12 +189,12 @@ async def test_cancel_and_no_pause(vertex_env: FakeVertexServer, files: tuple[Pa
 
 
 async def test_network_faults_while_polling_are_retried(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
+    vertex_env: FakeVertexServer, vertex_files: tuple[Path, Path]
 ) -> None:
     server = vertex_env
     retries: list[RetryEvent] = []
-    provider = _provider(server, on_retry=retries.append)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
+    provider = vertex_provider(server, on_retry=retries.append)
+    job_id = (await start_or_reattach(provider, vertex_spec(*vertex_files))).job_id
     server.tuning.advance(15)
     path = f"/v1/{job_id}"
     server.drop_next(path=path)
@@ -278,138 +216,3 @@ async def test_network_faults_while_polling_are_retried(
     assert [p.step for p in points] == [1]
     assert [r.status_code for r in retries] == [503, None]
     assert server.tuning.job_count == 1
-
-
-async def test_preference_and_reinforcement_tuning_configs(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
-) -> None:
-    server = vertex_env
-    provider = _provider(server)
-    dpo = _spec(
-        *files,
-        method="dpo",
-        idempotency_key="sess-0010-dpo-1",
-        hyperparameters=Hyperparameters(beta=0.3, n_epochs=1),
-    )
-    await start_or_reattach(provider, dpo)
-    rft = _spec(
-        *files,
-        method="rft",
-        idempotency_key="sess-0011-rft-1",
-        reward_config=REWARD,
-        hyperparameters=Hyperparameters(eval_interval=5, batch_size=16),
-    )
-    await start_or_reattach(provider, rft)
-    dpo_body, rft_body = _create_bodies(server)
-    assert dpo_body["preferenceOptimizationSpec"]["hyperParameters"] == {
-        "epochCount": 1,
-        "beta": 0.3,
-    }
-    spec = rft_body["reinforcementTuningSpec"]
-    # google-genai passes the scorer's inner fields in snake_case; Vertex's JSON parser (proto3
-    # JSON mapping) accepts both spellings, so compare them camel-cased.
-    assert _camel(spec["singleRewardConfig"]) == {
-        "rewardName": "exact",
-        "stringMatchRewardScorer": {
-            "correctAnswerReward": 1.0,
-            "wrongAnswerReward": 0.0,
-            "stringMatchExpression": {
-                "matchOperation": "EXACT_MATCH",
-                "expression": "{{references.label}}",
-            },
-        },
-    }
-    assert spec["hyperParameters"] == {"batchSize": 16, "evaluateInterval": 5}
-    assert server.tuning.job_count == 2
-
-
-async def test_settings_google_genai_rejects_are_reported_before_any_call(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
-) -> None:
-    server = vertex_env
-    bad = {"single_reward_config": {"reward_name": "x", "no_such_scorer": {}}}
-    spec = _spec(*files, method="rft", reward_config=bad)
-    provider = _provider(server)
-    uploaded = await provider.upload(spec)
-    with pytest.raises(InputError, match="no_such_scorer"):
-        await provider.start_job(spec, uploaded)
-    assert server.requests_to(JOBS) == [] and server.tuning.job_count == 0
-
-
-async def test_reinforcement_tuning_needs_a_vertex_reward_config(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
-) -> None:
-    server = vertex_env
-    grader = {
-        "type": "string_check",
-        "name": "x",
-        "input": "a",
-        "reference": "b",
-        "operation": "eq",
-    }
-    spec = _spec(*files, method="rft", grader=grader)  # OpenAI grader JSON only
-    with pytest.raises(InputError, match="Vertex reward config"):
-        await start_or_reattach(_provider(server), spec)
-    assert server.tuning.job_count == 0
-
-
-async def test_files_already_in_cloud_storage_skip_the_upload(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
-) -> None:
-    server = vertex_env
-    server.tuning.objects[("user-bucket", "data/train.jsonl")] = files[0].read_bytes()
-    provider = _provider(server, bucket=None)
-    given = UploadedFiles(training="gs://user-bucket/data/train.jsonl")
-    result = await start_or_reattach(provider, _spec(files[0], None), uploaded=given)
-    assert not server.requests_to(f"/upload/storage/v1/b/{BUCKET}/o")
-    body = _create_bodies(server)[0]
-    assert body["supervisedTuningSpec"]["trainingDatasetUri"] == "gs://user-bucket/data/train.jsonl"
-    assert result.uploaded == given
-
-    with pytest.raises(InputError, match="not a gs:// URI"):
-        await provider.start_job(_spec(files[0], None), UploadedFiles(training=str(files[0])))
-    assert server.tuning.job_count == 1
-
-
-async def test_upload_without_a_bucket_says_what_to_set(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
-) -> None:
-    with pytest.raises(InputError) as err:
-        await _provider(vertex_env, bucket=None).upload(_spec(*files))
-    assert "FTWIZARD_GCS_BUCKET" in str(err.value) and "gs://" in str(err.value)
-    assert vertex_env.tuning.objects == {}
-
-
-async def test_bucket_from_the_environment(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FTWIZARD_GCS_BUCKET", "gs://env-bucket/")
-    uploaded = await _provider(vertex_env, bucket=None).upload(_spec(*files))
-    assert uploaded.training == "gs://env-bucket/ftwizard/Sess-0001-train-1/train.jsonl"
-    assert ("env-bucket", "ftwizard/Sess-0001-train-1/train.jsonl") in vertex_env.tuning.objects
-
-
-async def test_failed_job_reports_its_error(
-    vertex_env: FakeVertexServer, files: tuple[Path, Path]
-) -> None:
-    server = vertex_env
-    server.tuning.fail_at_epoch = 2
-    provider = _provider(server)
-    job_id = (await start_or_reattach(provider, _spec(*files))).job_id
-    server.tuning.advance(10 + 20 * 3)
-    status = await provider.get_job(job_id)
-    assert status.state is JobState.failed
-    assert status.error == "Internal error while tuning."
-    assert status.endpoint is None
-    with pytest.raises(ProviderError, match="not a Vertex endpoint"):
-        await provider.deploy_check("gemini-2.5-flash")
-
-
-async def test_no_project_is_reported(
-    vertex_server: FakeVertexServer, files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", vertex_server.token or "")
-    provider = VertexTrainingProvider(base_url=vertex_server.base_url, retry=FAST_RETRY)
-    with pytest.raises(ProviderError, match="GOOGLE_CLOUD_PROJECT"):
-        await provider.find_job("sess-0001-train-1")
-    assert vertex_server.requests == []

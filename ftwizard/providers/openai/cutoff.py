@@ -1,15 +1,22 @@
-"""OpenAI's fine-tuning wind-down: warn before the cutoff date, refuse new jobs from it on.
+"""OpenAI's fine-tuning wind-down: warn before the cutoff date, refuse new jobs from it on,
+and refuse a job whose base model shuts down before the job could finish.
 
-OpenAI accepts no new fine-tuning jobs from 2027-01-06 (``catalog.OPENAI_FINE_TUNING_CUTOFF``).
-Jobs already created keep running and tuned models stay callable, so only *starting* a job is
-refused; the message says how to take the same dataset and grader to Vertex AI or local.
+OpenAI accepts no new fine-tuning jobs from 2027-01-06 (``catalog.OPENAI_FINE_TUNING_CUTOFF``);
+gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini shut down on 2027-01-14 with every fine-tune built
+on them, and o4-mini (the only RFT base) shut down on 2026-10-23 (the dated table in
+:mod:`ftwizard.migrate.shutdown`). Jobs already created keep running until then; the messages
+say how to take the same dataset and grader elsewhere.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from ftwizard.catalog import OPENAI_FINE_TUNING_CUTOFF, openai_cutoff_notice
+from ftwizard.catalog import (
+    OPENAI_BASES_SHUTDOWN,
+    OPENAI_FINE_TUNING_CUTOFF,
+    openai_cutoff_notice,
+)
 from ftwizard.providers.base import ProviderError
 from ftwizard.providers.training import TrainingMethod
 
@@ -32,6 +39,12 @@ _LOCAL_STEPS: dict[TrainingMethod, str] = {
 }
 
 
+# How long a job may take, queue included, when nothing better is known: a job must be able to
+# finish this long before its base model shuts down. OpenAI SFT/DPO jobs usually take hours;
+# two days leaves room for a long queue.
+JOB_ALLOWANCE = timedelta(days=2)
+
+
 def cutoff_passed(today: date) -> bool:
     """Whether OpenAI no longer accepts new fine-tuning jobs on ``today``."""
     return today >= OPENAI_FINE_TUNING_CUTOFF
@@ -49,8 +62,10 @@ def migration_advice(method: TrainingMethod) -> str:
     """How to train the same dataset and grader on Vertex AI or locally instead."""
     return (
         "Change the backend in the task step (`ftwizard resume SESSION`) and keep your data: "
-        f"on Vertex AI, {_VERTEX_STEPS[method]}; locally, {_LOCAL_STEPS[method]}. "
-        "Models you already tuned on OpenAI stay callable"
+        f"on Together or Fireworks the chat and preference JSONL train as is (Fireworks also "
+        f"runs RFT); on Vertex AI, {_VERTEX_STEPS[method]}; locally, {_LOCAL_STEPS[method]}. "
+        "Models you already tuned on OpenAI stay callable until their base shuts down "
+        f"({OPENAI_BASES_SHUTDOWN.isoformat()} for gpt-4o and gpt-4.1)"
     )
 
 
@@ -66,4 +81,31 @@ def refuse_after_cutoff(today: date, method: TrainingMethod, model: str | None =
     )
 
 
-__all__ = ["cutoff_passed", "cutoff_warning", "migration_advice", "refuse_after_cutoff"]
+def refuse_if_base_shuts_down(
+    today: date, method: TrainingMethod, model: str, allowance: timedelta = JOB_ALLOWANCE
+) -> None:
+    """Raise :class:`ProviderError` when ``model``'s base shuts down before a job started
+    ``today`` could finish (``allowance`` later); a model with no known date passes."""
+    from ftwizard.migrate.shutdown import table_shutdown
+
+    shutdown = table_shutdown(model)
+    if shutdown is None or today + allowance < shutdown:
+        return
+    gone = "shut down" if shutdown <= today else "shuts down"
+    raise ProviderError(
+        f"{model}'s base model {gone} on {shutdown.isoformat()}, with the fine-tunes built on "
+        f"it: a job started on {today.isoformat()} could not finish and be used before then",
+        provider="openai",
+        model=model,
+        hint=migration_advice(method),
+    )
+
+
+__all__ = [
+    "JOB_ALLOWANCE",
+    "cutoff_passed",
+    "cutoff_warning",
+    "migration_advice",
+    "refuse_after_cutoff",
+    "refuse_if_base_shuts_down",
+]

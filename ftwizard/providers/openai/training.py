@@ -29,17 +29,26 @@ from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
 from ftwizard.providers.openai.chat import URL_ADVICE, translate_openai_error
-from ftwizard.providers.openai.cutoff import cutoff_warning, refuse_after_cutoff
+from ftwizard.providers.openai.cutoff import (
+    cutoff_warning,
+    refuse_after_cutoff,
+    refuse_if_base_shuts_down,
+)
 from ftwizard.providers.openai.training_parse import (
     to_checkpoint,
     to_job_event,
     to_job_status,
 )
+from ftwizard.providers.openai.training_request import (
+    METADATA_KEY,
+    build_job_params,
+    check_spec,
+    upload_name,
+)
 from ftwizard.providers.retry import RateGate, RetryEvent, RetryPolicy, call_with_retries
 from ftwizard.providers.training import (
     CheckpointInfo,
     DeployCheck,
-    Hyperparameters,
     JobEvent,
     JobStatus,
     MetricPoint,
@@ -50,88 +59,12 @@ from ftwizard.providers.training import (
 
 T = TypeVar("T")
 
-METADATA_KEY = "ftwizard_key"
 API_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_DEPLOY_PROMPT = "Reply with one short sentence to show that you are working."
 
 # Bounds on list walks: more pages than this means something is wrong, not more to read.
 _PAGE_LIMIT = 100
 _MAX_PAGES = 50
-
-_METHOD_TYPES = {"sft": "supervised", "dpo": "dpo", "rft": "reinforcement"}
-# Which hyperparameters each OpenAI method accepts (FineTune*Hyperparameters in the spec).
-_METHOD_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
-    "sft": ("n_epochs", "batch_size", "learning_rate_multiplier"),
-    "dpo": ("n_epochs", "batch_size", "learning_rate_multiplier", "beta"),
-    "rft": (
-        "n_epochs",
-        "batch_size",
-        "learning_rate_multiplier",
-        "reasoning_effort",
-        "compute_multiplier",
-        "eval_interval",
-        "eval_samples",
-    ),
-}
-
-
-def upload_name(key: str, role: str) -> str:
-    """The file name an upload gets, which is how a repeated upload finds the first one."""
-    return f"ftwizard-{key}-{role}.jsonl"
-
-
-def method_hyperparameters(method: str, hp: Hyperparameters) -> dict[str, Any]:
-    """The hyperparameters OpenAI's ``method`` object takes for ``method``.
-
-    ``auto`` values (and RFT's ``reasoning_effort="default"``) are left out: they are the
-    API's defaults, and leaving them out keeps the request valid for servers that predate a
-    setting.
-    """
-    values = hp.model_dump()
-    out: dict[str, Any] = {}
-    for name in _METHOD_HYPERPARAMETERS[method]:
-        value = values[name]
-        if value == "auto" or (name == "reasoning_effort" and value == "default"):
-            continue
-        out[name] = value
-    return out
-
-
-def build_job_params(spec: TrainingSpec, uploaded: UploadedFiles) -> dict[str, Any]:
-    """The keyword arguments of ``fine_tuning.jobs.create`` for ``spec`` (exposed for tests)."""
-    kind = _METHOD_TYPES[spec.method]
-    section: dict[str, Any] = {}
-    hyper = method_hyperparameters(spec.method, spec.hyperparameters)
-    if hyper:
-        section["hyperparameters"] = hyper
-    if spec.method == "rft":
-        section["grader"] = spec.grader
-    params: dict[str, Any] = {
-        "model": spec.base_model,
-        "training_file": uploaded.training,
-        "method": {"type": kind, kind: section},
-        "metadata": {METADATA_KEY: spec.idempotency_key},
-    }
-    if uploaded.validation is not None:
-        params["validation_file"] = uploaded.validation
-    if spec.suffix is not None:
-        params["suffix"] = spec.suffix
-    return params
-
-
-def check_spec(spec: TrainingSpec) -> None:
-    """Refuse what OpenAI would refuse after the upload: RFT needs an OpenAI grader and a
-    validation file."""
-    if spec.method == "rft":
-        if spec.grader is None:
-            raise InputError(
-                "OpenAI reinforcement fine-tuning needs the grader as OpenAI grader JSON",
-                field="grader",
-            )
-        if spec.validation_file is None:
-            raise InputError(
-                "OpenAI reinforcement fine-tuning needs a validation file", field="validation_file"
-            )
 
 
 class OpenAITrainingProvider:
@@ -259,6 +192,7 @@ class OpenAITrainingProvider:
         Refused, like :meth:`start_job`, from the cutoff date on: the files would be of no use.
         """
         refuse_after_cutoff(self.today(), spec.method, spec.base_model)
+        refuse_if_base_shuts_down(self.today(), spec.method, spec.base_model)
         check_spec(spec)
         training = await self._upload_one(spec.training_file, spec.idempotency_key, "train")
         validation = None
@@ -277,6 +211,7 @@ class OpenAITrainingProvider:
         """
         today = self.today()
         refuse_after_cutoff(today, spec.method, spec.base_model)
+        refuse_if_base_shuts_down(today, spec.method, spec.base_model)
         check_spec(spec)
         return cutoff_warning(today)
 
@@ -446,11 +381,4 @@ class OpenAITrainingProvider:
             await aclose()
 
 
-__all__ = [
-    "METADATA_KEY",
-    "OpenAITrainingProvider",
-    "build_job_params",
-    "check_spec",
-    "method_hyperparameters",
-    "upload_name",
-]
+__all__ = ["OpenAITrainingProvider"]

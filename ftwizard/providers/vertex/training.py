@@ -62,6 +62,7 @@ from ftwizard.providers.vertex.chat import (
     VertexChatProvider,
     translate_vertex_error,
 )
+from ftwizard.providers.vertex.storage_errors import translate_storage_error
 from ftwizard.providers.vertex.training_shapes import (
     build_tuning_config,
     job_events,
@@ -92,25 +93,6 @@ class _VertexClients(VertexChatProvider):
     def token(self) -> str:
         """The bearer token from the environment ('' when ADC is used)."""
         return self._token()
-
-
-def translate_storage_error(exc: BaseException) -> CallFailure | None:
-    """A :class:`CallFailure` for a google-cloud-storage or transport error; else ``None``."""
-    translated = translate_vertex_error(exc)
-    if translated is not None:
-        return translated
-    from google.api_core import exceptions as core_exceptions
-
-    if isinstance(exc, core_exceptions.GoogleAPICallError):
-        code = exc.code if isinstance(exc.code, int) else None
-        return CallFailure(str(exc.message or exc), status_code=code)
-    try:
-        import requests
-    except ImportError:  # google-cloud-storage depends on it; without it nothing ran
-        return None
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return CallFailure(f"connection failed: {type(exc).__name__}", connection_error=True)
-    return None
 
 
 class VertexTrainingProvider:
@@ -425,4 +407,4 @@ class VertexTrainingProvider:
             self._storage = None
 
 
-__all__ = ["BUCKET_ENV", "VertexTrainingProvider", "translate_storage_error"]
+__all__ = ["BUCKET_ENV", "VertexTrainingProvider"]
