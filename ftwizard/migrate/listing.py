@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from ftwizard.migrate.openai_reader import OpenAIJobReader
-from ftwizard.migrate.shutdown import parse_models, shutdown_date
+from ftwizard.providers.openai.shutdown import parse_models, shutdown_date
 
 
 class JobRow(BaseModel):

@@ -5,7 +5,7 @@ its training and validation files are downloaded byte for byte into the session'
 the dataset step's pipeline checks them for the chosen backend, the grader is written as the
 session's grader spec, and the old fine-tune becomes ``evaluation.compare_model``: the
 evaluate step then runs the blind A/B *old fine-tune vs new model* while OpenAI still serves
-the old one (until its base shuts down, :mod:`ftwizard.migrate.shutdown`).
+the old one (until its base shuts down, :mod:`ftwizard.providers.openai.shutdown`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from ftwizard.catalog import BACKENDS, check_base_model, default_model
 from ftwizard.errors import InputError
 from ftwizard.migrate.openai_reader import OpenAIJob, OpenAIJobReader
-from ftwizard.migrate.shutdown import shutdown_date
+from ftwizard.providers.openai.shutdown import shutdown_date
 from ftwizard.session import Backend, DatasetChoice, Method, Session
 from ftwizard.store import SessionStore
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ftwizard.cli import main
-from ftwizard.migrate.shutdown import base_of, shutdown_date
+from ftwizard.providers.openai.shutdown import base_of, shutdown_date
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.migrate.conftest import make_job
 

@@ -4,7 +4,7 @@ and refuse a job whose base model shuts down before the job could finish.
 OpenAI accepts no new fine-tuning jobs from 2027-01-06 (``catalog.OPENAI_FINE_TUNING_CUTOFF``);
 gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini shut down on 2027-01-14 with every fine-tune built
 on them, and o4-mini (the only RFT base) shut down on 2026-10-23 (the dated table in
-:mod:`ftwizard.migrate.shutdown`). Jobs already created keep running until then; the messages
+`providers/openai/shutdown.py`). Jobs already created keep running until then; the messages
 say how to take the same dataset and grader elsewhere.
 """
 
@@ -86,7 +86,7 @@ def refuse_if_base_shuts_down(
 ) -> None:
     """Raise :class:`ProviderError` when ``model``'s base shuts down before a job started
     ``today`` could finish (``allowance`` later); a model with no known date passes."""
-    from ftwizard.migrate.shutdown import table_shutdown
+    from ftwizard.providers.openai.shutdown import table_shutdown
 
     shutdown = table_shutdown(model)
     if shutdown is None or today + allowance < shutdown:

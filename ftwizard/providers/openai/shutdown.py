@@ -3,7 +3,8 @@
 Dated table, as published (sources in ../shared/research/world-2026-12.md): OpenAI accepts no
 new fine-tuning jobs from 2027-01-06 (``catalog.OPENAI_FINE_TUNING_CUTOFF``); the bases that
 could still be tuned, gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini, shut down on 2027-01-14
-with every fine-tune built on them; o4-mini (the only RFT base) shut down on 2026-10-23.
+with every fine-tune built on them; o4-mini (the only RFT base), gpt-4.1-nano, gpt-4 and
+gpt-3.5-turbo shut down on 2026-10-23.
 ``GET /v1/models`` carries ``shutdown_date`` in OpenAI's 2026-08 spec; where it does, that
 date wins over the table.
 """
@@ -21,7 +22,11 @@ BASE_SHUTDOWN: dict[str, date] = {
     "gpt-4o-mini": date(2027, 1, 14),
     "gpt-4.1": date(2027, 1, 14),
     "gpt-4.1-mini": date(2027, 1, 14),
+    # Already gone: listed so an import or a listing says so instead of "unknown".
     "o4-mini": date(2026, 10, 23),
+    "gpt-4.1-nano": date(2026, 10, 23),
+    "gpt-4": date(2026, 10, 23),
+    "gpt-3.5-turbo": date(2026, 10, 23),
 }
 NO_NEW_JOBS_FROM = OPENAI_FINE_TUNING_CUTOFF
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
