@@ -8,51 +8,13 @@ the spec's ``$ref`` s resolved inside it and OpenAPI 3.0's ``nullable`` turned i
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC_YAML = REPO.parent / "shared" / "research" / "specs" / "together-openapi-2026-04.yaml"
-
-
-@functools.cache
-def _spec() -> dict[str, Any]:
-    import yaml
-
-    with SPEC_YAML.open(encoding="utf-8") as fh:
-        return dict(yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-
-
-def _nullable(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_nullable(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _nullable(value) for key, value in node.items() if key != "nullable"}
-    if node.get("nullable") is True:
-        return {"anyOf": [out, {"type": "null"}]}
-    return out
-
-
-@functools.cache
-def _components() -> dict[str, Any]:
-    return dict(_nullable(_spec()["components"]))
-
-
-def _errors(schema: dict[str, Any], body: Any) -> list[str]:
-    import jsonschema
-
-    full = {**_nullable(schema), "components": _components()}
-    validator = jsonschema.Draft202012Validator(full)
-    return [
-        f"{list(e.path)}: {e.message}"
-        for e in sorted(validator.iter_errors(body), key=lambda e: list(e.path))
-    ]
+from tests.fakes.openapi import TOGETHER_SPEC, schema_errors, spec
 
 
 def _operation(path: str, method: str) -> dict[str, Any]:
-    return dict(_spec()["paths"][path][method.lower()])
+    return dict(spec(TOGETHER_SPEC)["paths"][path][method.lower()])
 
 
 def request_errors(path: str, method: str, body: Any) -> list[str]:
@@ -63,7 +25,7 @@ def request_errors(path: str, method: str, body: Any) -> list[str]:
         return [] if body is None else ["this operation takes no JSON body"]
     if body is None:
         return ["a JSON body is required"] if request_body.get("required") else []
-    return _errors(schema, body)
+    return schema_errors(TOGETHER_SPEC, schema, body)
 
 
 def response_errors(path: str, method: str, body: Any, status: int = 200) -> list[str]:
@@ -72,7 +34,7 @@ def response_errors(path: str, method: str, body: Any, status: int = 200) -> lis
     schema = response.get("content", {}).get("application/json", {}).get("schema")
     if schema is None:
         return []
-    return _errors(schema, body)
+    return schema_errors(TOGETHER_SPEC, schema, body)
 
 
-__all__ = ["SPEC_YAML", "request_errors", "response_errors"]
+__all__ = ["request_errors", "response_errors"]
