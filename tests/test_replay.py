@@ -240,3 +240,33 @@ def test_export_waits_for_background_work_and_records_each_next_once(
         {"wait": {"for": "grader-tested", "timeout": 300}},
     ]
     parse_replay_text(export_replay(session), Path("exported.yaml"))  # the parser accepts it
+
+
+def test_an_exported_replay_reproduces_the_session_it_came_from(
+    store: SessionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tickets-to-dry-run → export-replay → replay the export: the same decisions and results."""
+    assert main(["--replay", str(EXAMPLES / "tickets-to-dry-run.yaml")]) == 0
+    (summary,), _ = store.list()
+    original = store.load(summary.id)
+    exported = tmp_path / "exported.yaml"
+    assert main(["export-replay", original.id, "-o", str(exported)]) == 0
+    capsys.readouterr()
+
+    assert main(["--replay", str(exported)]) == 0, capsys.readouterr().out
+    replayed_id = next(s.id for s in store.list()[0] if s.id != original.id)
+    replayed = store.load(replayed_id)
+    assert [e.action for e in replayed.journal] == [e.action for e in original.journal]
+    assert replayed.task == original.task
+    # Each session writes its reports into its own folder; everything else is the same.
+    per_session = {"report_file"}
+    assert replayed.dataset.result is not None and original.dataset.result is not None
+    assert replayed.dataset.result.model_dump(exclude=per_session) == (
+        original.dataset.result.model_dump(exclude=per_session)
+    )
+    assert replayed.grader.spec_text == original.grader.spec_text
+    assert (replayed.dryrun.verdict, replayed.dryrun.n, replayed.dryrun.mean) == (
+        original.dryrun.verdict,
+        original.dryrun.n,
+        original.dryrun.mean,
+    )
