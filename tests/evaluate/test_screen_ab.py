@@ -153,12 +153,15 @@ async def test_stop_cancels_a_running_ab_and_records_nothing(
     tuned_server: FakeOpenAIServer,
     judge_server: FakeOpenAIServer,
 ) -> None:
-    import time
+    import threading
 
     answer = answer_by(tuned_correct)
+    # Answers are held until the stop has been pressed, so the stop lands while they are under
+    # way however slow the machine is; the first requests are in flight, the rest never start.
+    stopped = threading.Event()
 
     def slow(body: dict[str, Any]) -> str:
-        time.sleep(0.1)  # long enough for the stop to land while answers are under way
+        stopped.wait(timeout=30)
         return answer(body)
 
     tuned_server.reply_fn = slow
@@ -173,6 +176,7 @@ async def test_stop_cancels_a_running_ab_and_records_nothing(
         await press(app, pilot, "run-ab")
         assert app.screen.query_one("#eval-stop", Button).display
         await press(app, pilot, "eval-stop")
+        stopped.set()
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "Stopped; nothing was recorded." in text_of(app, "#eval-status")
