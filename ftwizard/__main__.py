@@ -1,7 +1,5 @@
 """``python -m ftwizard``."""
 
-import sys
+from ftwizard.cli import run
 
-from ftwizard.cli import main
-
-sys.exit(main())
+run()

@@ -246,5 +246,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The ``ftwizard`` console script and ``python -m ftwizard``: :func:`main`, then exit."""
+    code = main()
+    import gc
+
+    # The process ends here. Freezing what is still alive spares the interpreter's final
+    # garbage collection a walk over every object (about 0.2 s after a dry run on two cores);
+    # that walk would free nothing the operating system does not reclaim at exit anyway.
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -277,6 +277,10 @@ class DryRun(BatchGeneration, Scoring):
         samples: dict[int, Sample] = {}
 
         async def grade_as_they_come() -> None:
+            # This task starts before the first requests are sent; the python graders'
+            # workers start in a thread while those requests are in flight.
+            if runner.python_sources():
+                await asyncio.to_thread(runner.start_workers)
             done = False
             while not done:
                 batch = [await ready.get()]

@@ -252,6 +252,11 @@ class PythonGraderPool:
         """Process ids of the live workers, for every source (to show the pool is reused)."""
         return [w.process.pid for ws in self._sets.values() for w in ws]
 
+    def start(self, source: str) -> None:
+        """Start ``source``'s workers now, so their start-up overlaps other work (no waiting)."""
+        with self._lock:
+            self._workers_for(source)
+
     def grade(self, source: str, rows: Sequence[Row]) -> list[PythonOutcome]:
         """Grade ``rows`` of ``(sample, item)`` with ``source``'s ``grade``, in order."""
         if not rows:

@@ -111,6 +111,20 @@ class GraderRunner:
                     field=path or None,
                 )
 
+    def start_workers(self) -> None:
+        """Start the python graders' worker processes without waiting for them to be ready.
+
+        A caller that is about to wait on something else (the dry run's first answers) calls
+        this first, so the workers' interpreter start overlaps that wait instead of delaying
+        the first grades.
+        """
+        for source in self.python_sources():
+            self._get_pool().start(source)
+
+    def python_sources(self) -> list[str]:
+        """The source of each python grader in the spec (none for a spec without one)."""
+        return [g.code for _path, g in iter_graders(self.spec) if isinstance(g, PythonGrader)]
+
     def _get_pool(self) -> PythonGraderPool:
         if self._pool is None:
             self._pool = PythonGraderPool(timeout_s=self._timeout, memory_limit_mb=self._memory)

@@ -9,6 +9,30 @@ from typing import Literal, overload
 from pydantic import BaseModel
 
 from ftwizard.providers.base import ChatProvider, Generation, GenerationRequest, ProviderError
+from ftwizard.providers.retry import retry_waits
+
+
+class _Slot:
+    """One worker's claim on the shared in-flight limit, given back while a retry waits."""
+
+    def __init__(self, limit: asyncio.Semaphore) -> None:
+        self.limit = limit
+        self.held = False
+
+    async def take(self) -> None:
+        await self.limit.acquire()
+        self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self.limit.release()
+
+    async def wait_out(self, seconds: float) -> None:
+        """A retry's wait: the request is not in flight, so another one may use the slot."""
+        self.give()
+        await asyncio.sleep(seconds)
+        await self.take()
 
 
 class BatchProgress(BaseModel):
@@ -60,6 +84,8 @@ async def generate_many(
 ) -> list[Generation] | list[Generation | ProviderError]:
     """Run ``requests`` on ``provider`` with at most ``concurrency`` in flight.
 
+    A request waiting out a retry (a 429's ``retry-after``, a backoff) is not in flight: it
+    gives its slot to the next request for the wait and queues for one again afterwards.
     Results come back in request order. ``on_result(index, result)`` and ``on_progress`` are
     called as each request finishes (in completion order). With ``return_errors=False`` the
     first :class:`ProviderError` cancels the rest and is raised; with ``True`` failures take
@@ -85,24 +111,37 @@ async def generate_many(
         if on_progress is not None:
             on_progress(progress.model_copy())
 
+    limit = asyncio.Semaphore(concurrency)
+    stopped = False  # a failure is being raised: no more requests go out
+
     # A fixed pool of workers pulling indexes, rather than one task per request, keeps a
-    # 50,000-row relabeling run from creating 50,000 tasks up front.
+    # 50,000-row relabeling run from creating 50,000 tasks up front. Twice as many workers as
+    # slots, so a slot freed by a waiting retry is taken at once by a worker with a request.
     async def worker() -> None:
-        nonlocal next_index
-        while next_index < total:
-            index = next_index
-            next_index += 1
-            try:
-                result: Generation | ProviderError = await provider.generate(requests[index])
-            except ProviderError as exc:
-                if not return_errors:
-                    raise
-                result = exc
-            record(index, result)
+        nonlocal next_index, stopped
+        slot = _Slot(limit)
+        with retry_waits(slot.wait_out):
+            while next_index < total:
+                index = next_index
+                next_index += 1
+                await slot.take()
+                if stopped:
+                    slot.give()
+                    return
+                try:
+                    result: Generation | ProviderError = await provider.generate(requests[index])
+                except ProviderError as exc:
+                    if not return_errors:
+                        stopped = True
+                        raise
+                    result = exc
+                finally:
+                    slot.give()
+                record(index, result)
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, total)):
+            for _ in range(min(2 * concurrency, total)):
                 group.create_task(worker())
     except BaseExceptionGroup as failures:
         # Callers catch ProviderError, not a TaskGroup's ExceptionGroup.

@@ -12,7 +12,9 @@ import email.utils
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
@@ -23,6 +25,30 @@ T = TypeVar("T")
 
 # 408 timeout, 409 lock conflict, 429 rate limit; every 5xx (529 is Anthropic's "overloaded").
 RETRYABLE_STATUS: frozenset[int] = frozenset({408, 409, 429})
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# Set by a caller that bounds the requests in flight (generate_many): a call waiting out a
+# retry gives its slot back for the wait, because a request that is not sent is not in flight
+# and its idle slot could carry another request meanwhile.
+_RETRY_WAIT: ContextVar[Sleep | None] = ContextVar("ftwizard_retry_wait", default=None)
+
+
+async def wait_before_retry(seconds: float) -> None:
+    """Sleep ``seconds`` before a retry, through the caller's :func:`retry_waits` hook if any."""
+    hook = _RETRY_WAIT.get()
+    await (hook(seconds) if hook is not None else asyncio.sleep(seconds))
+
+
+@contextmanager
+def retry_waits(hook: Sleep) -> Iterator[None]:
+    """Make retries in this context wait through ``hook`` (for example: free a slot, sleep)."""
+    token = _RETRY_WAIT.set(hook)
+    try:
+        yield
+    finally:
+        _RETRY_WAIT.reset(token)
 
 
 class RetryPolicy(BaseModel):
@@ -141,20 +167,25 @@ def backoff_delay(policy: RetryPolicy, attempt: int, retry_after_s: float | None
 
 
 class RateGate:
-    """Shared pause for every call on one provider after the server says "slow down".
+    """Shared pause for every call on one provider after the server says "slow down" for long.
 
-    Without it, N concurrent workers each discover the same 429 on their own and hammer the
-    server N times more while it is asking for quiet.
+    A long wait (``min_shared_s`` or more) means the quota is spent: without the gate, N
+    concurrent workers would each discover the same 429 on their own and hammer the server N
+    times more while it is asking for quiet. A short wait is the server pacing that one
+    request: it waits and the others go on, since sharing every short pause would stall all
+    workers once per 429 (14 stalls in a 200-request run where every 15th reply is a 429).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_shared_s: float = 1.0) -> None:
         self._until = 0.0
+        self.min_shared_s = min_shared_s
 
     def hold(self, seconds: float) -> None:
-        """Ask every later attempt to wait until ``seconds`` from now."""
-        self._until = max(self._until, time.monotonic() + seconds)
+        """Ask every later attempt to wait until ``seconds`` from now, if that is a long wait."""
+        if seconds >= self.min_shared_s:
+            self._until = max(self._until, time.monotonic() + seconds)
 
-    async def wait(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    async def wait(self, sleep: Sleep = wait_before_retry) -> None:
         """Wait out the current pause, if any."""
         remaining = self._until - time.monotonic()
         if remaining > 0:
@@ -204,7 +235,7 @@ async def call_with_retries(
     url_advice: str | None = None,
     gate: RateGate | None = None,
     on_retry: Callable[[RetryEvent], None] | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Sleep = wait_before_retry,
 ) -> T:
     """Run ``attempt_call`` until it succeeds, fails for good, or runs out of attempts.
 

@@ -172,3 +172,30 @@ def test_runner_grades_python_specs_through_a_shared_pool(pool: PythonGraderPool
     runner.close()  # a pool passed in stays open for its owner
     assert [r.score for r in results] == [1.0, 0.0]
     assert len(pool.pids()) == 2
+
+
+def test_workers_started_ahead_are_the_ones_that_grade(pool: PythonGraderPool) -> None:
+    # The dry run starts the workers while its first requests are in flight.
+    spec = parse_grader({"type": "python", "name": "p", "source": EXACT})
+    runner = GraderRunner(spec, pool=pool)
+    assert runner.python_sources() == [EXACT]
+    runner.start_workers()
+    started = pool.pids()
+    assert len(started) == 2
+    results = runner.grade_sync([{"a": "x"}], [Sample.from_output("x")])
+    assert [r.score for r in results] == [1.0]
+    assert pool.pids() == started and pool.restarts == 0
+    assert (
+        GraderRunner(
+            parse_grader(
+                {
+                    "type": "string_check",
+                    "name": "s",
+                    "input": "a",
+                    "reference": "a",
+                    "operation": "eq",
+                }
+            )
+        ).python_sources()
+        == []
+    )

@@ -115,3 +115,18 @@ async def test_empty_input_and_bad_bound(provider: OpenAIChatProvider) -> None:
     assert await generate_many(provider, [], concurrency=4) == []
     with pytest.raises(ValueError, match="concurrency"):
         await generate_many(provider, requests(1), concurrency=0)
+
+
+async def test_a_request_waiting_out_a_429_lends_its_slot_to_the_next(
+    provider: OpenAIChatProvider,
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # One slot: q0 is told to come back in 0.5 s; q1 and q2 use the slot meanwhile.
+    openai_server.fail_next(429, headers={"retry-after": "0.5"})
+    finished: list[int] = []
+    results = await generate_many(
+        provider, requests(3), concurrency=1, on_result=lambda i, _r: finished.append(i)
+    )
+    assert [r.text for r in results] == ["echo: q0", "echo: q1", "echo: q2"]
+    assert finished == [1, 2, 0]
+    assert openai_server.max_in_flight == 1

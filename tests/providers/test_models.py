@@ -188,16 +188,6 @@ async def test_anthropic_and_vertex_strings_reach_their_fakes(
     assert len(vertex_env.generate_bodies()) == 1
 
 
-def test_only_a_long_retry_after_pauses_every_call() -> None:
-    from ftwizard.providers.openai.http import LongPauseGate
-
-    gate = LongPauseGate(min_shared_s=1.0)
-    gate.hold(0.2)
-    assert gate._until == 0.0
-    gate.hold(2.0)
-    assert gate._until > 0.0
-
-
 async def test_short_429s_do_not_stall_other_requests(
     openai_server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,14 +210,14 @@ async def test_short_429s_do_not_stall_other_requests(
     assert len(openai_server.chat_bodies()) == 9
 
 
-def test_retry_after_is_spread_more_after_a_repeat() -> None:
+def test_the_first_retry_after_is_honoured_as_given_and_a_repeat_is_spread() -> None:
     from ftwizard.providers.openai.http import spread_retry_after
 
-    assert spread_retry_after(None, 1, 0.25) is None
-    first = [spread_retry_after(0.4, 1, 0.25) for _ in range(200)]
-    later = [spread_retry_after(0.4, 2, 0.25) for _ in range(200)]
-    assert all(0.4 <= w <= 0.5 for w in first)  # type: ignore[operator]
+    assert spread_retry_after(None, 1) is None
+    first = [spread_retry_after(0.4, 1) for _ in range(200)]
+    later = [spread_retry_after(0.4, 2) for _ in range(200)]
+    assert first == [0.4] * 200  # the first wait is the server's, nothing added
     assert all(0.4 <= w <= 0.8 for w in later)  # type: ignore[operator]
     assert max(later) > 0.5  # type: ignore[type-var]
     # A long wait is never stretched by more than a second.
-    assert all(30.0 <= spread_retry_after(30.0, 3, 0.25) <= 31.0 for _ in range(50))  # type: ignore[operator]
+    assert all(30.0 <= spread_retry_after(30.0, 3) <= 31.0 for _ in range(50))  # type: ignore[operator]

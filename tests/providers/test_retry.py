@@ -118,3 +118,18 @@ async def test_rate_gate_makes_later_callers_wait() -> None:
     gate.hold(0.5)  # a shorter pause never shortens a longer one
     await gate.wait(record)
     assert len(waited) == 1 and 1.9 <= waited[0] <= 2.0
+
+
+async def test_only_a_long_retry_after_pauses_every_call() -> None:
+    gate = RateGate(min_shared_s=1.0)
+    waited: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waited.append(seconds)
+
+    gate.hold(0.2)  # the server pacing one request: the others go on
+    await gate.wait(record)
+    assert waited == []
+    gate.hold(2.0)  # out of quota: everyone waits
+    await gate.wait(record)
+    assert len(waited) == 1 and waited[0] > 1.9

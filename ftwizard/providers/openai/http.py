@@ -24,7 +24,6 @@ from ftwizard.providers.keys import read_api_key
 from ftwizard.providers.openai.chat import URL_ADVICE, OpenAIChatProvider
 from ftwizard.providers.retry import (
     CallFailure,
-    RateGate,
     RetryEvent,
     RetryPolicy,
     call_with_retries,
@@ -34,25 +33,6 @@ from ftwizard.providers.retry import (
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 # Enough pooled connections for any sane concurrency; extra ones are opened and closed.
 _POOL_SIZE = 64
-
-
-class LongPauseGate(RateGate):
-    """A :class:`RateGate` that pauses every call only for a long ``retry-after``.
-
-    A short wait (under ``min_shared_s``) is the server pacing that one request: the request
-    waits and the others go on. A long wait means the quota is spent, and then every call
-    pauses rather than collecting 429s of its own. Sharing every short pause would stall all
-    workers once per 429: 14 stalls in a 200-request run where every 15th reply is a 429.
-    """
-
-    def __init__(self, min_shared_s: float = 1.0) -> None:
-        super().__init__()
-        self.min_shared_s = min_shared_s
-
-    def hold(self, seconds: float) -> None:
-        """Pause every later attempt, when ``seconds`` is long enough to mean "out of quota"."""
-        if seconds >= self.min_shared_s:
-            super().hold(seconds)
 
 
 class _HttpClient:
@@ -98,18 +78,19 @@ def _rejected_param(message: str, param: str | None) -> str | None:
     return None
 
 
-def spread_retry_after(seconds: float | None, times_limited: int, jitter: float) -> float | None:
-    """The server's ``retry-after`` plus a random extra, so retries do not come back in step.
+def spread_retry_after(seconds: float | None, times_limited: int) -> float | None:
+    """The server's ``retry-after`` as given the first time; a random extra after a repeat.
 
-    Requests told to wait the same time return together and, with a steady latency, land in
-    the same place of the next burst, where they can meet the same limit again, attempt after
-    attempt. The first wait adds up to ``jitter`` of it; from the second 429 of the same call
-    on, up to all of it (at most 1 s more), which breaks the step while costing the common
-    case little. The server's wait is always respected.
+    The first 429 of a call waits exactly what the server asked: adding a backoff on top of
+    it only slows the run. Requests told to wait the same time do return together, though,
+    and with a steady latency land in the same place of the next burst, where they can meet
+    the same limit again; so from the second 429 of the same call on, the wait gets up to all
+    of itself again (at most 1 s) at random, which breaks the step. The server's wait is
+    always respected.
     """
     if seconds is None:
         return None
-    share = jitter if times_limited <= 1 else 1.0
+    share = 0.0 if times_limited <= 1 else 1.0
     return seconds + random.random() * share * min(seconds, 1.0)
 
 
@@ -180,7 +161,6 @@ class LeanOpenAIChatProvider(OpenAIChatProvider):
             timeout_s=timeout_s,
             on_retry=on_retry,
         )
-        self.gate = LongPauseGate()
         self._http: ClientCache[_HttpClient] = ClientCache(self._build_http)
 
     def endpoint(self) -> str:
@@ -234,9 +214,7 @@ class LeanOpenAIChatProvider(OpenAIChatProvider):
             raise CallFailure(
                 message or f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}",
                 status_code=status,
-                retry_after_s=spread_retry_after(
-                    parse_retry_after(response.headers), limited[0], self.retry.jitter
-                ),
+                retry_after_s=spread_retry_after(parse_retry_after(response.headers), limited[0]),
                 should_retry={"true": True, "false": False}.get(should or ""),
                 error_type=error_type,
             )
