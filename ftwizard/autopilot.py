@@ -166,6 +166,18 @@ async def _perform(pilot: Pilot[Any], action: Action, screenshots: Path | None) 
     raise ActionFailed(f"unknown action {action.kind}")
 
 
+def _conditions(screen: Any) -> dict[str, tuple[Any, Callable[[Any], bool]]]:
+    """The screen's conditions, and those of the shared widgets on it (a widget's
+    ``WAIT_CONDITIONS`` take the widget), each with what its predicate is called on."""
+    found: dict[str, tuple[Any, Callable[[Any], bool]]] = {}
+    for widget in screen.query("*"):
+        for name, predicate in getattr(type(widget), "WAIT_CONDITIONS", {}).items():
+            found.setdefault(name, (widget, predicate))
+    for name, predicate in getattr(screen, "WAIT_CONDITIONS", {}).items():
+        found[name] = (screen, predicate)
+    return found
+
+
 async def _wait_for(pilot: Pilot[Any], condition: str, timeout: float) -> str:
     app: FtwizardApp = pilot.app  # type: ignore[assignment]
     if condition == "workers":
@@ -175,15 +187,15 @@ async def _wait_for(pilot: Pilot[Any], condition: str, timeout: float) -> str:
             raise ActionFailed(f"workers still running after {timeout:g}s") from None
         await pilot.pause()
         return ""
-    conditions: dict[str, Callable[[Any], bool]] = getattr(app.screen, "WAIT_CONDITIONS", {})
-    predicate = conditions.get(condition)
-    if predicate is None:
+    conditions = _conditions(app.screen)
+    found = conditions.get(condition)
+    if found is None:
         known = ", ".join(["workers", *sorted(conditions)])
         raise ActionFailed(
             f"no condition '{condition}' on screen '{_screen_name(app)}' (known: {known})"
         )
-    screen = app.screen
-    if not await _wait_until(pilot, lambda: predicate(screen), timeout):
+    owner, predicate = found
+    if not await _wait_until(pilot, lambda: predicate(owner), timeout):
         raise ActionFailed(f"'{condition}' did not hold within {timeout:g}s")
     return ""
 

@@ -5,13 +5,17 @@ missing from the cache, a Download button; while downloading, a progress bar wit
 and ETA and a Cancel button. The download runs on a worker thread through
 :mod:`ftwizard.providers.local.download` (``HF_ENDPOINT``, ``HF_HOME``, ``HF_TOKEN``); a gated
 or unknown model is answered with its message. Training itself never downloads.
+
+A replay waits for ``model-downloaded`` (see :data:`ModelDownload.WAIT_CONDITIONS`).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -53,6 +57,14 @@ class ModelDownload(Vertical):
     ModelDownload Horizontal { height: auto; }
     """
 
+    # Conditions a replay can ``wait`` for on any screen that shows this widget: the last
+    # download started here finished and the model is in the cache.
+    WAIT_CONDITIONS: ClassVar[dict[str, Callable[[Any], bool]]] = {
+        "model-downloaded": lambda widget: (
+            not widget.busy and widget.downloaded is not None and is_cached(widget.downloaded)
+        ),
+    }
+
     class Finished(Message):
         """The model is in the cache now."""
 
@@ -65,6 +77,12 @@ class ModelDownload(Vertical):
         self.model: str | None = None
         self._cancel = threading.Event()
         self._busy = False
+        self.downloaded: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a download is running."""
+        return self._busy
 
     def compose(self) -> ComposeResult:
         yield Static("", id="download-status")
@@ -80,6 +98,9 @@ class ModelDownload(Vertical):
         # having to call in; a model is looked up in the cache only when it changes.
         self._seen: tuple[str | None, bool] | None = None
         self.set_interval(0.5, self._follow_session)
+        # Now too, so that the offer is there as soon as the screen is: a replay presses
+        # Download right after the task screen appears.
+        self._follow_session()
 
     def _follow_session(self) -> None:
         # The app's open session (``None`` while the session list shows): never the screen's,
@@ -121,6 +142,7 @@ class ModelDownload(Vertical):
         event.stop()
         if event.button.id == "download-start" and self.model and not self._busy:
             self._busy = True
+            self.downloaded = None  # the condition is about this download, not an earlier one
             self._cancel.clear()
             self._show(f"Looking up '{self.model}' on the Hub...", busy=True)
             self.run_worker(lambda: self._download(str(self.model)), thread=True)
@@ -143,7 +165,7 @@ class ModelDownload(Vertical):
         except FtwizardError as exc:
             app.call_from_thread(self._end, str(exc))
         else:
-            app.call_from_thread(self._end, None)
+            app.call_from_thread(self._end, None, repo_id)
             app.call_from_thread(self.post_message, self.Finished(repo_id))
             refresh = getattr(self.screen, "refresh_frame", None)
             if callable(refresh):  # the step's checks see the model on disk now
@@ -156,8 +178,9 @@ class ModelDownload(Vertical):
             f"Downloading '{self.model}': {progress_line(progress)}"
         )
 
-    def _end(self, message: str | None) -> None:
+    def _end(self, message: str | None, downloaded: str | None = None) -> None:
         self._busy = False
+        self.downloaded = downloaded
         if message is None:
             self.display = False
             self._show(None)

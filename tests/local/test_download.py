@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,33 +16,7 @@ from ftwizard.providers.local.download import (
 )
 from ftwizard.providers.local.models import resolve_local_model
 from tests.fakes.hf_hub import FakeHub
-from tests.local.families import build_family
-
-REPO = "tiny-org/tiny-llama-chat"
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    model = build_family("llama", tmp_path / "model")
-    with FakeHub() as fake:
-        fake.add_folder(REPO, model)
-        fake.add_folder("meta/gated", model, gated=True)
-        monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        import huggingface_hub.constants as constants
-
-        # huggingface_hub reads these at import time; the test's values must win.
-        monkeypatch.setattr(constants, "ENDPOINT", fake.endpoint)
-        monkeypatch.setattr(
-            constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            fake.endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-        )
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        yield fake
+from tests.local.conftest import REPO
 
 
 def test_plan_shows_the_size_and_download_reports_progress(hub: FakeHub) -> None:

@@ -10,9 +10,7 @@ from textual.widgets import Button, Static
 from ftwizard.providers.local.download import DownloadProgress, is_cached
 from ftwizard.widgets.model_download import ModelDownload, progress_line
 from tests.fakes.hf_hub import FakeHub
-from tests.local.test_download import REPO, hub
-
-__all__ = ["hub"]
+from tests.local.conftest import REPO
 
 
 class Host(App[None]):
@@ -40,17 +38,19 @@ def test_progress_line_shows_size_rate_and_eta() -> None:
 async def test_the_offer_downloads_a_missing_hub_model(hub: FakeHub) -> None:
     app = Host(REPO)
     async with app.run_test() as pilot:
-        await pilot.pause(0.8)
-        widget = app.query_one(ModelDownload)
+        await pilot.pause()
+        widget = app.query_one(ModelDownload)  # offered at once: a replay presses it next
         assert widget.display and widget.model == REPO
         assert "not on this machine" in str(widget.query_one("#download-status", Static).render())
+        downloaded = ModelDownload.WAIT_CONDITIONS["model-downloaded"]
+        assert not downloaded(widget)  # what a replay waits for: not before the download
         await pilot.click("#download-start")
         for _ in range(100):
             await pilot.pause(0.1)
             if app.finished:
                 break
         assert app.finished == [REPO] and is_cached(REPO)
-        assert not widget.display
+        assert not widget.display and downloaded(widget)
 
 
 async def test_a_gated_model_is_answered_with_its_message(hub: FakeHub) -> None:

@@ -128,6 +128,90 @@ def test_stop_and_max_completion_tokens(served: Served) -> None:
     assert short.usage is not None and short.usage.completion_tokens <= 2
 
 
+def _first_position_logprobs(loaded: Any, k: int) -> list[float]:
+    """The model's own top-``k`` log-probabilities for the first answer token of MESSAGES."""
+    import torch
+
+    from ftwizard.providers.local.chat_format import render_prompt
+
+    prompt = render_prompt(loaded.tokenizer, MESSAGES)
+    ids = loaded.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        logits = loaded.model(**ids).logits[0, -1].float()
+    return [float(v) for v in torch.log_softmax(logits, dim=-1).topk(k).values]
+
+
+def _answer_bytes(content: list[Any]) -> str:
+    return bytes(b for entry in content for b in entry.bytes).decode("utf-8", "replace")
+
+
+def test_logprobs_are_the_models_own_for_every_answer_token(served: Served, loaded: Any) -> None:
+    raw = served.client().chat.completions.with_raw_response.create(
+        model=NAME, messages=MESSAGES, max_completion_tokens=8, logprobs=True, top_logprobs=5
+    )
+    assert_matches_spec("CreateChatCompletionResponse", raw.http_response.json())
+    reply = raw.parse()
+    choice = reply.choices[0]
+    assert choice.logprobs is not None and choice.logprobs.content is not None
+    content = choice.logprobs.content
+    assert reply.usage is not None and len(content) == reply.usage.completion_tokens
+    # The tokens' bytes spell the answer.
+    assert _answer_bytes(content).strip() == choice.message.content
+    for entry in content:
+        assert [t.logprob for t in entry.top_logprobs] == sorted(
+            (t.logprob for t in entry.top_logprobs), reverse=True
+        )
+        assert len(entry.top_logprobs) == 5 and entry.logprob <= 0
+        # Greedy decoding picked the most likely token, and says so.
+        assert entry.token == entry.top_logprobs[0].token
+        assert entry.logprob == pytest.approx(entry.top_logprobs[0].logprob)
+    own = _first_position_logprobs(loaded, 5)
+    assert [t.logprob for t in content[0].top_logprobs] == pytest.approx(own, abs=1e-4)
+
+
+def test_streamed_logprobs_arrive_with_their_text_and_match_the_whole_answer(
+    served: Served,
+) -> None:
+    client = served.client()
+    asked: dict[str, Any] = {"logprobs": True, "top_logprobs": 2, "max_completion_tokens": 10}
+    whole = client.chat.completions.create(model=NAME, messages=MESSAGES, **asked)
+    chunks = list(
+        client.chat.completions.create(model=NAME, messages=MESSAGES, stream=True, **asked)
+    )
+    streamed: list[Any] = []
+    for chunk in chunks:
+        assert_matches_spec(
+            "CreateChatCompletionStreamResponse", chunk.model_dump(mode="json", exclude_unset=True)
+        )
+        if not chunk.choices or chunk.choices[0].logprobs is None:
+            continue
+        delta = chunk.choices[0]
+        entries = delta.logprobs.content or []  # type: ignore[union-attr]
+        if delta.delta.content:  # the chunk's text is made of its tokens' bytes
+            assert entries and _answer_bytes(entries).endswith(delta.delta.content)
+        streamed.extend(entries)
+    assert whole.choices[0].logprobs is not None
+    expected = whole.choices[0].logprobs.content or []
+    assert [(e.token, e.bytes) for e in streamed] == [(e.token, e.bytes) for e in expected]
+    assert [e.logprob for e in streamed] == pytest.approx([e.logprob for e in expected], abs=1e-4)
+    assert all(len(e.top_logprobs) == 2 for e in streamed)
+
+
+def test_logprobs_need_logprobs_true_and_at_most_20_alternatives(served: Served) -> None:
+    with httpx.Client(base_url=served.base_url) as http:
+        for payload in ({"top_logprobs": 3}, {"logprobs": True, "top_logprobs": 21}):
+            reply = http.post(
+                "/chat/completions", json={"model": NAME, "messages": MESSAGES, **payload}
+            )
+            assert reply.status_code == 400, payload
+            assert_matches_spec("ErrorResponse", reply.json())
+            assert reply.json()["error"]["param"] == "top_logprobs"
+    plain = served.client().chat.completions.create(
+        model=NAME, messages=MESSAGES, max_completion_tokens=3
+    )
+    assert plain.choices[0].logprobs is None  # not asked, not computed
+
+
 def test_models_list_the_public_name(served: Served) -> None:
     with httpx.Client(base_url=served.base_url) as http:
         body = http.get("/models").json()
@@ -159,18 +243,29 @@ def test_unknown_model_and_bad_requests_answer_the_spec_error(served: Served) ->
 def test_twenty_concurrent_requests_all_succeed_in_batches(served: Served) -> None:
     client = served.client()
 
-    def call(i: int) -> str:
+    def call(i: int) -> tuple[str, int, int | None]:
+        # Every other request asks for logprobs: they share batches with those that do not.
         reply = client.chat.completions.create(
             model=NAME,
             messages=[{"role": "user", "content": f"which bird is number {i}"}],
             max_completion_tokens=8,
+            **({"logprobs": True, "top_logprobs": 3} if i % 2 else {}),
         )
-        return reply.choices[0].finish_reason
+        choice = reply.choices[0]
+        content = choice.logprobs.content if choice.logprobs else None
+        assert reply.usage is not None
+        return (
+            choice.finish_reason,
+            reply.usage.completion_tokens,
+            None if content is None else len(content),
+        )
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=20) as pool:
-        reasons = list(pool.map(call, range(20)))
-    assert all(r in {"stop", "length"} for r in reasons)
+        results = list(pool.map(call, range(20)))
+    assert all(reason in {"stop", "length"} for reason, _, _ in results)
+    assert all(entries is None for _, _, entries in results[0::2])
+    assert all(entries == tokens for _, tokens, entries in results[1::2])
     assert time.monotonic() - started < 60
 
 
@@ -227,3 +322,19 @@ def test_the_detached_server_streams_to_the_sdk(
     finally:
         server.stop()
     assert not server.is_alive()
+
+
+def test_a_token_holding_part_of_a_character_shows_its_raw_bytes(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from ftwizard.providers.local.logprobs import TokenPieces
+    from tests.local.families import build_family
+
+    tokenizer = AutoTokenizer.from_pretrained(str(build_family("llama", tmp_path / "llama")))
+    pieces = TokenPieces(tokenizer)
+    ids = tokenizer.encode("é robin", add_special_tokens=False)
+    shown = [pieces(i) for i in ids]
+    # "é" is two bytes the tiny vocabulary never merged: each token is one of them.
+    assert shown[:2] == [("bytes:\\xc3", (0xC3,)), ("bytes:\\xa9", (0xA9,))]
+    assert bytes(b for _, raw in shown for b in raw or ()).decode("utf-8") == "é robin"
+    assert all(not text.startswith("bytes:") for text, _ in shown[2:])

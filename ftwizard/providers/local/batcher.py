@@ -7,6 +7,10 @@ every step, hands each row's new text to its job through a per-row stopping crit
 also ends a row on its end-of-turn token, its own token limit, a ``stop`` string, or a client
 that went away. The queue is bounded: :class:`QueueFull` tells the caller to answer 503.
 
+A job that asks for ``logprobs`` gets each token's entry with the text that first shows it
+(:class:`Delta`) or, for tokens whose text never shows (a stop string), with its
+:class:`Finish`; a batch without such a job computes none (see :mod:`.logprobs`).
+
 torch and transformers are imported in the generation thread only.
 """
 
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ftwizard.providers.local.chat_format import strip_thinking
+from ftwizard.providers.local.logprobs import StepLogprobs, TokenLogprob, TokenPieces
 
 FinishReason = Literal["stop", "length"]
 
@@ -32,6 +37,7 @@ class Delta:
 
     index: int
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Finish:
     index: int
     reason: FinishReason
     completion_tokens: int
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,9 @@ class GenerationJob:
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    # Return each token's log-probability, with this many of the most likely alternatives.
+    logprobs: bool = False
+    top_logprobs: int = 0
     events: queue.Queue[Event] = field(default_factory=queue.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -86,6 +96,13 @@ class _Row:
     tokens: list[int] = field(default_factory=list)
     sent: str = ""
     finished: bool = False
+    # Log-probability entries of tokens whose text has not been sent yet.
+    pending: list[TokenLogprob] = field(default_factory=list)
+
+    def take_pending(self) -> tuple[TokenLogprob, ...]:
+        taken = tuple(self.pending)
+        self.pending.clear()
+        return taken
 
 
 def _visible(text: str, stop: list[str], *, final: bool = False) -> tuple[str, bool]:
@@ -119,6 +136,7 @@ class Batcher:
         self.batch_size = batch_size
         self._queue: queue.Queue[GenerationJob] = queue.Queue(maxsize=max_queue)
         self._held: list[GenerationJob] = []
+        self._pieces: TokenPieces | None = None
         self._thread = threading.Thread(target=self._run, name="ftwizard-batcher", daemon=True)
         self._thread.start()
 
@@ -165,7 +183,7 @@ class Batcher:
 
     def _generate(self, jobs: list[GenerationJob]) -> None:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         loaded = self.loaded
         tok = loaded.tokenizer
@@ -178,15 +196,29 @@ class Batcher:
         )
         enc = {k: v.to(loaded.device) for k, v in enc.items()}
         end_ids = set(loaded.end_ids)
+        wanted: list[int | None] = [
+            row.job.top_logprobs if row.job.logprobs else None for row in rows
+        ]
+        capture: StepLogprobs | None = None
+        if any(want is not None for want in wanted):
+            capture = StepLogprobs(max(want or 0 for want in wanted))
+            if self._pieces is None:
+                self._pieces = TokenPieces(tok)
+        pieces = self._pieces
 
         def finish(row: _Row, reason: FinishReason) -> None:
             row.finished = True
-            row.job.events.put(Finish(row.index, reason, len(row.tokens)))
+            row.job.events.put(Finish(row.index, reason, len(row.tokens), row.take_pending()))
 
         class PerRow(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
                 last = input_ids[:, -1].tolist()
+                entries = (
+                    capture.entries(input_ids[:, -1], wanted, pieces)
+                    if capture is not None and pieces is not None
+                    else None
+                )
                 for i, row in enumerate(rows):
                     if row.finished:
                         done[i] = True
@@ -198,6 +230,9 @@ class Batcher:
                     ended = token in end_ids
                     if not ended:
                         row.tokens.append(token)
+                        entry = entries[i] if entries is not None else None
+                        if entry is not None:
+                            row.pending.append(entry)
                     final = ended or len(row.tokens) >= row.job.max_tokens
                     text, hit = _visible(
                         tok.decode(row.tokens, skip_special_tokens=True),
@@ -213,7 +248,7 @@ class Batcher:
             @staticmethod
             def _send(row: _Row, text: str) -> None:
                 if text.startswith(row.sent) and len(text) > len(row.sent):
-                    row.job.events.put(Delta(row.index, text[len(row.sent) :]))
+                    row.job.events.put(Delta(row.index, text[len(row.sent) :], row.take_pending()))
                     row.sent = text
 
         key = jobs[0].batch_key()
@@ -229,6 +264,7 @@ class Batcher:
                 pad_token_id=tok.pad_token_id,
                 eos_token_id=loaded.end_ids or None,
                 stopping_criteria=StoppingCriteriaList([PerRow()]),
+                logits_processor=LogitsProcessorList([capture] if capture else []),
                 **sampling,
             )
         for row in rows:

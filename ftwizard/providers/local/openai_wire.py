@@ -8,9 +8,12 @@ and errors are built here in the shapes of the OpenAI OpenAPI spec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ftwizard.providers.local.logprobs import MAX_TOP_LOGPROBS, TokenLogprob
 
 OWNED_BY = "ftwizard"
 
@@ -96,6 +99,8 @@ class ChatCompletionBody(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
 
     @field_validator("stop")
     @classmethod
@@ -141,9 +146,35 @@ def parse_request(raw: bytes) -> ChatCompletionBody:
             name == "response_format" and data[name] == {"type": "text"}
         ):
             raise WireError(400, f"'{name}' is not supported by local models", param=name)
-    if data.get("logprobs"):
-        raise WireError(400, "'logprobs' is not supported by local models", param="logprobs")
+    if body.top_logprobs is not None and not body.logprobs:
+        raise WireError(400, "top_logprobs: logprobs must be true to use it", param="top_logprobs")
     return body
+
+
+def logprobs_body(entries: Sequence[TokenLogprob] | None) -> dict[str, Any] | None:
+    """A choice's ``logprobs`` object (``content`` entries as ``ChatCompletionTokenLogprob``),
+    or ``None`` when they were not asked for."""
+    if entries is None:
+        return None
+    return {
+        "content": [
+            {
+                "token": e.token,
+                "logprob": e.logprob,
+                "bytes": None if e.bytes is None else list(e.bytes),
+                "top_logprobs": [
+                    {
+                        "token": t.token,
+                        "logprob": t.logprob,
+                        "bytes": None if t.bytes is None else list(t.bytes),
+                    }
+                    for t in e.top
+                ],
+            }
+            for e in entries
+        ],
+        "refusal": None,
+    }
 
 
 def completion_response(
@@ -154,8 +185,10 @@ def completion_response(
     choices: list[tuple[str, str]],
     prompt_tokens: int,
     completion_tokens: int,
+    logprobs: Sequence[Sequence[TokenLogprob]] | None = None,
 ) -> dict[str, Any]:
-    """A ``CreateChatCompletionResponse``; ``choices`` are (text, finish_reason) pairs."""
+    """A ``CreateChatCompletionResponse``; ``choices`` are (text, finish_reason) pairs and
+    ``logprobs``, when asked for, each choice's token entries."""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -166,7 +199,7 @@ def completion_response(
                 "index": i,
                 "message": {"role": "assistant", "content": text, "refusal": None},
                 "finish_reason": reason,
-                "logprobs": None,
+                "logprobs": logprobs_body(logprobs[i] if logprobs is not None else None),
             }
             for i, (text, reason) in enumerate(choices)
         ],
@@ -193,9 +226,10 @@ def stream_chunk(
     finish_reason: str | None = None,
     usage_body: dict[str, int] | None = None,
     with_usage_field: bool = False,
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> dict[str, Any]:
     """A ``CreateChatCompletionStreamResponse``; ``index=None`` makes the final usage chunk
-    (no choices)."""
+    (no choices); ``logprobs`` are the entries of the tokens this chunk's text came from."""
     chunk: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion.chunk",
@@ -208,7 +242,7 @@ def stream_chunk(
                 "index": index,
                 "delta": delta or {},
                 "finish_reason": finish_reason,
-                "logprobs": None,
+                "logprobs": logprobs_body(logprobs),
             }
         ],
     }
@@ -228,6 +262,7 @@ __all__ = [
     "WireError",
     "WireMessage",
     "completion_response",
+    "logprobs_body",
     "model_object",
     "parse_request",
     "stream_chunk",

@@ -1,9 +1,10 @@
 """The HTTP side of the local server: OpenAI's chat-completions routes over a :class:`Batcher`.
 
 ``POST /v1/chat/completions`` (JSON or SSE stream, ``n``, ``stop``, ``seed``,
-``max_completion_tokens``), ``GET /v1/models`` and ``/v1/models/{id}`` under the deployment's
-public name, ``GET /health``. Errors are the spec's error object; a full queue answers 503 with
-``Retry-After``. Each connection gets a thread; generation itself is batched on one thread.
+``max_completion_tokens``, ``logprobs`` / ``top_logprobs``), ``GET /v1/models`` and
+``/v1/models/{id}`` under the deployment's public name, ``GET /health``. Errors are the spec's
+error object; a full queue answers 503 with ``Retry-After``. Each connection gets a thread;
+generation itself is batched on one thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ftwizard.providers.local.batcher import (
     QueueFull,
 )
 from ftwizard.providers.local.chat import DEFAULT_MAX_NEW_TOKENS
+from ftwizard.providers.local.logprobs import TokenLogprob
 from ftwizard.providers.local.openai_wire import (
     ChatCompletionBody,
     WireError,
@@ -124,13 +126,16 @@ def make_handler(name: str, batcher: Batcher, created: int) -> type[BaseHTTPRequ
         ) -> None:
             texts = [""] * job.n
             reasons = ["length"] * job.n
+            entries: list[list[TokenLogprob]] = [[] for _ in range(job.n)]
             completion_tokens = 0
             for event in _events(job):
                 if isinstance(event, Delta):
                     texts[event.index] += event.text
+                    entries[event.index].extend(event.logprobs)
                 elif isinstance(event, Finish):
                     reasons[event.index] = event.reason
                     completion_tokens += event.completion_tokens
+                    entries[event.index].extend(event.logprobs)
                 elif isinstance(event, Failed):
                     self._error(WireError(500, event.message, type="server_error"))
                     return
@@ -144,6 +149,7 @@ def make_handler(name: str, batcher: Batcher, created: int) -> type[BaseHTTPRequ
                             choices=[(t.strip(), r) for t, r in zip(texts, reasons, strict=True)],
                             prompt_tokens=event.prompt_tokens,
                             completion_tokens=completion_tokens,
+                            logprobs=entries if job.logprobs else None,
                         ),
                     )
 
@@ -174,10 +180,20 @@ def make_handler(name: str, batcher: Batcher, created: int) -> type[BaseHTTPRequ
                 self.wfile.flush()
                 for event in _events(job):
                     if isinstance(event, Delta):
-                        self.wfile.write(chunk(index=event.index, delta={"content": event.text}))
+                        self.wfile.write(
+                            chunk(
+                                index=event.index,
+                                delta={"content": event.text},
+                                logprobs=event.logprobs if job.logprobs else None,
+                            )
+                        )
                     elif isinstance(event, Finish):
                         completion_tokens += event.completion_tokens
-                        self.wfile.write(chunk(index=event.index, finish_reason=event.reason))
+                        # Tokens whose text never showed (a stop string) end with the stream.
+                        leftover = event.logprobs if job.logprobs and event.logprobs else None
+                        self.wfile.write(
+                            chunk(index=event.index, finish_reason=event.reason, logprobs=leftover)
+                        )
                     elif isinstance(event, Failed):
                         error = WireError(500, event.message, type="server_error")
                         self.wfile.write(b"data: " + json.dumps(error.body()).encode() + b"\n\n")
@@ -226,6 +242,8 @@ def _job(body: ChatCompletionBody, batcher: Batcher) -> GenerationJob:
         top_p=body.top_p or 1.0,
         seed=body.seed,
         stop=body.stop_list(),
+        logprobs=bool(body.logprobs),
+        top_logprobs=body.top_logprobs or 0,
     )
 
 
