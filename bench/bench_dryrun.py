@@ -8,6 +8,12 @@ bound (1.9 s) beyond start-up, also when every 15th request is answered 429 with
 ``retry-after`` equal to the latency. Printed beside it: the same run on the openai SDK's client,
 and sequential generation (what a plain loop does, over 20 s).
 
+The whole-process figure (the issue's target: 1.9 s, start-up included) is the median of three
+runs of ``python -m ftwizard dryrun``, after compiling ftwizard's bytecode as ``pip install``
+does. Its physical bound is higher than 1.25 s: the server counts retries too, so a 429 lands
+in the last wave, and that request needs two more latencies (its retry-after, its retry) after
+the others are done; :func:`bound_with_429s` simulates the schedule and prints that bound.
+
 The fake OpenAI server runs in its own process, as a real server would, so its request
 handling does not compete with the client for the GIL. It answers with TCP_NODELAY and a listen
 backlog of 128: with the standard library's defaults (Nagle on, backlog 5) a loopback server
@@ -23,6 +29,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,6 +111,50 @@ def start_server(latency: float, every: int) -> tuple[str, str, Any, Connection]
     return url, key, process, parent
 
 
+def bound_with_429s(samples: int, concurrency: int, latency: float, every: int) -> float:
+    """The shortest possible run: zero client overhead, every ``every``-th request a 429.
+
+    An event simulation of the fake server's schedule: each request takes ``latency``; a 429
+    is answered after ``latency`` and retried after a ``retry-after`` of ``latency``, during
+    which its slot carries another request.
+    """
+    import heapq
+
+    counter = itertools.count(1)
+    order = itertools.count()
+    queue = list(range(samples))
+    events: list[tuple[float, int, str, int, bool]] = []
+    in_flight, last = 0, 0.0
+
+    def send(now: float) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        limited = every > 0 and next(counter) % every == 0
+        heapq.heappush(events, (now + latency, next(order), "reply", 0, limited))
+
+    for _ in range(min(concurrency, samples)):
+        queue.pop()
+        send(0.0)
+    retries = 0
+    while events:
+        now, _, kind, _, limited = heapq.heappop(events)
+        if kind == "reply":
+            in_flight -= 1
+            if limited:
+                heapq.heappush(events, (now + latency, next(order), "retry", 0, False))
+            else:
+                last = now
+        else:
+            retries += 1
+        while in_flight < concurrency and (retries or queue):
+            if retries:
+                retries -= 1
+            else:
+                queue.pop()
+            send(now)
+    return last
+
+
 def write_data(path: Path, n: int) -> None:
     with path.open("w") as fh:
         for i in range(n):
@@ -174,27 +225,48 @@ def measure(
         print(f"    row {error.row} ({error.stage}): {error.message}", flush=True)
 
 
-def whole_process(data: Path, grader: Path, samples: int, concurrency: int, latency: float) -> None:
+def compile_bytecode() -> None:
+    """Compile ftwizard's bytecode, as ``pip install`` does for an installed package.
+
+    An editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` (as on this machine) would
+    otherwise compile every module from source on every start, which a user's install never
+    does; that would be measured instead of ftwizard.
+    """
+    import compileall
+
+    compileall.compile_dir(str(REPO / "ftwizard"), quiet=1)
+
+
+def whole_process(
+    data: Path, grader: Path, samples: int, concurrency: int, latency: float, runs: int = 3
+) -> None:
     """Time ``ftwizard dryrun`` as a user runs it, start to exit, every 15th request a 429."""
-    url, key, process, conn = start_server(latency, 15)
     argv = [sys.executable, "-m", "ftwizard", "dryrun", "--data", str(data), "--grader"]
-    argv += [str(grader), "--model", f"openai:{MODEL}", "--base-url", url, "--json"]
+    argv += [str(grader), "--model", f"openai:{MODEL}", "--json"]
     argv += ["--samples", str(samples), "--concurrency", str(concurrency)]
     argv += ["--samples-per-prompt", "1"]
-    env = {**os.environ, "OPENAI_API_KEY": key}
-    try:
-        start = time.perf_counter()
-        out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO)
-        elapsed = time.perf_counter() - start
-    finally:
-        conn.send("stop")
-        process.join(timeout=5)
-    if out.returncode != 0:
-        raise SystemExit(f"ftwizard dryrun failed ({out.returncode}): {out.stderr[-2000:]}")
-    n = json.loads(out.stdout.strip().splitlines()[-1])["n"]
-    verdict = "within" if elapsed <= WHOLE_TARGET_S else "OVER"
+    times: list[float] = []
+    for _ in range(runs):
+        url, key, process, conn = start_server(latency, 15)
+        env = {**os.environ, "OPENAI_API_KEY": key}
+        try:
+            start = time.perf_counter()
+            out = subprocess.run(
+                [*argv, "--base-url", url], capture_output=True, text=True, env=env, cwd=REPO
+            )
+            times.append(time.perf_counter() - start)
+        finally:
+            conn.send("stop")
+            process.join(timeout=5)
+        if out.returncode != 0:
+            raise SystemExit(f"ftwizard dryrun failed ({out.returncode}): {out.stderr[-2000:]}")
+        n = json.loads(out.stdout.strip().splitlines()[-1])["n"]
+        assert n == samples, f"graded {n} of {samples}"
+    median = statistics.median(times)
+    verdict = "within" if median <= WHOLE_TARGET_S else "OVER"
     print(
-        f"  {'whole process: ftwizard dryrun, 15th 429':<40} {elapsed:6.2f} s  graded {n}  "
+        f"  {'whole process: ftwizard dryrun, 15th 429':<40} {median:6.2f} s  median of "
+        f"{runs} ({', '.join(f'{t:.2f}' for t in times)}), graded {samples} each  "
         f"{verdict} target {WHOLE_TARGET_S:.2f} s (start-up included)",
         flush=True,
     )
@@ -209,6 +281,7 @@ def main() -> None:
     args = parser.parse_args()
     bound = args.samples / args.concurrency * args.latency
     target = 1.5 * bound
+    limited_bound = bound_with_429s(args.samples, args.concurrency, args.latency, 15)
     t0 = time.perf_counter()
     import ftwizard.dryrun.engine
     import ftwizard.providers.openai.http  # noqa: F401
@@ -217,8 +290,10 @@ def main() -> None:
     print(
         f"dry run: {args.samples} samples, {args.latency * 1000:.0f} ms latency, "
         f"concurrency {args.concurrency}; bound {bound:.2f} s, target {target:.2f} s "
-        f"(start-up imports {startup:.2f} s, not counted)"
+        f"(start-up imports {startup:.2f} s, not counted); with every 15th a 429 the bound is "
+        f"{limited_bound:.2f} s"
     )
+    compile_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.jsonl"
         write_data(data, args.samples)

@@ -12,6 +12,7 @@ from ftwizard.datasets.formats import SHAPES, DatasetFormat
 from ftwizard.datasets.gemini_checks import check_gemini, check_gemini_preference
 from ftwizard.datasets.openai_checks import check_chat, check_dpo, check_rft, check_trl
 from ftwizard.datasets.problems import Code
+from ftwizard.session import Backend
 from ftwizard.datasets.trl_checks import (
     check_prompt_completion,
     check_prompt_only,
@@ -20,8 +21,8 @@ from ftwizard.datasets.trl_checks import (
 )
 
 
-def check_example(data: Any, fmt: DatasetFormat) -> Checked:
-    """Check one parsed example against ``fmt``."""
+def check_example(data: Any, fmt: DatasetFormat, *, backend: Backend | None = None) -> Checked:
+    """Check one parsed example against ``fmt``, as ``backend`` reads it (default: OpenAI)."""
     out = Checked()
     if not isinstance(data, dict):
         out.errors.append(
@@ -32,7 +33,10 @@ def check_example(data: Any, fmt: DatasetFormat) -> Checked:
             )
         )
         return out
-    _CHECKERS[fmt](data, out)
+    if fmt is DatasetFormat.RFT:
+        check_rft(data, out, openai=backend in (None, Backend.openai))
+    else:
+        _CHECKERS[fmt](data, out)
     return out
 
 

@@ -302,10 +302,19 @@ def check_trl(data: dict[str, Any], out: Checked) -> None:
     check_chat(data, out, openai_tools=False)
 
 
-def check_rft(data: dict[str, Any], out: Checked) -> None:
-    """OpenAI reinforcement items: the prompt messages plus item fields for the graders."""
+def check_rft(data: dict[str, Any], out: Checked, *, openai: bool = True) -> None:
+    """Reinforcement items: the prompt messages plus item fields for the graders.
+
+    OpenAI's RFT takes a ``developer`` message, not ``system``; the other backends that run RFT
+    on this format (Fireworks, local GRPO) take ``system`` as in chat data.
+    """
+    roles = _RFT_ROLES if openai else _RFT_ROLES | {"system"}
     messages = check_messages(
-        data.get("messages"), out, roles=_RFT_ROLES, where='"messages"', fmt_name="OpenAI RFT"
+        data.get("messages"),
+        out,
+        roles=roles,
+        where='"messages"',
+        fmt_name="OpenAI RFT" if openai else "RFT",
     )
     check_tools(data, out)
     if messages and messages[-1].get("role") != "user":

@@ -183,6 +183,7 @@ def prepare(
         model=model,
         validation_file=current_valid,
         progress=on_progress,
+        backend=backend,
     )
     report_file = out_dir / "validation-report.json"
     from ftwizard.files import atomic_write_text

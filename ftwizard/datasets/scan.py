@@ -156,7 +156,7 @@ class Scan:
         if rec.error is not None:
             self.error(line, self.read_error_code, rec.error)
             return
-        checked = check_example(rec.data, self.fmt)
+        checked = check_example(rec.data, self.fmt, backend=self.target.backend)
         for code, message in checked.errors:
             self.error(line, code, message)
         for code, message in checked.warnings:

@@ -117,6 +117,7 @@ def validate_file(
     compare: bool | None = None,
     threads: int | None = None,
     counter: TokenCounter | None = None,
+    backend: Backend | None = None,
 ) -> ValidationReport:
     """Validate ``path`` for training ``model`` (default: a model that fits the format).
 
@@ -125,6 +126,10 @@ def validate_file(
 
     ``counter`` replaces the model's token counter (for instance one that asks the provider's
     API, whose counts are exact where ours are estimates).
+
+    ``backend`` is the backend that will train on the file, when the model name alone does not
+    say (a Fireworks or Together model id reads like a local one): its rules apply, such as
+    which roles RFT prompts may use.
 
     ``compare`` (default: when no model is named) adds the cost of the other models of the same
     backend that train this method, counted with the same tokens.
@@ -148,6 +153,8 @@ def validate_file(
     target = resolve_target(model, method)
     if dataset_format in (DatasetFormat.GEMINI, DatasetFormat.GEMINI_PREFERENCE) and model is None:
         target = resolve_target("gemini-2.5-flash", method)
+    if backend is not None and backend is not target.backend:
+        target = target.model_copy(update={"backend": backend})
     if counter is None:
         counter = counter_for(target)
 

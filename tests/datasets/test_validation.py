@@ -257,3 +257,24 @@ def test_validation_examples_also_in_training_are_flagged(tmp_path: Path) -> Non
     (overlap,) = [p for p in report.validation.warnings if p.code is Code.VALIDATION_OVERLAP]
     assert overlap.line == 2 and "training line 7" in overlap.message
     assert report.ok
+
+
+@pytest.mark.parametrize(
+    ("backend", "errors"),
+    [(None, [(5, "role_not_allowed")]), ("openai", [(5, "role_not_allowed")]), ("fireworks", [])],
+)
+def test_a_system_prompt_in_rft_data_is_refused_only_for_openai(
+    backend: str | None, errors: list[tuple[int, str]]
+) -> None:
+    # OpenAI's RFT wants "developer"; Fireworks (and local GRPO) read "system" as in chat data.
+    from ftwizard.session import Backend
+
+    report = validate_file(
+        DATA / "rft_system_role.jsonl",
+        fmt=DatasetFormat.RFT,
+        model="accounts/fireworks/models/qwen3-8b" if backend == "fireworks" else None,
+        backend=Backend(backend) if backend else None,
+    )
+    assert [(e.line, e.code.value) for e in report.errors if e.line is not None] == errors
+    if backend == "fireworks":
+        assert report.backend is Backend.fireworks

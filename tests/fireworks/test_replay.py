@@ -25,8 +25,8 @@ def _rft_rows(source: Path, target: Path) -> dict[str, str]:
         messages = json.loads(line)["messages"]
         label = messages[-1]["content"]
         labels[messages[-2]["content"]] = label
-        # The dataset check applies OpenAI's RFT rule (no "system" role) to every backend.
-        prompt = [m for m in messages[:-1] if m["role"] != "system"]
+        # The system prompt stays: Fireworks reads it (only OpenAI's RFT refuses "system").
+        prompt = messages[:-1]
         out.append(json.dumps({"messages": prompt, "reference_answer": label}))
     target.write_text("\n".join(out) + "\n", encoding="utf-8")
     return labels

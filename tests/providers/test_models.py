@@ -221,3 +221,16 @@ def test_the_first_retry_after_is_honoured_as_given_and_a_repeat_is_spread() -> 
     assert max(later) > 0.5  # type: ignore[type-var]
     # A long wait is never stretched by more than a second.
     assert all(30.0 <= spread_retry_after(30.0, 3) <= 31.0 for _ in range(50))  # type: ignore[operator]
+
+
+def test_plain_http_endpoints_skip_the_ca_bundle_and_https_keeps_it() -> None:
+    import ssl
+
+    from ftwizard.providers.openai.http import tls_verification
+
+    assert tls_verification("https://api.openai.com/v1") is True
+    local = tls_verification("http://127.0.0.1:8000/v1")
+    assert isinstance(local, ssl.SSLContext)
+    # Fail-closed: it verifies, and trusts no certificate.
+    assert local.verify_mode is ssl.CERT_REQUIRED and local.check_hostname
+    assert local.get_ca_certs() == []

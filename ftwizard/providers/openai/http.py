@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,19 @@ from ftwizard.providers.retry import (
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 # Enough pooled connections for any sane concurrency; extra ones are opened and closed.
 _POOL_SIZE = 64
+
+
+def tls_verification(url: str) -> ssl.SSLContext | bool:
+    """What the HTTP client verifies TLS with: the CA bundle for https, nothing for http.
+
+    Loading the CA bundle costs about 0.1 s on a small machine, paid before the first request
+    goes out. A plain-HTTP endpoint (a local vLLM or llama.cpp server) never opens TLS, so it
+    gets a context that trusts no certificate at all: if a TLS connection were ever made on
+    it, verification would fail, never pass.
+    """
+    if url.lower().startswith("http://"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return True
 
 
 class _HttpClient:
@@ -174,11 +188,13 @@ class LeanOpenAIChatProvider(OpenAIChatProvider):
         headers = {"content-type": "application/json"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
+        endpoint = self.endpoint()
         return _HttpClient(
             httpx2.AsyncClient(
-                base_url=self.endpoint() + "/",
+                base_url=endpoint + "/",
                 headers=headers,
                 timeout=self.timeout_s,
+                verify=tls_verification(endpoint),
                 limits=httpx2.Limits(
                     max_connections=_POOL_SIZE, max_keepalive_connections=_POOL_SIZE
                 ),

@@ -138,13 +138,9 @@ class ResultsPanel:
         share = g.zero_variance_pct / 100
         level = "no-go" if share >= 0.8 else "warning" if share >= 0.5 else "note"
         rows: list[tuple[str, str, str, str | None]] = [
-            (
-                f"all {g.k} answers equal",
-                f"{g.zero_variance_pct:.1f}% "
-                f"({g.all_fail_pct:.0f} fail / {g.all_pass_pct:.0f} pass)",
-                "under 50%",
-                level,
-            ),
+            (f"all {g.k} answers equal", f"{g.zero_variance_pct:.1f}%", "under 50%", level),
+            # Its own row: beside the share it would not fit the Value column.
+            ("  all fail / all pass", f"{g.all_fail_pct:.1f}% / {g.all_pass_pct:.1f}%", "", None),
             ("within-prompt std", f"{g.mean_within_std:.3f}", "higher is more signal", None),
         ]
         if g.pass_at_k_pct is not None:
