@@ -363,8 +363,10 @@ def export_replay(session: Session) -> str:
     """A replay that, run with ``--replay``, makes the same decisions in a new session.
 
     It starts like the session started (its journal's ``session`` entry), repeats every
-    journaled action, and ends with expectations on the resulting task choices, so a replay
-    that drifted from the original fails instead of passing silently.
+    journaled action, and ends with expectations on the step it stopped at and the task
+    choices, so a replay that drifted from the original fails instead of passing silently. A
+    session that was closed and resumed, any number of times, exports as one new session: the
+    journal runs on from each resume, so the whole of it reproduces the session as it is now.
     """
     start: dict[str, Any] = {"name": session.name}
     actions: list[dict[str, Any]] = []
@@ -387,7 +389,12 @@ def export_replay(session: Session) -> str:
         wait = WAIT_AFTER_PRESS.get(str(action.get("press")))
         if wait is not None:
             actions.append({"wait": {"for": wait[0], "timeout": wait[1]}})
-    expect: dict[str, Any] = {"task.method": None, "task.backend": None, "task.base_model": None}
+    expect: dict[str, Any] = {
+        "step": None,
+        "task.method": None,
+        "task.backend": None,
+        "task.base_model": None,
+    }
     dumped = session.model_dump(mode="json")
     for key in expect:
         expect[key] = resolve_path(dumped, key)

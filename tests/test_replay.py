@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from textual.pilot import Pilot
 
 from ftwizard.app import make_app
 from ftwizard.autopilot import run_replay, run_replay_async
 from ftwizard.cli import main
 from ftwizard.flow import start_session
 from ftwizard.replay import export_replay, parse_replay, parse_replay_text
-from ftwizard.session import Backend, Method
+from ftwizard.session import Backend, Method, Session
 from ftwizard.store import SessionStore
 
 from .conftest import REPO_ROOT
@@ -27,19 +29,49 @@ def _replay(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_every_example_replay_passes(
+def _export(session_id: str, path: Path) -> list[dict[str, object]]:
+    assert main(["export-replay", session_id, "-o", str(path)]) == 0
+    return yaml.safe_load(path.read_text())["actions"]
+
+
+def test_every_example_replay_passes_and_its_export_reproduces_the_session(
     store: SessionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # quickstart starts the session that the other examples resume as 'latest'.
+    """Each example → export-replay → replay the export: the same decisions and results.
+
+    quickstart runs once for both checks (it trains, deploys and evaluates, which takes a
+    while); resume.yaml then resumes its session, so that session's export covers a resumed one.
+    """
     names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
     ordered = ["quickstart.yaml", *[n for n in names if n != "quickstart.yaml"]]
     assert len(ordered) >= 2
+    quickstart_id = ""
+    before_resume: list[dict[str, object]] = []
     for name in ordered:
         code = main(["--replay", str(EXAMPLES / name), "--screenshots", str(tmp_path / "shots")])
         out = capsys.readouterr().out
         assert code == 0, out
         assert "replay passed" in out
+        if name == "quickstart.yaml":
+            (quickstart,), _ = store.list()
+            quickstart_id = quickstart.id
+            before_resume = _export(quickstart_id, tmp_path / "before-resume.yaml")
     assert (tmp_path / "shots" / "task.svg").is_file()
+
+    originals = [store.load(summary.id) for summary in store.list()[0]]
+    assert len(originals) == len(ordered) - 1  # resume.yaml makes no session of its own
+    for original in originals:
+        exported = tmp_path / f"{original.id}.yaml"
+        actions = _export(original.id, exported)
+        if original.id == quickstart_id:
+            # Resumed, it still exports as one fresh session: the actions before the resume,
+            # then those after it.
+            assert actions[: len(before_resume) - 1] == before_resume[:-1]
+            assert {"press": "back"} in actions[len(before_resume) - 1 :]
+        known = {summary.id for summary in store.list()[0]}
+        assert main(["--replay", str(exported)]) == 0, capsys.readouterr().out
+        (replayed_id,) = {summary.id for summary in store.list()[0]} - known
+        _assert_reproduced(store.load(replayed_id), original)
 
 
 def test_a_failed_expectation_exits_1_naming_the_line(
@@ -190,6 +222,7 @@ async def test_export_replay_reproduces_the_decisions_in_a_new_session(
     assert document["session"] == {"name": "exported", "backend": "openai"}
     assert document["actions"][-1] == {
         "expect": {
+            "step": "task",
             "task.method": "dpo",
             "task.backend": "local",
             "task.base_model": "Qwen/Qwen2.5-0.5B-Instruct",
@@ -242,21 +275,10 @@ def test_export_waits_for_background_work_and_records_each_next_once(
     parse_replay_text(export_replay(session), Path("exported.yaml"))  # the parser accepts it
 
 
-def test_an_exported_replay_reproduces_the_session_it_came_from(
-    store: SessionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """tickets-to-dry-run → export-replay → replay the export: the same decisions and results."""
-    assert main(["--replay", str(EXAMPLES / "tickets-to-dry-run.yaml")]) == 0
-    (summary,), _ = store.list()
-    original = store.load(summary.id)
-    exported = tmp_path / "exported.yaml"
-    assert main(["export-replay", original.id, "-o", str(exported)]) == 0
-    capsys.readouterr()
-
-    assert main(["--replay", str(exported)]) == 0, capsys.readouterr().out
-    replayed_id = next(s.id for s in store.list()[0] if s.id != original.id)
-    replayed = store.load(replayed_id)
+def _assert_reproduced(replayed: Session, original: Session) -> None:
+    """The replayed session made the same decisions and got the same results as the original."""
     assert [e.action for e in replayed.journal] == [e.action for e in original.journal]
+    assert replayed.step == original.step
     assert replayed.task == original.task
     # Each session writes its reports into its own folder; everything else is the same.
     per_session = {"report_file"}
@@ -265,8 +287,96 @@ def test_an_exported_replay_reproduces_the_session_it_came_from(
         original.dataset.result.model_dump(exclude=per_session)
     )
     assert replayed.grader.spec_text == original.grader.spec_text
+    assert replayed.grader.confirmed_digest == original.grader.confirmed_digest
     assert (replayed.dryrun.verdict, replayed.dryrun.n, replayed.dryrun.mean) == (
         original.dryrun.verdict,
         original.dryrun.n,
         original.dryrun.mean,
     )
+    assert replayed.dryrun.acknowledged == original.dryrun.acknowledged
+    assert replayed.training.status == original.training.status
+    assert (replayed.evaluation.base_mean, replayed.evaluation.tuned_mean) == (
+        original.evaluation.base_mean,
+        original.evaluation.tuned_mean,
+    )
+
+
+async def _click(pilot: Pilot[object], selector: str) -> None:
+    """Click a widget the way a user does, scrolling it into view first."""
+    pilot.app.screen.query_one(selector).scroll_visible(animate=False)
+    await pilot.pause()
+    await pilot.click(selector)
+    await pilot.pause()
+
+
+async def _type(pilot: Pilot[object], selector: str, text: str) -> None:
+    """Replace an input's text by keystrokes: clear it, then type character by character."""
+    await _click(pilot, selector)
+    await pilot.press("ctrl+a", "ctrl+k", *text)
+    await pilot.pause()
+
+
+async def _shown(pilot: Pilot[object], name: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while getattr(pilot.app.screen, "screen_name", None) != name or not pilot.app.screen.is_mounted:
+        assert time.monotonic() < deadline, f"screen {name} did not appear"
+        await pilot.pause(0.05)
+
+
+async def _until(pilot: Pilot[object], condition: str, timeout: float = 120) -> None:
+    screen = pilot.app.screen
+    holds = type(screen).WAIT_CONDITIONS[condition]  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while not holds(screen):
+        assert time.monotonic() < deadline, f"{condition} did not hold within {timeout}s"
+        await pilot.pause(0.05)
+
+
+async def test_a_session_made_by_hand_exports_a_replay_that_reproduces_it(
+    store: SessionStore, tmp_path: Path
+) -> None:
+    """Clicks and typing from task to dry run, then export-replay → replay: the same session."""
+    tickets = EXAMPLES.parent / "data" / "tickets"
+    app = make_app(store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await _type(pilot, "#session-name", "by hand")
+        await _click(pilot, "#new-session")
+        await _shown(pilot, "task")
+        await _click(pilot, "#method-dpo")
+        await _click(pilot, "#method-sft")
+        await _type(pilot, "#base-model", "builtin-tiny")
+        await _click(pilot, "#next")
+        await _shown(pilot, "dataset")
+
+        await _type(pilot, "#train-path", str(tickets / "train.jsonl"))
+        await _type(pilot, "#valid-path", str(tickets / "valid.jsonl"))
+        await pilot.press("enter")  # submitting the path checks the data, like the button
+        await _until(pilot, "dataset-checked")
+        await _click(pilot, "#next")
+        await _shown(pilot, "grader")
+
+        await _click(pilot, "#grader-style-builtin")
+        await _click(pilot, "#grader-test")
+        await _until(pilot, "grader-tested")
+        await _click(pilot, "#grader-looks-right")
+        await _click(pilot, "#next")
+        await _shown(pilot, "dryrun")
+
+        await _type(pilot, "#dryrun-samples", "12")
+        await _click(pilot, "#dryrun-run")
+        await _until(pilot, "dryrun-finished")
+        await _click(pilot, "#dryrun-proceed")
+        assert app.session is not None
+        original_id = app.session.id
+        await pilot.press("ctrl+q")
+    original = store.load(original_id)
+    assert original.dryrun.acknowledged and original.dryrun.n == 12
+
+    exported = tmp_path / "exported.yaml"
+    assert main(["export-replay", original.id, "-o", str(exported)]) == 0
+    out = io.StringIO()
+    result = await run_replay_async(parse_replay(exported), store=store, out=out)
+    assert result.exit_code == 0, out.getvalue()
+    assert result.session_id is not None
+    _assert_reproduced(store.load(result.session_id), original)

@@ -57,6 +57,12 @@ def register(sub: Any) -> None:
         metavar="FIELD=COLUMN",
         help="column mapping for CSV/Parquet",
     )
+    c.add_argument(
+        "--preferred-only",
+        action="store_true",
+        help="convert preference data (dpo, trl_dpo, gemini_preference) to a one-answer format "
+        "on purpose: keep the preferred answers, drop the rejected ones (refused without it)",
+    )
     c.add_argument("--json", action="store_true", help="print a JSON summary")
     c.set_defaults(handler=convert_command)
 
@@ -250,6 +256,7 @@ def convert_command(args: argparse.Namespace) -> int:
             to=_format_arg(args.to),
             from_format=_format_arg(args.from_format),
             mapping=_mapping(getattr(args, "map", []) or []),
+            preferred_only=args.preferred_only,
         )
     except FtwizardError as exc:
         return _fail(exc, args.json, args.input)
@@ -260,6 +267,11 @@ def convert_command(args: argparse.Namespace) -> int:
             f"wrote {result.written} {result.to_format} examples to {result.output}"
             + (f"; {len(result.skipped)} skipped" if result.skipped else "")
         )
+        if result.rejected_dropped:
+            print(
+                f"dropped {result.rejected_dropped} rejected answers (--preferred-only): "
+                "the output keeps only the preferred answers"
+            )
         for skip in result.skipped[:20]:
             print(f"  skipped line {skip.line}: {skip.message}")
     return EXIT_OK if not result.skipped else EXIT_PROBLEMS

@@ -25,6 +25,44 @@ from ftwizard.errors import InputError
 REFERENCE_FIELD = "reference_answer"
 """The RFT item field that holds the expected answer when converting from SFT data."""
 
+PREFERENCE_FORMATS = frozenset(
+    {DatasetFormat.DPO, DatasetFormat.TRL_DPO, DatasetFormat.GEMINI_PREFERENCE}
+)
+"""Formats whose examples hold a preferred and a rejected answer."""
+
+ONE_ANSWER_FORMATS = frozenset(
+    {
+        DatasetFormat.CHAT,
+        DatasetFormat.TRL,
+        DatasetFormat.RFT,
+        DatasetFormat.GEMINI,
+        DatasetFormat.PROMPT_COMPLETION,
+    }
+)
+"""Formats that keep one answer per example: preference data loses its rejected answers.
+
+(``prompt_only`` keeps no answer at all, by definition, and ``text`` is refused per example.)
+"""
+
+PREFERRED_ONLY_FLAG = "--preferred-only"
+
+
+def drops_rejected(src: DatasetFormat, dst: DatasetFormat) -> bool:
+    """Whether converting ``src`` to ``dst`` would keep the preferred answers and drop the rest."""
+    return src in PREFERENCE_FORMATS and dst in ONE_ANSWER_FORMATS
+
+
+def rejected_answers_message(src: DatasetFormat, dst: DatasetFormat) -> str:
+    """Why a preference-to-one-answer conversion is refused, and how to do it on purpose."""
+    keep = "gemini_preference" if dst is DatasetFormat.GEMINI else "dpo or trl_dpo"
+    return (
+        f"{src.value} is preference data and {dst.value} has no place for the rejected "
+        "answers: converting would drop every rejected answer and keep only the preferred "
+        f"ones. Convert to {keep} to keep both, or pass {PREFERRED_ONLY_FLAG} to make "
+        f"{dst.value} data from the preferred answers on purpose "
+        f"(ftwizard convert IN OUT --to {dst.value} {PREFERRED_ONLY_FLAG})"
+    )
+
 
 class ConversionSkip(Exception):
     """This example cannot be written in the target format; the message says why."""
@@ -131,6 +169,18 @@ def _gemini_text(turn: dict[str, Any]) -> str:
 def from_conversation(conv: Conversation, fmt: DatasetFormat) -> dict[str, Any]:
     """Write ``conv`` as one example of ``fmt``; raises :class:`ConversionSkip` when it can't."""
     messages = conv.messages
+    if conv.rejected is not None and fmt in ONE_ANSWER_FORMATS:
+        # Never quietly turn preference pairs into one-answer examples: the caller strips the
+        # rejected answer itself when that is what the user asked for (--preferred-only).
+        raise ConversionSkip(
+            f"is preference data; {fmt.value} data would keep only the preferred answer. "
+            + (
+                "Convert to gemini_preference for Vertex preference tuning, or"
+                if fmt is DatasetFormat.GEMINI
+                else "Convert to dpo or trl_dpo to keep both, or"
+            )
+            + f" pass {PREFERRED_ONLY_FLAG} to keep only the preferred answer"
+        )
     if fmt is DatasetFormat.CHAT:
         out: dict[str, Any] = {"messages": _require_answer(messages)}
         if conv.tools:
@@ -173,13 +223,6 @@ def from_conversation(conv: Conversation, fmt: DatasetFormat) -> dict[str, Any]:
             "rejected": [rejected],
         }
     if fmt is DatasetFormat.GEMINI:
-        if conv.rejected is not None:
-            # Gemini SFT data has no place for the rejected answer: refuse rather than
-            # quietly turn preference pairs into supervised examples
-            raise ConversionSkip(
-                "is preference data; Gemini SFT data would keep only the preferred answer. "
-                "Convert to gemini_preference for Vertex preference tuning"
-            )
         return _to_gemini(_require_answer(messages))
     if fmt is DatasetFormat.GEMINI_PREFERENCE:
         prompt, chosen, rejected = _preference(conv)
@@ -269,13 +312,22 @@ def _to_gemini(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def convert_example(data: Any, src: DatasetFormat, dst: DatasetFormat) -> dict[str, Any]:
-    """Convert one example; raises :class:`ConversionSkip` with the reason when it can't."""
+def convert_example(
+    data: Any, src: DatasetFormat, dst: DatasetFormat, *, preferred_only: bool = False
+) -> dict[str, Any]:
+    """Convert one example; raises :class:`ConversionSkip` with the reason when it can't.
+
+    Preference data converts to a one-answer format only with ``preferred_only``, which
+    drops the rejected answer and keeps the preferred one.
+    """
     checked = check_example(data, src)
     if checked.errors:
         code, message = checked.errors[0]
         raise ConversionSkip(f"is not valid {src.value} data ({code.value}: {message})")
-    return from_conversation(to_conversation(data, src), dst)
+    conv = to_conversation(data, src)
+    if preferred_only and dst in ONE_ANSWER_FORMATS:
+        conv.rejected = None
+    return from_conversation(conv, dst)
 
 
 class Skipped(BaseModel):
@@ -294,6 +346,8 @@ class ConversionResult(BaseModel):
     to_format: DatasetFormat
     written: int = 0
     skipped: list[Skipped] = Field(default_factory=list)
+    rejected_dropped: int = 0
+    """Rejected answers left out on purpose (``preferred_only``): one per written example."""
 
 
 def convert_records(
@@ -304,6 +358,7 @@ def convert_records(
     mapping: Mapping[str, str] | None = None,
     kind: SourceKind | None = None,
     skipped: list[Skipped] | None = None,
+    preferred_only: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Stream converted examples; lines that can't be converted go to ``skipped``."""
     for rec in iter_records(path, kind=kind, mapping=mapping, on_error="keep"):
@@ -312,7 +367,7 @@ def convert_records(
                 skipped.append(Skipped(line=rec.line, message=rec.error))
             continue
         try:
-            yield convert_example(rec.data, src, dst)
+            yield convert_example(rec.data, src, dst, preferred_only=preferred_only)
         except ConversionSkip as exc:
             if skipped is not None:
                 skipped.append(Skipped(line=rec.line, message=f"example {exc}"))
@@ -325,11 +380,15 @@ def convert_file(
     to: DatasetFormat | str,
     from_format: DatasetFormat | str | None = None,
     mapping: Mapping[str, str] | None = None,
+    preferred_only: bool = False,
 ) -> ConversionResult:
     """Convert a dataset file to format ``to``, never touching the input file.
 
     The output is JSONL, or CSV / Parquet when ``output_path`` ends in ``.csv`` / ``.parquet``
-    (structured fields as JSON text); it is written atomically.
+    (structured fields as JSON text); it is written atomically. Preference data (dpo,
+    trl_dpo, gemini_preference) converts to a one-answer format (chat, trl, rft, gemini,
+    prompt_completion) only with ``preferred_only``, which drops the rejected answers and says
+    how many in ``rejected_dropped``; without it the file is refused with :class:`InputError`.
     """
     from ftwizard.datasets.validation import detect_file_format
 
@@ -344,12 +403,18 @@ def convert_file(
         src = detected
     else:
         src = DatasetFormat(from_format)
+    if drops_rejected(src, dst) and not preferred_only:
+        raise InputError(rejected_answers_message(src, dst), path=src_path)
     if out_path.exists() and out_path.resolve() == src_path.resolve():
         raise InputError("output would overwrite the input; choose another OUT path", path=out_path)
     result = ConversionResult(
         input=str(src_path), output=str(out_path), from_format=src, to_format=dst
     )
-    result.written = write_records(
-        out_path, convert_records(src_path, src, dst, mapping=mapping, skipped=result.skipped)
+    records = convert_records(
+        src_path, src, dst, mapping=mapping, skipped=result.skipped, preferred_only=preferred_only
     )
+    result.written = write_records(out_path, records)
+    if preferred_only and drops_rejected(src, dst):
+        # every written example of preference data had exactly one rejected answer
+        result.rejected_dropped = result.written
     return result

@@ -31,6 +31,8 @@ class StepScreen(Screen[None]):
     HELP: ClassVar[str] = ""
     # Named conditions a replay may `wait` for on this screen: name -> predicate.
     WAIT_CONDITIONS: ClassVar[dict[str, Callable[[StepScreen], bool]]] = {}
+    # The journal entry of the set being folded, and the session before that set.
+    _fold_start: tuple[int, dict[str, Any]] | None = None
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("ctrl+n", "next", "Next"),
@@ -114,8 +116,31 @@ class StepScreen(Screen[None]):
         ``apply`` mutates the session and returns whether anything changed. Restoring saved
         values into widgets fires the same events but changes nothing, so it is not journaled.
         """
+        journal = self.session.journal
+        # The journal folds consecutive sets of one widget into one entry; remember the session
+        # before the first of them, so a fold that ends where it started (dpo, then back to
+        # sft) leaves no entry: it was no decision, and a replay of it would record none.
+        folding = bool(journal) and _sets(journal[-1].screen, journal[-1].action) == (
+            self.screen_name,
+            {widget_id},
+        )
+        before = None if folding else _state(self.session)
         if apply(self.session):
+            start = self._fold_start
+            if (
+                folding
+                and start is not None
+                and start[0] == len(journal) - 1
+                and _state(self.session) == start[1]
+            ):
+                journal.pop()
+                self._fold_start = None
+                self.wizard.save_session()
+                self.refresh_frame()
+                return
             self.wizard.journal({"set": {widget_id: value}}, screen=self.screen_name)
+            if before is not None:
+                self._fold_start = (len(journal) - 1, before)
         self.refresh_frame()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -155,3 +180,12 @@ class StepScreen(Screen[None]):
             # Leaving the session from its first step closes it; that is not a decision to replay.
             self.wizard.journal({"press": "back"}, screen=self.screen_name)
         self.wizard.go_back(self.STEP)
+
+
+def _sets(screen: str, action: dict[str, Any]) -> tuple[str, set[str]]:
+    return screen, set(action.get("set") or ())
+
+
+def _state(session: Session) -> dict[str, Any]:
+    """The session's choices and results, without the journal and the save time."""
+    return session.model_dump(exclude={"journal", "updated"})

@@ -25,10 +25,17 @@ def rows(path: Path) -> list[dict]:
 
 
 def cli(argv: list[str], capsys) -> tuple[int, str]:
+    code, out, _ = cli_streams(argv, capsys)
+    return code, out
+
+
+def cli_streams(argv: list[str], capsys) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="ftwizard")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.handler(args), capsys.readouterr().out
+    code = args.handler(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("via", [F.GEMINI, F.TRL, F.RFT])
@@ -224,3 +231,72 @@ def test_csv_output_needs_the_same_fields_in_every_row(tmp_path: Path) -> None:
         convert_file(src, tmp_path / "out.csv", to="rft", from_format="rft")
     assert info.value.field == "y"
     assert list(tmp_path.iterdir()) == [src]
+
+
+ONE_ANSWER_TARGETS = ["chat", "trl", "rft", "gemini", "prompt_completion"]
+
+
+@pytest.fixture(params=["dpo", "trl_dpo", "gemini_preference"])
+def preference_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The twelve bird preference pairs, in each preference format."""
+    if request.param == "dpo":
+        return DATA / "dpo_valid.jsonl"
+    path = tmp_path / f"{request.param}.jsonl"
+    convert_file(DATA / "dpo_valid.jsonl", path, to=request.param)
+    return path
+
+
+@pytest.mark.parametrize("to", ONE_ANSWER_TARGETS)
+def test_preference_data_to_a_one_answer_format_is_refused_naming_the_flag(
+    preference_file: Path, to: str, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out.jsonl"
+    code, _, err = cli_streams(["convert", str(preference_file), str(out), "--to", to], capsys)
+    assert code == 2
+    assert "rejected answers" in err and "--preferred-only" in err
+    assert str(preference_file) in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("to", ONE_ANSWER_TARGETS)
+def test_preferred_only_keeps_the_preferred_answers_and_counts_the_dropped(
+    preference_file: Path, to: str, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "out.jsonl"
+    code, text = cli(
+        ["convert", str(preference_file), str(out), "--to", to, "--preferred-only"], capsys
+    )
+    assert code == 0, text
+    assert f"wrote 12 {to} examples" in text
+    assert "dropped 12 rejected answers" in text
+    assert validate_file(out, fmt=F(to), validation_file=out).errors == []
+    written = out.read_text()
+    assert "Bird 7 has bright feathers." in written
+    assert "Dunno." not in written
+    back = convert_file(out, tmp_path / "chat.jsonl", to="chat", from_format=to)
+    assert back.written == 12 and back.rejected_dropped == 0
+
+
+def test_preferred_only_is_counted_in_the_json_summary(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.jsonl"
+    argv = ["convert", str(DATA / "dpo_valid.jsonl"), str(out), "--to", "chat"]
+    code, text = cli([*argv, "--preferred-only", "--json"], capsys)
+    assert code == 0
+    assert json.loads(text)["rejected_dropped"] == 12
+    code, text = cli([*argv, "--json"], capsys)
+    assert code == 2
+    assert "--preferred-only" in json.loads(text)["error"]
+
+
+def test_preference_data_keeps_both_answers_between_preference_formats(tmp_path: Path) -> None:
+    result = convert_file(DATA / "dpo_valid.jsonl", tmp_path / "g.jsonl", to="gemini_preference")
+    assert result.written == 12 and result.rejected_dropped == 0
+    assert "Dunno." in (tmp_path / "g.jsonl").read_text()
+
+
+def test_a_single_preference_example_is_not_quietly_made_one_answer() -> None:
+    dpo = rows(DATA / "dpo_valid.jsonl")[0]
+    with pytest.raises(ConversionSkip, match=r"keep only the preferred answer.*--preferred-only"):
+        convert_example(dpo, F.DPO, F.CHAT)
+    chat = convert_example(dpo, F.DPO, F.CHAT, preferred_only=True)
+    assert chat["messages"][-1] == {"role": "assistant", "content": "Bird 1 has bright feathers."}

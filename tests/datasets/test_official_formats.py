@@ -16,6 +16,7 @@ from ftwizard.datasets.checks import check_example
 from ftwizard.datasets.conversion import ConversionSkip, convert_example, convert_file
 from ftwizard.datasets.formats import FORMAT_METHOD, DatasetFormat, detect_example_format
 from ftwizard.datasets.problems import Code
+from ftwizard.errors import InputError
 from ftwizard.session import Method
 
 F = DatasetFormat
@@ -239,9 +240,20 @@ def test_dpo_to_gemini_sft_is_refused_not_silently_sft(tmp_path: Path) -> None:
         convert_example(dpo, F.DPO, F.GEMINI)
     src = tmp_path / "dpo.jsonl"
     src.write_text(json.dumps(dpo) + "\n", encoding="utf-8")
-    result = convert_file(src, tmp_path / "out.jsonl", to="gemini")
-    assert result.written == 0
-    assert "gemini_preference" in result.skipped[0].message
+    with pytest.raises(InputError, match=r"gemini_preference.*--preferred-only"):
+        convert_file(src, tmp_path / "out.jsonl", to="gemini")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_dpo_to_gemini_sft_on_purpose_trains_on_the_preferred_answers(tmp_path: Path) -> None:
+    dpo = convert_example(VERTEX_PREFERENCE, F.GEMINI_PREFERENCE, F.DPO)
+    src = tmp_path / "dpo.jsonl"
+    src.write_text(json.dumps(dpo) + "\n", encoding="utf-8")
+    result = convert_file(src, tmp_path / "out.jsonl", to="gemini", preferred_only=True)
+    assert (result.written, result.rejected_dropped) == (1, 1)
+    (gemini,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert check_example(gemini, F.GEMINI).errors == []
+    assert gemini["contents"][-1] == {"role": "model", "parts": [{"text": "Apple! Apple! Apple!"}]}
 
 
 def test_vertex_dpo_sessions_upload_vertex_preference_data(tmp_path: Path) -> None:

@@ -93,9 +93,11 @@ async def test_problems_are_listed_by_line_and_block_next_until_dropped(
     assert dataset_problem(saved) is None
 
 
-async def test_wrong_format_for_the_method_is_named_and_can_be_converted(
+async def test_preference_data_for_sft_is_named_and_not_silently_converted(
     store: SessionStore, tmp_path: Path
 ) -> None:
+    """Converting DPO pairs to SFT chat would drop every rejected answer: the check refuses
+    and says how to do it on purpose, instead of training on half the data unasked."""
     rows = [
         {
             "input": {"messages": [{"role": "user", "content": f"Greet person {i}"}]},
@@ -112,6 +114,38 @@ async def test_wrong_format_for_the_method_is_named_and_can_be_converted(
         await _check(app, pilot)
         assert app.session is not None and app.session.dataset.result is not None
         assert app.session.dataset.result.format == "dpo"
+        assert "method is SFT" in _text(app, "#next-hint")
+        app.screen.query_one("#convert-format", Switch).value = True
+        await pilot.pause()
+        await _check(app, pilot)
+        status = _text(app, "#dataset-status")
+        assert "rejected answers" in status and "--preferred-only" in status
+        assert app.session.dataset.result is None  # nothing to train on
+        assert dataset_problem(app.session) is not None
+        assert app.screen.query_one("#next", Button).disabled
+
+
+async def test_wrong_format_for_the_method_is_named_and_can_be_converted(
+    store: SessionStore, tmp_path: Path
+) -> None:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Greet person {i}"},
+                {"role": "assistant", "content": f"Hello, person {i}!"},
+            ],
+            "reference_answer": f"Hello, person {i}!",
+        }
+        for i in range(12)
+    ]
+    data = write_jsonl(tmp_path / "items.jsonl", rows)
+    app, _ = await _open_dataset(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#train-path", Input).value = str(data)
+        await _check(app, pilot)
+        assert app.session is not None and app.session.dataset.result is not None
+        assert app.session.dataset.result.format == "rft"
         assert "method is SFT" in _text(app, "#next-hint")
         app.screen.query_one("#convert-format", Switch).value = True
         await pilot.pause()

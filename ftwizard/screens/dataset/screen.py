@@ -166,6 +166,9 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id in ("train-path", "valid-path"):
             event.stop()
+            # Enter checks like the button does, and is journaled as that press so that an
+            # exported replay checks the data too.
+            self.wizard.journal({"press": "check-dataset"}, screen=self.screen_name)
             self.check()
         elif event.input.id == "preview-line":
             event.stop()
