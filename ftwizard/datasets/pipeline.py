@@ -115,11 +115,23 @@ def prepare(
         or (choice.convert and current_format is not wanted)
     ):
         if not (choice.convert or must_convert):
+            trains = FORMAT_METHOD[current_format]
+            if trains is Method.dpo:
+                # Converting would drop every rejected answer, which conversion only does when
+                # asked by name (`--preferred-only`), never from the screen's switch.
+                move = (
+                    "change the method to DPO on the task step, or make "
+                    f"{wanted.value} data from the preferred answers with `ftwizard convert "
+                    f"{source} --to {wanted.value} --preferred-only` and check that file"
+                )
+            else:
+                move = (
+                    f"switch on conversion to {wanted.value} or change the method on the task step"
+                )
             notes.append(
                 f"The file is in {current_format.value} format, which trains "
-                f"{FORMAT_METHOD[current_format].value.upper()}, but the session's method is "
-                f"{method.value.upper()}: switch on conversion to {wanted.value} or change the "
-                "method on the task step."
+                f"{trains.value.upper()}, but the session's method is {method.value.upper()}: "
+                f"{move}."
             )
         else:
             say(f"converting to {wanted.value}")

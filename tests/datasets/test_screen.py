@@ -115,6 +115,10 @@ async def test_preference_data_for_sft_is_named_and_not_silently_converted(
         assert app.session is not None and app.session.dataset.result is not None
         assert app.session.dataset.result.format == "dpo"
         assert "method is SFT" in _text(app, "#next-hint")
+        # The note names the moves that work, not the switch that would be refused.
+        (note,) = [n for n in app.session.dataset.result.notes if "trains DPO" in n]
+        assert "change the method to DPO" in note and "--preferred-only" in note
+        assert "switch on conversion" not in note
         app.screen.query_one("#convert-format", Switch).value = True
         await pilot.pause()
         await _check(app, pilot)
