@@ -7,6 +7,11 @@ prompts whose K scores are all equal; then TRL's GRPOTrainer trains a few steps 
 ``frac_reward_zero_std`` per step. The first logged step is closest to the base model the dry
 run measured; later steps drift as the adapter learns.
 
+Two graders: the task's own label grader, which the untrained tiny model always fails (so both
+figures sit at 100 %), and a probe that passes an answer containing the letter "e" — a binary
+grader with a pass rate in the middle, so that the share of flat groups is neither 0 nor 100 %
+and the comparison says something (for a pass rate p and K draws, p^K + (1 - p)^K is flat).
+
     .venv/bin/python bench/bench_grpo_signal.py [--prompts 32] [--k 4] [--steps 8]
 """
 
@@ -41,7 +46,16 @@ def _rft_rows(path: Path, n: int) -> Path:
     return path
 
 
-async def _dry_run(data: Path, prompts: int, k: int, max_tokens: int) -> object:
+PROBE = {
+    "type": "string_check",
+    "name": "contains e",
+    "input": "{{sample.output_text}}",
+    "reference": "e",
+    "operation": "like",
+}
+
+
+async def _dry_run(data: Path, grader: Path, prompts: int, k: int, max_tokens: int) -> object:
     from ftwizard.dryrun.engine import DryRun
     from ftwizard.dryrun.report import DryRunConfig
     from ftwizard.graders.loading import load_grader
@@ -54,11 +68,11 @@ async def _dry_run(data: Path, prompts: int, k: int, max_tokens: int) -> object:
         temperature=1.0,
         max_tokens=max_tokens,
     )
-    return await DryRun(config, load_grader(TICKETS / "grader.yaml")).run()
+    return await DryRun(config, load_grader(grader)).run()
 
 
 def _grpo(
-    data: Path, run_dir: Path, home: Path, k: int, steps: int, max_tokens: int
+    data: Path, grader: Path, run_dir: Path, home: Path, k: int, steps: int, max_tokens: int
 ) -> list[float]:
     from ftwizard.providers.local.config import (
         LocalHyperparameters,
@@ -83,7 +97,7 @@ def _grpo(
             max_completion_length=max_tokens,
             temperature=1.0,
         ),
-        reward=RewardConfig(grader_file=TICKETS / "grader.yaml"),
+        reward=RewardConfig(grader_file=grader),
         device="cpu",
     )
     env = dict(os.environ)
@@ -116,26 +130,33 @@ def main() -> int:
         os.environ["HF_HUB_OFFLINE"] = "1"
         ensure_tiny_model(home=home)
         data = _rft_rows(root / "rft.jsonl", args.prompts)
-        started = time.perf_counter()
-        report = asyncio.run(_dry_run(data, args.prompts, args.k, args.max_tokens))
-        dry_s = time.perf_counter() - started
-        groups = report.groups  # type: ignore[attr-defined]
-        started = time.perf_counter()
-        trl = _grpo(data, root / "run", home, args.k, args.steps, args.max_tokens)
-        grpo_s = time.perf_counter() - started
-    if groups is None or not trl:
-        print("no group figures or no frac_reward_zero_std logged", file=sys.stderr)
-        return 1
-    print(
-        f"dry run ({args.prompts} prompts x K={args.k}, {dry_s:.1f} s): zero-variance share "
-        f"{groups.zero_variance_pct:.1f}% (all fail {groups.all_fail_pct:.1f}%, all pass "
-        f"{groups.all_pass_pct:.1f}%), within-prompt std {groups.mean_within_std:.3f}"
-    )
-    print(
-        f"TRL GRPO ({len(trl)} steps, {grpo_s:.1f} s): frac_reward_zero_std first step "
-        f"{100 * trl[0]:.1f}%, mean {100 * statistics.fmean(trl):.1f}%, per step "
-        + " ".join(f"{100 * x:.0f}%" for x in trl)
-    )
+        probe = root / "probe.json"
+        probe.write_text(json.dumps(PROBE))
+        for name, grader in (("label grader", TICKETS / "grader.yaml"), ("probe", probe)):
+            started = time.perf_counter()
+            report = asyncio.run(_dry_run(data, grader, args.prompts, args.k, args.max_tokens))
+            dry_s = time.perf_counter() - started
+            groups = report.groups  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            run_dir = root / f"run-{grader.stem}"
+            trl = _grpo(data, grader, run_dir, home, args.k, args.steps, args.max_tokens)
+            grpo_s = time.perf_counter() - started
+            if groups is None or not trl:
+                print("no group figures or no frac_reward_zero_std logged", file=sys.stderr)
+                return 1
+            print(f"{name} ({grader.name}):")
+            print(
+                f"  dry run ({args.prompts} prompts x K={args.k}, {dry_s:.1f} s): zero-variance "
+                f"share {groups.zero_variance_pct:.1f}% (all fail {groups.all_fail_pct:.1f}%, "
+                f"all pass {groups.all_pass_pct:.1f}%), within-prompt std "
+                f"{groups.mean_within_std:.3f}"
+            )
+            print(
+                f"  TRL GRPO ({len(trl)} steps, {grpo_s:.1f} s): frac_reward_zero_std first step "
+                f"{100 * trl[0]:.1f}%, mean {100 * statistics.fmean(trl):.1f}%, per step "
+                + " ".join(f"{100 * x:.0f}%" for x in trl),
+                flush=True,
+            )
     return 0
 
 

@@ -202,8 +202,11 @@ async def test_groups_show_k_with_its_cost_their_figures_and_the_drop_action(
         assert "all 4 answers equal" in names and "pass@1 / pass@4" in names
         values = [str(metrics.get_row_at(i)[2]) for i in range(metrics.row_count)]
         assert values[names.index("  all fail / all pass")] == "100.0% / 0.0%"
-        width = metrics.columns["value"].width
-        assert all(len(v) <= width for v in values), "a value is cut off in its column"
+        for column in ("value", "healthy range"):
+            index = list(metrics.columns).index(column)
+            cells = [str(metrics.get_row_at(i)[index]) for i in range(metrics.row_count)]
+            width = metrics.columns[column].width
+            assert all(len(c) <= width for c in cells), f"a cell is cut off in {column}"
         assert "100%" in _text(app, "#dryrun-verdict")
         assert isinstance(app.screen, DryRunScreen) and app.screen.report is not None
         source = Path(app.screen.report.data)

@@ -12,6 +12,7 @@ import pytest
 from ftwizard.cli import main
 from ftwizard.store import SessionStore
 from tests.fakes.fireworks_server import FakeFireworksServer
+from tests.replay_steps import label_grader_step
 from tests.tiny_local import Tickets
 
 BASE = "accounts/fireworks/models/qwen3-8b"
@@ -65,19 +66,7 @@ actions:
   - wait: {{for: dataset-checked, timeout: 120}}
   - expect: {{dataset.result.errors: 0, dataset.result.format: rft}}
   - press: next
-  - screen: grader
-  - set:
-      grader-spec: |
-        type: string_check
-        name: label match
-        input: "{{{{sample.output_text}}}}"
-        reference: "{{{{item.reference_answer}}}}"
-        operation: eq
-  - press: grader-test
-  - wait: {{for: grader-tested, timeout: 120}}
-  - press: grader-looks-right
-  - press: next
-  - screen: dryrun
+{label_grader_step()}  - screen: dryrun
   - set: {{dryrun-samples: 24}}
   - press: dryrun-run
   - screen: confirm

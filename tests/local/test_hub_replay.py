@@ -15,6 +15,7 @@ from ftwizard.store import SessionStore
 from ftwizard.widgets.model_download import ModelDownload
 from tests.fakes.hf_hub import FakeHub
 from tests.local.conftest import REPO
+from tests.replay_steps import label_grader_step
 from tests.tiny_local import Tickets
 
 TRAIN_ROWS = 24
@@ -34,19 +35,7 @@ actions:
   - wait: {{for: dataset-checked, timeout: 120}}
   - expect: {{dataset.result.errors: 0, dataset.result.examples: {examples}}}
   - press: next
-  - screen: grader
-  - set:
-      grader-spec: |
-        type: string_check
-        name: label match
-        input: "{{{{sample.output_text}}}}"
-        reference: "{{{{item.reference_answer}}}}"
-        operation: eq
-  - press: grader-test
-  - wait: {{for: grader-tested, timeout: 120}}
-  - press: grader-looks-right
-  - press: next
-  - screen: dryrun
+{grader_step}  - screen: dryrun
   - set: {{dryrun-samples: {held_out}}}
   - press: dryrun-run
   - wait: {{for: dryrun-finished, timeout: 120}}
@@ -114,6 +103,7 @@ def test_a_replay_downloads_a_hub_model_then_trains_deploys_and_evaluates_it(
             examples=TRAIN_ROWS,
             held_out=HELD_OUT_ROWS,
             held_out_file=valid,
+            grader_step=label_grader_step(),
         ),
         encoding="utf-8",
     )

@@ -12,6 +12,7 @@ import pytest
 from ftwizard.cli import main
 from ftwizard.store import SessionStore
 from tests.fakes.together_server import FakeTogetherServer
+from tests.replay_steps import label_grader_step
 from tests.tiny_local import Tickets
 
 BASE = "Qwen/Qwen3.5-9B"
@@ -59,19 +60,7 @@ actions:
   - wait: {{for: dataset-checked, timeout: 300}}
   - expect: {{dataset.result.errors: 0, dataset.result.format: chat}}
   - press: next
-  - screen: grader
-  - set:
-      grader-spec: |
-        type: string_check
-        name: label match
-        input: "{{{{sample.output_text}}}}"
-        reference: "{{{{item.reference_answer}}}}"
-        operation: eq
-  - press: grader-test
-  - wait: {{for: grader-tested, timeout: 300}}
-  - press: grader-looks-right
-  - press: next
-  - screen: dryrun
+{label_grader_step(300)}  - screen: dryrun
   - set: {{dryrun-samples: 24}}
   - press: dryrun-run
   - press: confirm-yes

@@ -141,7 +141,7 @@ class ResultsPanel:
             (f"all {g.k} answers equal", f"{g.zero_variance_pct:.1f}%", "under 50%", level),
             # Its own row: beside the share it would not fit the Value column.
             ("  all fail / all pass", f"{g.all_fail_pct:.1f}% / {g.all_pass_pct:.1f}%", "", None),
-            ("within-prompt std", f"{g.mean_within_std:.3f}", "higher is more signal", None),
+            ("within-prompt std", f"{g.mean_within_std:.3f}", "higher is better", None),
         ]
         if g.pass_at_k_pct is not None:
             both = f"{g.pass_at_1_pct:.1f}% / {g.pass_at_k_pct:.1f}%"
