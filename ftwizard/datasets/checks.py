@@ -12,13 +12,13 @@ from ftwizard.datasets.formats import SHAPES, DatasetFormat
 from ftwizard.datasets.gemini_checks import check_gemini, check_gemini_preference
 from ftwizard.datasets.openai_checks import check_chat, check_dpo, check_rft, check_trl
 from ftwizard.datasets.problems import Code
-from ftwizard.session import Backend
 from ftwizard.datasets.trl_checks import (
     check_prompt_completion,
     check_prompt_only,
     check_text,
     check_trl_dpo,
 )
+from ftwizard.session import Backend
 
 
 def check_example(data: Any, fmt: DatasetFormat, *, backend: Backend | None = None) -> Checked:
@@ -40,10 +40,10 @@ def check_example(data: Any, fmt: DatasetFormat, *, backend: Backend | None = No
     return out
 
 
+# RFT is checked in check_example: its rules depend on the backend.
 _CHECKERS = {
     DatasetFormat.CHAT: check_chat,
     DatasetFormat.TRL: check_trl,
-    DatasetFormat.RFT: check_rft,
     DatasetFormat.DPO: check_dpo,
     DatasetFormat.GEMINI: check_gemini,
     DatasetFormat.PROMPT_COMPLETION: check_prompt_completion,
