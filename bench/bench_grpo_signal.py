@@ -12,7 +12,7 @@ figures sit at 100 %), and a probe that passes an answer containing the letter "
 grader with a pass rate in the middle, so that the share of flat groups is neither 0 nor 100 %
 and the comparison says something (for a pass rate p and K draws, p^K + (1 - p)^K is flat).
 
-    .venv/bin/python bench/bench_grpo_signal.py [--prompts 32] [--k 4] [--steps 8]
+    .venv/bin/python bench/bench_grpo_signal.py [--prompts 32] [--k 4] [--steps 16]
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=8)
+    # Each step trains 2 prompts x K answers: 16 steps are one pass over the 32 prompts, so
+    # TRL's mean covers the same prompts as the dry run.
+    parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=4)
     args = parser.parse_args()
     from ftwizard.providers.local.tiny_model import ensure_tiny_model
