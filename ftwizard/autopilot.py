@@ -33,6 +33,7 @@ from ftwizard.credentials import redact
 from ftwizard.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNUSABLE_INPUT, FtwizardError
 from ftwizard.flow import start_session
 from ftwizard.replay import Action, Replay, check_expectation
+from ftwizard.session import Backend, Session
 from ftwizard.store import SessionStore
 
 REPLAY_SIZE = (120, 40)
@@ -208,6 +209,31 @@ def _stop_reason(app: FtwizardApp) -> str:
     return f"exit code {app.return_code}"
 
 
+def _serving(session: Session) -> bool:
+    """Whether the session's local deployment has a server running."""
+    from ftwizard.deploy.engine import local_server_alive
+
+    return session.task.backend is Backend.local and local_server_alive(session)
+
+
+def _stop_served(store: SessionStore, session_id: str) -> str | None:
+    """Stop the local server a replay started, so a CI run leaves no process behind.
+
+    The session keeps its deployment; the deploy step says the server is not running and
+    Deploy starts it again.
+    """
+    from ftwizard.deploy.engine import stop_local_server
+
+    try:
+        session = store.load(session_id)
+    except FtwizardError:
+        return None
+    if not _serving(session):
+        return None
+    stop_local_server(session)
+    return f"replay: stopped the local server it started ({session.deployment.base_url})"
+
+
 def run_replay(
     replay: Replay,
     *,
@@ -241,10 +267,11 @@ async def run_replay_async(
         stream.flush()
 
     session_id: str | None = None
+    served_before = False
     try:
         if replay.resume is not None:
             session_id = store.resolve(replay.resume)
-            store.load(session_id)
+            served_before = _serving(store.load(session_id))
         elif replay.session is not None:
             block = replay.session
             session_id = start_session(
@@ -301,6 +328,10 @@ async def run_replay_async(
         result.failures.append(f"the app crashed: {type(exc).__name__}: {exc}")
     finally:
         app.close_session()
+    if result.session_id is not None and not served_before:
+        stopped = _stop_served(store, result.session_id)
+        if stopped:
+            say(stopped)
     code = app.return_code
     if code not in (None, EXIT_OK) and not result.failures:
         result.failures.append(f"the app ended with code {code} (a worker or screen failed)")

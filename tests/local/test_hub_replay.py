@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ftwizard.cli import main
+from ftwizard.deploy.engine import local_server_alive
 from ftwizard.evaluate.grader_comparison import GraderComparison
 from ftwizard.providers.local.download import DownloadProgress, is_cached
 from ftwizard.store import SessionStore
@@ -127,6 +128,9 @@ def test_a_replay_downloads_a_hub_model_then_trains_deploys_and_evaluates_it(
     (last,) = [m for m in session.training.metrics if m["step"] == 3]
     assert last["valid_loss"] is not None and last["valid_loss"] > 0
     assert session.deployment.test_reply  # the local server answered the test call
+    # A replay leaves no process behind: the server it started is stopped at its end.
+    assert "stopped the local server it started" in out.out
+    assert not local_server_alive(session)
     # Both models answered every held-out row and each answer was graded: the tiny model
     # cannot learn the labels in three steps, so the scores themselves are not compared.
     report = GraderComparison.model_validate_json(
