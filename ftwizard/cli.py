@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Each step's commands live beside its core; their modules import only the stdlib at the
     # top so that building this parser stays fast.
     from ftwizard.datasets import commands as dataset_commands
+    from ftwizard.deploy import commands as deploy_commands
     from ftwizard.distill import commands as distill_commands
     from ftwizard.dryrun import commands as dryrun_commands
     from ftwizard.evaluate import commands as evaluate_commands
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_commands.register(sub)
     ledger_commands.register(sub)
     training_commands.register(sub)
+    deploy_commands.register(sub)
     migrate_commands.register(sub)
     return parser
 

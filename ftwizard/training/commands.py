@@ -1,10 +1,9 @@
-"""``ftwizard train``, ``ftwizard status`` and ``ftwizard deploy``: the training and deploy steps
-headless.
+"""``ftwizard train`` and ``ftwizard status``: the training step headless.
 
 Only the stdlib is imported at module level so ``ftwizard --help`` stays fast. ``train`` starts
 the session's job (after the same guards as the screen: a dry run or a recorded override, and
 ``--allow-spend`` for a paid backend) or re-attaches to the one it already has, prints a line
-per poll and waits until the job ends. Exit codes: 0 the job succeeded (or ``status``/``deploy``
+per poll and waits until the job ends. Exit codes: 0 the job succeeded (or ``status``
 worked), 1 the job failed or was cancelled, 2 unusable input or a missing permission.
 """
 
@@ -20,7 +19,7 @@ EXIT_JOB_FAILED = 1
 
 
 def register(sub: Any) -> None:
-    """Add the ``train``, ``status`` and ``deploy`` subcommands."""
+    """Add the ``train`` and ``status`` subcommands."""
     train = sub.add_parser(
         "train",
         help="start (or re-attach to) a session's training job and follow it to the end",
@@ -44,14 +43,6 @@ def register(sub: Any) -> None:
     status.add_argument("session_id", metavar="ID", help="a session id, or 'latest'")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(handler=run_status)
-
-    deploy = sub.add_parser(
-        "deploy", help="deploy a session's tuned model and call it once to prove it answers"
-    )
-    deploy.add_argument("session_id", metavar="ID", help="a session id, or 'latest'")
-    deploy.add_argument("--prompt", metavar="TEXT", help="the test prompt (default: a sample)")
-    deploy.add_argument("--json", action="store_true", help="print one JSON object")
-    deploy.set_defaults(handler=run_deploy)
 
 
 def _fail(command: str, exc: Exception) -> int:
@@ -224,34 +215,4 @@ async def _status(session: Any, store: Any) -> dict[str, Any]:
     return summary
 
 
-def run_deploy(args: argparse.Namespace) -> int:
-    """Handler for ``ftwizard deploy``."""
-    import asyncio
-
-    from ftwizard.errors import FtwizardError
-    from ftwizard.store import SessionStore
-
-    store = SessionStore()
-    try:
-        session_id = store.resolve(args.session_id)
-        with store.open(session_id) as session:
-            from ftwizard.deploy import engine as deploy
-
-            deploy.deploy(session, store)
-            store.save(session)
-            prompt = args.prompt or deploy.sample_prompt(session)
-            reply = asyncio.run(deploy.try_model(session, prompt))
-            store.save(session)
-    except FtwizardError as exc:
-        return _fail("deploy", exc)
-    result = session.deployment.model_dump(mode="json")
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key in ("model", "base_url", "endpoint", "test_prompt"):
-            print(f"{key:12} {result.get(key) or '-'}")
-        print(f"{'test_reply':12} {reply}")
-    return EXIT_OK
-
-
-__all__ = ["register", "run_deploy", "run_status", "run_train"]
+__all__ = ["register", "run_status", "run_train"]
