@@ -34,6 +34,7 @@ def _export(session_id: str, path: Path) -> list[dict[str, object]]:
     return yaml.safe_load(path.read_text())["actions"]
 
 
+@pytest.mark.slow
 def test_every_example_replay_passes_and_its_export_reproduces_the_session(
     store: SessionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -332,6 +333,7 @@ async def _until(pilot: Pilot[object], condition: str, timeout: float = 120) -> 
         await pilot.pause(0.05)
 
 
+@pytest.mark.slow
 async def test_a_session_made_by_hand_exports_a_replay_that_reproduces_it(
     store: SessionStore, tmp_path: Path
 ) -> None:

@@ -72,6 +72,7 @@ def _head(source: Path, rows: int, target: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_replay_downloads_a_hub_model_then_trains_deploys_and_evaluates_it(
     hub: FakeHub,
     store: SessionStore,
