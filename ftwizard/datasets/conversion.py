@@ -52,9 +52,14 @@ def drops_rejected(src: DatasetFormat, dst: DatasetFormat) -> bool:
     return src in PREFERENCE_FORMATS and dst in ONE_ANSWER_FORMATS
 
 
+def _lossless_target(dst: DatasetFormat) -> str:
+    """The preference format(s) that keep both answers, for someone who asked for ``dst``."""
+    return "gemini_preference" if dst is DatasetFormat.GEMINI else "dpo or trl_dpo"
+
+
 def rejected_answers_message(src: DatasetFormat, dst: DatasetFormat) -> str:
     """Why a preference-to-one-answer conversion is refused, and how to do it on purpose."""
-    keep = "gemini_preference" if dst is DatasetFormat.GEMINI else "dpo or trl_dpo"
+    keep = _lossless_target(dst)
     return (
         f"{src.value} is preference data and {dst.value} has no place for the rejected "
         "answers: converting would drop every rejected answer and keep only the preferred "
@@ -174,12 +179,8 @@ def from_conversation(conv: Conversation, fmt: DatasetFormat) -> dict[str, Any]:
         # rejected answer itself when that is what the user asked for (--preferred-only).
         raise ConversionSkip(
             f"is preference data; {fmt.value} data would keep only the preferred answer. "
-            + (
-                "Convert to gemini_preference for Vertex preference tuning, or"
-                if fmt is DatasetFormat.GEMINI
-                else "Convert to dpo or trl_dpo to keep both, or"
-            )
-            + f" pass {PREFERRED_ONLY_FLAG} to keep only the preferred answer"
+            f"Convert to {_lossless_target(fmt)} to keep both, or pass {PREFERRED_ONLY_FLAG} "
+            "to keep only the preferred answer"
         )
     if fmt is DatasetFormat.CHAT:
         out: dict[str, Any] = {"messages": _require_answer(messages)}

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ftwizard.providers.local.logprobs import MAX_TOP_LOGPROBS, TokenLogprob
+from ftwizard.providers.local.logprobs import MAX_TOP_LOGPROBS, TokenLogprob, TopLogprob
 
 OWNED_BY = "ftwizard"
 
@@ -158,22 +158,19 @@ def logprobs_body(entries: Sequence[TokenLogprob] | None) -> dict[str, Any] | No
         return None
     return {
         "content": [
-            {
-                "token": e.token,
-                "logprob": e.logprob,
-                "bytes": None if e.bytes is None else list(e.bytes),
-                "top_logprobs": [
-                    {
-                        "token": t.token,
-                        "logprob": t.logprob,
-                        "bytes": None if t.bytes is None else list(t.bytes),
-                    }
-                    for t in e.top
-                ],
-            }
-            for e in entries
+            {**_token_fields(e), "top_logprobs": [_token_fields(t) for t in e.top]} for e in entries
         ],
         "refusal": None,
+    }
+
+
+def _token_fields(entry: TokenLogprob | TopLogprob) -> dict[str, Any]:
+    """``token``, ``logprob`` and ``bytes`` (a list of ints, or null) of one token."""
+    raw = entry.bytes
+    return {
+        "token": entry.token,
+        "logprob": entry.logprob,
+        "bytes": None if raw is None else list(raw),
     }
 
 
