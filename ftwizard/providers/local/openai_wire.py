@@ -84,15 +84,15 @@ class ChatCompletionBody(BaseModel):
 
     Other fields the spec allows (``user``, ``metadata``, ``store``...) are accepted and
     ignored; fields that would change the answer but cannot be honoured are refused by
-    :func:`parse_request`."""
+    :func:`parse_request`. Types are strict (``max_tokens: true`` is not 1)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str
     messages: list[WireMessage] = Field(min_length=1)
     n: int = Field(default=1, ge=1, le=8)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # the spec's int64
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
@@ -127,10 +127,13 @@ _UNSUPPORTED = ("tools", "functions", "response_format", "logit_bias", "audio", 
 
 def parse_request(raw: bytes) -> ChatCompletionBody:
     """``raw`` as a :class:`ChatCompletionBody`, or a :class:`WireError` (400) naming the field."""
-    import json
+    from ftwizard.json_input import JSONInputError, loads
 
     try:
-        data = json.loads(raw or b"{}")
+        data = loads(raw or b"{}")
+    except JSONInputError as exc:
+        where = f"{exc.field}: " if exc.field else ""
+        raise WireError(400, f"{where}{exc.message}", param=exc.field) from None
     except ValueError as exc:
         raise WireError(400, f"the request body is not JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -3,19 +3,23 @@
 ``POST /v1/chat/completions`` (JSON or SSE stream, ``n``, ``stop``, ``seed``,
 ``max_completion_tokens``, ``logprobs`` / ``top_logprobs``), ``GET /v1/models`` and
 ``/v1/models/{id}`` under the deployment's public name, ``GET /health``. Errors are the spec's
-error object; a full queue answers 503 with ``Retry-After``. Each connection gets a thread;
-generation itself is batched on one thread.
+error object, for malformed HTTP too; a full queue answers 503 with ``Retry-After``. Each
+connection gets a thread (at most :data:`~http_limits.MAX_CONNECTIONS`); generation itself is
+batched on one thread. What one client may send is bounded by :mod:`http_limits`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ftwizard.providers.local.batcher import (
@@ -29,6 +33,14 @@ from ftwizard.providers.local.batcher import (
     QueueFull,
 )
 from ftwizard.providers.local.chat import DEFAULT_MAX_NEW_TOKENS
+from ftwizard.providers.local.http_limits import (
+    HEADER_TIMEOUT_S,
+    LimitedServer,
+    check_context,
+    content_length,
+    error_bytes,
+    read_body,
+)
 from ftwizard.providers.local.logprobs import TokenLogprob
 from ftwizard.providers.local.openai_wire import (
     ChatCompletionBody,
@@ -44,12 +56,8 @@ from ftwizard.providers.local.openai_wire import (
 GENERATION_TIMEOUT_S = 600.0
 
 
-class OpenAIServer(ThreadingHTTPServer):
-    """A threading HTTP server with a backlog for many simultaneous clients."""
-
-    # The default backlog of 5 drops connections when many clients call at once.
-    request_queue_size = 128
-    daemon_threads = True
+class OpenAIServer(LimitedServer):
+    """A threading HTTP server with a backlog for many clients and a bound on connections."""
 
 
 def make_handler(name: str, batcher: Batcher, created: int) -> type[BaseHTTPRequestHandler]:
@@ -58,9 +66,60 @@ def make_handler(name: str, batcher: Batcher, created: int) -> type[BaseHTTPRequ
     class Handler(BaseHTTPRequestHandler):
         """OpenAI chat completions over one local model, published as ``name``."""
 
+        # The timer set in setup() bounds the request line and headers in all (a client sending
+        # a byte at a time cannot hold a thread) and answers 408; each read waits a little
+        # longer than that, so the timer, not a silent read timeout, ends a slow client.
+        timeout = HEADER_TIMEOUT_S + 2.0
+
+        def setup(self) -> None:
+            super().setup()
+            self._headers_done = threading.Event()
+            self._watch = threading.Timer(HEADER_TIMEOUT_S, self._headers_late)
+            self._watch.daemon = True
+            self._watch.start()
+
+        def _headers_late(self) -> None:
+            if self._headers_done.is_set():
+                return
+            late = WireError(
+                408, f"the request headers did not arrive within {HEADER_TIMEOUT_S:g} s"
+            )
+            with contextlib.suppress(OSError):
+                self.connection.settimeout(1.0)
+                self.connection.sendall(error_bytes(late))
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def parse_request(self) -> bool:
+            parsed = super().parse_request()  # reads the headers too
+            self._headers_done.set()
+            self._watch.cancel()
+            return parsed
+
+        def finish(self) -> None:
+            self._headers_done.set()
+            self._watch.cancel()
+            super().finish()
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            # http.server's own refusals (a 100 KB URL, too many headers, a garbled request
+            # line) answer with the spec's JSON error object, not an HTML page.
+            self.close_connection = True
+            # A garbled request line reads as HTTP/0.9, which has no headers: answer in 1.0.
+            self.request_version = "HTTP/1.0"
+            error = WireError(code, message or explain or "malformed request")
+            with contextlib.suppress(OSError):
+                self._send(code, error.body(), {"Connection": "close"})
+
         def log_message(self, format: str, *args: Any) -> None:
-            # One short line per request in server.log, not the default stderr chatter.
-            sys.stdout.write(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+            # One short line per request in server.log, not the default stderr chatter; what
+            # a client sent is cut short and escaped, so it cannot flood or forge log lines.
+            command = (getattr(self, "command", None) or "-")[:16]
+            path = (getattr(self, "path", None) or "-")[:200]
+            status = args[1] if len(args) > 1 else ""
+            sys.stdout.write(f"{command!s} {path.encode('unicode_escape').decode()} {status}\n")
 
         def _send(
             self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -95,13 +154,14 @@ def make_handler(name: str, batcher: Batcher, created: int) -> type[BaseHTTPRequ
                 self._error(WireError(404, f"no route {self.path}", code="not_found"))
                 return
             try:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = parse_request(self.rfile.read(length))
+                length = content_length(self.headers.get("Content-Length"))
+                body = parse_request(read_body(self.rfile, self.connection, length))
                 if body.model != name:
                     raise _unknown_model(body.model)
                 job = batcher.submit(_job(body, batcher))
             except WireError as exc:
-                self._error(exc)
+                self.close_connection = True
+                self._error(exc, {"Connection": "close"})
                 return
             except QueueFull:
                 self._error(
@@ -234,10 +294,11 @@ def _job(body: ChatCompletionBody, batcher: Batcher) -> GenerationJob:
         raise WireError(
             400, f"the chat template refused the messages: {exc}", param="messages"
         ) from None
+    asked = body.max_completion_tokens or body.max_tokens
     return GenerationJob(
         prompt=prompt,
         n=body.n,
-        max_tokens=body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_NEW_TOKENS,
+        max_tokens=check_context(batcher.loaded, prompt, asked, DEFAULT_MAX_NEW_TOKENS),
         temperature=body.temperature or 0.0,
         top_p=body.top_p or 1.0,
         seed=body.seed,
