@@ -22,6 +22,7 @@ import math
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -107,7 +108,7 @@ class _Worker:
 
     def __init__(self, source: str, timeout_s: float, memory_limit_mb: int | None) -> None:
         self.timeout_s = timeout_s
-        self.process, self.temp_dir = start_worker(
+        self.process, self.temp_dir, self._cgroup = start_worker(
             source, timeout_s=timeout_s, memory_limit_mb=memory_limit_mb
         )
         assert self.process.stdout is not None and self.process.stdin is not None
@@ -121,29 +122,46 @@ class _Worker:
         self.last_row: int | None = None
         self.started: bool | None = None
         self.load_error: str | None = None
+        self.load_timed_out = False
         self.enforced: dict[str, Any] = {}
 
     def wait_ready(self) -> str | None:
-        """Wait for the worker's start and load; the error every row gets, or ``None``."""
+        """Wait for the worker's start and load; the error every row gets, or ``None``.
+
+        Starting the interpreter may take :data:`_START_TIMEOUT_S`; loading the grader's source
+        gets only the per-call timeout (plus the grace), like one row.
+        """
         if self.started is None:
-            budget = _START_TIMEOUT_S + self.timeout_s + _HARD_GRACE_S
-            try:
-                line = self._reader.readline(budget)
-                ready = json.loads(line) if line else None
-            except (LineTooLong, ValueError, RecursionError):
-                ready = None
-            ok = isinstance(ready, dict) and ready.get("ready") is True
-            self.started = ok
-            if ok:
-                assert isinstance(ready, dict)
-                error, enforced = ready.get("error"), ready.get("enforced")
-                self.load_error = error[:MAX_ERROR_CHARS] if isinstance(error, str) else None
-                self.enforced = enforced if isinstance(enforced, dict) else {}
-            else:
+            started = self._line(_START_TIMEOUT_S, "started")
+            if started is None:
+                self.started = False
                 self.load_error = (
-                    f"the grader's process did not start and load its source within {budget:g} s"
+                    f"the grader's process did not start within {_START_TIMEOUT_S:g} s"
                 )
+                return self.load_error
+            enforced = started.get("enforced")
+            self.enforced = enforced if isinstance(enforced, dict) else {}
+            ready = self._line(self.timeout_s + _HARD_GRACE_S, "ready")
+            self.started = ready is not None
+            if ready is None:
+                self.load_error = (
+                    f"the grader's source did not load within {self.timeout_s:g} s "
+                    "(the per-call timeout); its process was killed"
+                )
+                self.load_timed_out = True
+            else:
+                error = ready.get("error")
+                self.load_error = error[:MAX_ERROR_CHARS] if isinstance(error, str) else None
         return self.load_error
+
+    def _line(self, budget: float, key: str) -> dict[str, Any] | None:
+        """The next line as an object whose ``key`` is true, or ``None`` (late, malformed)."""
+        try:
+            line = self._reader.readline(budget)
+            message = json.loads(line) if line else None
+        except (LineTooLong, ValueError, RecursionError):
+            return None
+        return message if isinstance(message, dict) and message.get(key) is True else None
 
     def ask(self, row_id: int, sample: dict[str, Any], item: dict[str, Any]) -> PythonOutcome:
         """Grade one row; raise :class:`_WorkerFault` when the worker must be replaced."""
@@ -204,12 +222,27 @@ class _Worker:
             self.process.wait(timeout=5)
         self._cleanup()
 
+    def _sweep(self) -> None:
+        # Whatever the grader started: its pid namespace ends with it where there is one; the
+        # cgroup (as root) and the worker's process group catch the rest.
+        if hasattr(os, "killpg"):
+            with contextlib.suppress(OSError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+            self._cgroup = None
+
     def _cleanup(self) -> None:
+        self._sweep()
         for stream in (self._stdin, self.process.stdout):
             with contextlib.suppress(OSError, ValueError):
                 if stream is not None:
                     stream.close()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _key(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()
 
 
 class PythonGraderPool:
@@ -233,6 +266,9 @@ class PythonGraderPool:
         # What the sandbox enforces here, as the first worker to start reported it.
         self.report: SandboxReport | None = None
         self._sets: OrderedDict[str, list[_Worker]] = OrderedDict()
+        # Sources whose workers could not start or load them: every row gets this error at
+        # once, instead of a new worker (and another full wait) per row.
+        self._broken: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> PythonGraderPool:
@@ -261,6 +297,9 @@ class PythonGraderPool:
         """Grade ``rows`` of ``(sample, item)`` with ``source``'s ``grade``, in order."""
         if not rows:
             return []
+        broken = self._broken.get(_key(source))
+        if broken is not None:
+            return [PythonOutcome(0.0, broken) for _ in rows]
         with self._lock:
             workers = self._workers_for(source)
             for w in workers:
@@ -284,7 +323,7 @@ class PythonGraderPool:
             return [r if r is not None else PythonOutcome(0.0, "not graded") for r in results]
 
     def _workers_for(self, source: str) -> list[_Worker]:
-        key = hashlib.sha256(source.encode()).hexdigest()
+        key = _key(source)
         if key in self._sets:
             self._sets.move_to_end(key)
             return self._sets[key]
@@ -303,12 +342,13 @@ class PythonGraderPool:
         error = worker.wait_ready()
         if worker.started and self.report is None:
             e = worker.enforced
+            texts = ("network", "filesystem", "metadata", "unix_sockets", "processes", "sweep")
+            said = {k: e[k] for k in texts if isinstance(e.get(k), str)}
             self.report = SandboxReport(
                 platform=sys.platform,
-                network=e.get("network") if isinstance(e.get("network"), str) else None,
-                filesystem=e.get("filesystem") if isinstance(e.get("filesystem"), str) else None,
                 signals=e.get("signals") is True,
                 memory=e.get("memory") is True,
+                **said,
             )
         return error
 
@@ -321,18 +361,24 @@ class PythonGraderPool:
         chunks: queue.Queue[tuple[int, int]],
         results: list[PythonOutcome | None],
     ) -> None:
+        key = _key(source)
         while True:
             try:
                 start, end = chunks.get_nowait()
             except queue.Empty:
                 return
             for i in range(start, end):
+                broken = self._broken.get(key)
+                if broken is not None:
+                    results[i] = PythonOutcome(0.0, broken)
+                    continue
                 worker = workers[index]
                 error = self._ready(worker)
                 if error is not None:
                     results[i] = PythonOutcome(0.0, error)
                     if not worker.started:
-                        self._replace(workers, index, source)
+                        self._broken[key] = error
+                        worker.kill()
                     continue
                 sample, item = rows[i]
                 try:

@@ -5,20 +5,25 @@ A worker (:mod:`sandbox_worker`) is a fresh ``python -I -S`` process: isolated m
 (faster start, no ``.pth`` hooks), and the parent hands it the interpreter's site-packages
 folders so graders can still import installed packages. Its environment is built from nothing
 (no API keys, tokens or cloud credentials reach it) and its working folder is a new temporary
-folder, removed when the worker stops.
+folder, removed when the worker stops. It starts a session of its own, and as root it is put
+in a pids cgroup of its own (:class:`PidsCgroup`): at most :data:`MAX_PROCESSES` processes, and
+every one of them is killed when the worker is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import threading
+import time
 from pathlib import Path
 from queue import Empty, Queue
 from typing import Any
@@ -29,6 +34,9 @@ WORKER_SCRIPT = Path(__file__).with_name("sandbox_worker.py")
 # One reply line is a score and an error of at most 2,000 characters; anything far longer is a
 # worker misbehaving, and is never buffered without bound.
 MAX_LINE_BYTES = 64 * 1024
+# Processes a worker may have at once, the worker itself included.
+MAX_PROCESSES = 64
+_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
 
 
 class SandboxReport(BaseModel):
@@ -39,6 +47,10 @@ class SandboxReport(BaseModel):
     filesystem: str | None = None
     signals: bool = False
     memory: bool = False
+    metadata: str | None = None
+    unix_sockets: str | None = None
+    processes: str | None = None
+    sweep: str | None = None
 
     def lines(self) -> list[str]:
         """One sentence per protection, saying plainly what is and is not enforced here."""
@@ -62,6 +74,25 @@ class SandboxReport(BaseModel):
             out.append(f"Files: NOT restricted on this platform ({self.platform}).")
         if not self.signals:
             out.append("Signals to other processes of this user: not blocked here.")
+        if self.metadata:
+            out.append(
+                "Metadata (chmod, chown, times, extended attributes, renames) of files outside "
+                f"the folder: refused ({self.metadata})."
+            )
+        else:
+            out.append("Metadata of files outside the folder (chmod, utime): NOT protected here.")
+        if self.unix_sockets:
+            out.append(f"Unix sockets: blocked ({self.unix_sockets}).")
+        else:
+            out.append("Unix sockets to other programs: NOT blocked here.")
+        if self.processes:
+            out.append(f"Processes: at most {MAX_PROCESSES} ({self.processes}).")
+        else:
+            out.append("Number of processes: NOT limited here.")
+        if self.sweep:
+            out.append(f"Processes it starts are killed with it ({self.sweep}).")
+        else:
+            out.append("Processes it starts in a session of their own may outlive it here.")
         return out
 
 
@@ -116,19 +147,71 @@ def read_paths() -> list[str]:
     return sorted(roots)
 
 
+class PidsCgroup:
+    """A pids cgroup of one worker: a process limit the kernel keeps even for root, and a list
+    of every process to kill. Only root can make one; elsewhere :meth:`make` gives ``None``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def make(cls, limit: int) -> PidsCgroup | None:
+        """A new cgroup allowing ``limit`` processes, or ``None`` where none can be made."""
+        if not sys.platform.startswith("linux") or os.geteuid() != 0:
+            return None
+        for root in _CGROUP_ROOTS:
+            if not (root / "cgroup.procs").is_file():
+                continue
+            if root.name != "pids" and "pids" not in _read(root / "cgroup.subtree_control"):
+                continue  # cgroup v2 without the pids controller for children
+            path = root / f"ftwizard-grader-{os.urandom(6).hex()}"
+            try:
+                path.mkdir()
+                (path / "pids.max").write_text(str(limit))
+            except OSError:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+                continue
+            return cls(path)
+        return None
+
+    def join(self, pid: int) -> bool:
+        """Put ``pid`` (a worker that has not run grader code yet) in the cgroup."""
+        try:
+            (self.path / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            return False
+        return True
+
+    def kill_all(self) -> None:
+        """Kill every process left in the cgroup, then remove it."""
+        for _ in range(50):
+            pids = [int(p) for p in _read(self.path / "cgroup.procs").split() if p.isdigit()]
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.02)  # killed processes take a moment to leave
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def start_worker(
     source: str, *, timeout_s: float, memory_limit_mb: int | None
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a worker for ``source`` and send its config; return it and its temporary folder."""
+) -> tuple[subprocess.Popen[bytes], str, PidsCgroup | None]:
+    """Start a worker for ``source`` and send its config; return it, its temporary folder and
+    its cgroup (where one could be made)."""
     temp_dir = os.path.realpath(tempfile.mkdtemp(prefix="ftwizard-grader-"))
-    config = {
-        "source": source,
-        "timeout_s": timeout_s,
-        "memory_limit_mb": memory_limit_mb,
-        "temp_dir": temp_dir,
-        "site_paths": site_paths(),
-        "read_paths": read_paths(),
-    }
     process = subprocess.Popen(
         [sys.executable, "-I", "-S", "-B", str(WORKER_SCRIPT)],
         stdin=subprocess.PIPE,
@@ -137,11 +220,27 @@ def start_worker(
         cwd=temp_dir,
         env=worker_env(temp_dir),
         close_fds=True,
+        start_new_session=True,  # one process group to kill, wherever namespaces are missing
     )
+    # The worker waits for its config before anything else: it joins the cgroup in time.
+    cgroup = PidsCgroup.make(MAX_PROCESSES)
+    if cgroup is not None and not cgroup.join(process.pid):
+        cgroup.kill_all()
+        cgroup = None
+    config = {
+        "source": source,
+        "timeout_s": timeout_s,
+        "memory_limit_mb": memory_limit_mb,
+        "temp_dir": temp_dir,
+        "site_paths": site_paths(),
+        "read_paths": read_paths(),
+        "max_processes": MAX_PROCESSES,
+        "cgroup": cgroup is not None,
+    }
     assert process.stdin is not None
     process.stdin.write(json.dumps(config).encode() + b"\n")
     process.stdin.flush()
-    return process, temp_dir
+    return process, temp_dir, cgroup
 
 
 class LineTooLong(Exception):

@@ -4,15 +4,16 @@ It is never imported by the wizard's own process: the parent (:mod:`python_pool`
 with a scrubbed environment in a fresh temporary folder. On start it locks itself in as far as
 the platform allows, before any grader code runs:
 
-- Linux: a new user + network namespace (``unshare``), so there is no network device to use;
-- Linux with Landlock: writes only inside its temporary folder, reads only there and in the
-  Python installation, no TCP bind/connect (ABI 4+), no signals to or abstract sockets of
-  processes outside the sandbox (ABI 6+);
-- a memory limit (``RLIMIT_AS``) and a soft timeout (``SIGALRM``) per row.
+- Linux (:mod:`sandbox_confine`): new user, network, mount and pid namespaces; every mount
+  read-only but its folder; Landlock (reads and writes, TCP, signals); a seccomp filter (no
+  unix sockets, no io_uring); a process limit; the grader runs as process 1 of its pid
+  namespace, so nothing it starts outlives it;
+- a memory limit (``RLIMIT_AS``) and a soft timeout (``SIGALRM``) for loading and per row.
 
 Protocol, one JSON object per line. In on stdin: first the config, then one request at a time
-(``{"nonce", "id", "sample", "item"}``). Out on a private copy of stdout: ``{"ready", ...}``,
-then exactly one reply per request echoing its ``nonce`` and ``id``. The grader's own prints go
+(``{"nonce", "id", "sample", "item"}``). Out on a private copy of stdout: ``{"started",
+"enforced"}`` once locked in, ``{"ready", "error"}`` once the source is loaded, then exactly
+one reply per request echoing its ``nonce`` and ``id``. The grader's own prints go
 to /dev/null. The parent trusts none of it: it checks every reply (see :mod:`python_pool`).
 """
 
@@ -23,28 +24,14 @@ import math
 import numbers
 import os
 import signal
-import stat
 import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 MAX_ERROR_CHARS = 2000
-
-# Linux clone flags and Landlock constants (linux/sched.h, linux/landlock.h).
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNET = 0x40000000
-_SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
-_SYS_LANDLOCK_ADD_RULE = 445
-_SYS_LANDLOCK_RESTRICT_SELF = 446
-_PR_SET_NO_NEW_PRIVS = 38
-_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1, 2, 4, 8
-_FS_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-_FS_FILE_READ = _FS_EXECUTE | _FS_READ_FILE
-# Every file-system right each ABI version knows (v2 adds REFER, v3 TRUNCATE, v5 IOCTL_DEV).
-_FS_ALL_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
-_NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
-_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2
+# Processes a grader may have at once (its own included), where the platform can count them.
+MAX_PROCESSES = 64
 
 
 class _GraderTimeout(BaseException):
@@ -95,66 +82,21 @@ def _load(source: str) -> tuple[Callable[..., Any] | None, str | None]:
     return fn, None
 
 
-def _unshare_network(libc: Any) -> str | None:
-    """Leave the host's network: a new network namespace has only a loopback that is down."""
-    # A user namespace makes this work without privileges; as root a plain one works too.
-    for flags in (_CLONE_NEWUSER | _CLONE_NEWNET, _CLONE_NEWNET):
-        if libc.unshare(flags) == 0:
-            return "network namespace"
-    return None
+def _confine() -> Any:
+    """:mod:`sandbox_confine`, imported by path (isolated mode leaves this folder off the path)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_confine.py")
+    spec = importlib.util.spec_from_file_location("ftwizard_sandbox_confine", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _landlock(libc: Any, writable: str, readable: list[str]) -> dict[str, Any]:
-    """Restrict files (and TCP, signals where the ABI has them) with Landlock; say what held."""
-    import ctypes
-
-    abi = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, 0, 1)  # 1: ask the ABI version
-    if abi < 1:
-        return {}
-    fs_all = _FS_ALL_BY_ABI[max(v for v in _FS_ALL_BY_ABI if v <= abi)]
-    net = _NET_BIND_TCP | _NET_CONNECT_TCP if abi >= 4 else 0
-    scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL if abi >= 6 else 0
-
-    class RulesetAttr(ctypes.Structure):
-        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
-
-    class PathBeneath(ctypes.Structure):
-        _pack_ = 1
-        _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
-
-    attr = RulesetAttr(fs_all, net, scoped)
-    size = 8 if abi < 4 else 16 if abi < 6 else 24  # older kernels reject unknown fields
-    ruleset = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), size, 0)
-    if ruleset < 0:
-        return {}
-    try:
-        # /dev/null may be written too: libraries (torch) open it to silence output.
-        rules = [(writable, fs_all), (os.devnull, _FS_FILE_READ | _FS_WRITE_FILE)]
-        rules += [(p, _FS_READ) for p in readable]
-        for path, allowed in rules:
-            try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                continue  # a path that is not there needs no rule
-            try:
-                if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                    # A rule on a file may hold only file rights.
-                    allowed &= _FS_FILE_READ | _FS_WRITE_FILE
-                rule = PathBeneath(allowed, fd)
-                libc.syscall(_SYS_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0)
-            finally:
-                os.close(fd)
-        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            return {}
-        if libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
-            return {}
-    finally:
-        os.close(ruleset)
-    return {"landlock_abi": int(abi), "tcp": bool(net), "signals": bool(scoped)}
-
-
-def _lock_in(config: dict[str, Any]) -> dict[str, Any]:
-    """Apply every limit this platform offers; return what is enforced (for the report)."""
+def _lock_in(config: dict[str, Any]) -> tuple[dict[str, Any], Callable[[], None] | None]:
+    """Apply every limit this platform offers; what is enforced, and the step that must come
+    last (becoming process 1 of the pid namespace), if any."""
     enforced: dict[str, Any] = {"network": None, "filesystem": None, "signals": False}
     memory_limit_mb = config.get("memory_limit_mb")
     if memory_limit_mb:
@@ -166,21 +108,37 @@ def _lock_in(config: dict[str, Any]) -> dict[str, Any]:
             enforced["memory"] = True
         except (ImportError, ValueError, OSError):
             enforced["memory"] = False  # platforms without RLIMIT_AS run without one
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            return enforced
-        enforced["network"] = _unshare_network(libc)
-        held = _landlock(libc, config["temp_dir"], list(config.get("read_paths", [])))
-        if held:
-            enforced["filesystem"] = f"landlock ABI {held['landlock_abi']}"
-            enforced["signals"] = held["signals"]
-            if enforced["network"] is None and held["tcp"]:
-                enforced["network"] = "landlock (TCP only)"
-    return enforced
+    if config.get("cgroup"):
+        enforced["processes"] = "pids cgroup"
+    if not sys.platform.startswith("linux"):
+        return enforced, None
+    try:
+        confine = _confine()
+        libc = confine.libc()
+    except (OSError, ImportError):
+        return enforced, None
+    root = os.geteuid() == 0
+    spaces = confine.unshare(libc)
+    if spaces["net"]:
+        enforced["network"] = "network namespace"
+    if spaces["mount"] and confine.read_only_view(libc, config["temp_dir"]):
+        enforced["metadata"] = "read-only mount namespace"
+    held = confine.landlock(libc, config["temp_dir"], list(config.get("read_paths", [])))
+    if held:
+        enforced["filesystem"] = f"landlock ABI {held['landlock_abi']}"
+        enforced["signals"] = held["signals"]
+        if enforced["network"] is None and held["tcp"]:
+            enforced["network"] = "landlock (TCP only)"
+    if confine.seccomp(libc):
+        enforced["unix_sockets"] = "seccomp"
+    # RLIMIT_NPROC counts per user namespace, and never binds root: only set in a fresh one.
+    limit = int(config.get("max_processes") or MAX_PROCESSES)
+    if spaces["user"] and not root and confine.limit_processes(limit):
+        enforced["processes"] = "RLIMIT_NPROC"
+    if spaces["pid"]:
+        enforced["sweep"] = "pid namespace"
+        return enforced, lambda: confine.become_init(libc)
+    return enforced, None
 
 
 def _write(out: int, message: dict[str, Any]) -> None:
@@ -223,7 +181,11 @@ def main() -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
     config = json.loads(sys.stdin.buffer.readline())
     sys.path.extend(config.get("site_paths", []))
-    enforced = _lock_in(config)
+    enforced, last_step = _lock_in(config)
+    if last_step is not None:
+        last_step()
+    # Started: the parent now gives the grader's source only the per-call timeout to load.
+    _write(out, {"started": True, "enforced": enforced})
     if _HAS_ALARM:
         signal.signal(signal.SIGALRM, _on_alarm)
     _alarm(float(config["timeout_s"]))
@@ -231,7 +193,7 @@ def main() -> None:
         fn, error = _load(config["source"])
     finally:
         _alarm(0)
-    _write(out, {"ready": True, "enforced": enforced, "error": error})
+    _write(out, {"ready": True, "error": error})
     for line in sys.stdin.buffer:
         request = json.loads(line)
         if fn is None:
