@@ -216,7 +216,7 @@ def test_a_full_disk_while_saving_a_session_exits_2_and_keeps_the_old_file(
 def test_a_full_disk_while_writing_data_leaves_nothing_behind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ftwizard.datasets.writing.os.fdopen", _FullDisk)
+    monkeypatch.setattr("ftwizard.files.os.fdopen", _FullDisk)
     with pytest.raises(InputError, match=r"out\.jsonl: no space left"):
         write_jsonl(tmp_path / "out.jsonl", [{"a": 1}])
     assert list(tmp_path.iterdir()) == []

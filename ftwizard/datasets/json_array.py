@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ftwizard.datasets.loading import Record, open_binary
 from ftwizard.errors import InputError
+from ftwizard.inputs import MAX_LINE_BYTES, line_too_long
 from ftwizard.json_input import TOO_DEEP, JSONInputError, check_surrogates
 
 _CHUNK = 1 << 20
@@ -86,6 +87,12 @@ def iter_json_array(p: Path) -> Iterator[Record]:
                 except RecursionError:
                     raise InputError(TOO_DEEP, path=p, line=start_line) from None
                 except json.JSONDecodeError as exc:
+                    if len(buf) - pos > MAX_LINE_BYTES:
+                        raise InputError(
+                            line_too_long(what="array element"),
+                            path=p,
+                            line=start_line,
+                        ) from None
                     if fill():
                         continue
                     raise InputError(

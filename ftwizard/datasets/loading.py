@@ -5,7 +5,9 @@ memory. Records carry the 1-based line number that a user sees in an editor (for
 the line where the element starts; for Parquet and Hugging Face folders, the row number), so
 every problem found later can point at the exact spot.
 
-The user's file is only ever opened for reading.
+The user's file is only ever opened for reading, through :mod:`ftwizard.inputs` (regular files
+only; a JSONL line or JSON array element over :data:`~ftwizard.inputs.MAX_LINE_BYTES` is an
+error on its line, read without ever holding it whole).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import check_regular, iter_lines, line_too_long, open_input
 from ftwizard.json_input import TOO_DEEP, JSONInputError, check_surrogates
 
 _BOM = b"\xef\xbb\xbf"
@@ -90,7 +93,7 @@ def _is_hf_folder(p: Path) -> bool:
 
 def _first_significant_byte(p: Path) -> bytes:
     try:
-        with p.open("rb") as fh:
+        with open_input(p) as fh:
             head = fh.read(4096)
             while head:
                 stripped = head.removeprefix(_BOM).lstrip()
@@ -129,6 +132,8 @@ def iter_records(
         raise InputError("is a directory, not a data file", path=p)
     if not p.exists():
         raise InputError("file not found; check the path", path=p)
+    if source is not SourceKind.HF_DISK:
+        check_regular(p)
     # The other readers import this module's Record, so they are imported here, not at the top.
     from ftwizard.datasets.json_array import iter_json_array
     from ftwizard.datasets.tabular import apply_mapping, iter_csv, iter_hf, iter_parquet
@@ -155,11 +160,8 @@ def iter_records(
 
 
 def open_binary(p: Path) -> io.BufferedReader:
-    """Open a data file for reading; an unreadable one is an :class:`InputError`."""
-    try:
-        return p.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", path=p) from exc
+    """Open a data file for reading: a regular file, or an :class:`InputError` saying why not."""
+    return open_input(p)
 
 
 _DECODER = json.JSONDecoder()
@@ -168,7 +170,10 @@ _DECODER = json.JSONDecoder()
 def _iter_jsonl(p: Path) -> Iterator[Record]:
     loads = _DECODER.decode
     with open_binary(p) as fh:
-        for lineno, line in enumerate(fh, start=1):
+        for lineno, line in iter_lines(fh, p):
+            if line is None:
+                yield Record(lineno, None, line_too_long(), None)
+                continue
             if lineno == 1 and line.startswith(_BOM):
                 line = line[3:]
             stripped = line.strip()

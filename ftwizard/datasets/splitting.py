@@ -22,6 +22,7 @@ from ftwizard.datasets.fields import field_value
 from ftwizard.datasets.loading import Record, SourceKind, iter_records
 from ftwizard.datasets.writing import write_jsonl
 from ftwizard.errors import InputError
+from ftwizard.files import prepare_output_dir
 
 MISSING_STRATUM = "<missing>"
 
@@ -164,7 +165,7 @@ def split_file(
             if (index in chosen) == validation:
                 yield rec.data
 
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out, field="output")
     train_path, val_path = out / "train.jsonl", out / "validation.jsonl"
     if src.resolve() in (train_path.resolve(), val_path.resolve()):
         raise InputError("the output folder holds the input file; choose another -o", path=out)

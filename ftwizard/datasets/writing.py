@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from ftwizard.errors import InputError
-from ftwizard.files import check_output_path, write_error
+from ftwizard.files import atomic_output
 
 _PARQUET_BATCH = 1024
 
@@ -60,24 +58,8 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def _atomic(path: Path, write: Any) -> int:
-    check_output_path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise write_error(exc, path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            n = write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise write_error(exc, path) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, newline="") as fh:
+        n: int = write(fh)
     return n
 
 
@@ -128,45 +110,30 @@ def _write_parquet(path: Path, rows: Iterable[dict[str, Any]]) -> int:
             "writing Parquet needs pyarrow; install it with `pip install ftwizard[parquet]`",
             path=path,
         ) from exc
-    check_output_path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise write_error(exc, path) from None
-    os.close(fd)
-    writer = None
     n = 0
-    try:
-        batch: list[dict[str, Any]] = []
-        for row in _json_columns(rows):
-            batch.append(row)
-            if len(batch) >= _PARQUET_BATCH:
-                writer = _write_batch(pa, pq, writer, tmp, batch)
+    with atomic_output(path, binary=True) as sink:
+        writer = None
+        try:
+            batch: list[dict[str, Any]] = []
+            for row in _json_columns(rows):
+                batch.append(row)
+                if len(batch) >= _PARQUET_BATCH:
+                    writer = _write_batch(pa, pq, writer, sink, batch)
+                    n += len(batch)
+                    batch = []
+            if batch or writer is None:
+                writer = _write_batch(pa, pq, writer, sink, batch)
                 n += len(batch)
-                batch = []
-        if batch or writer is None:
-            writer = _write_batch(pa, pq, writer, tmp, batch)
-            n += len(batch)
-        writer.close()
-        os.replace(tmp, path)
-    except OSError as exc:
-        if writer is not None:
-            writer.close()
-        Path(tmp).unlink(missing_ok=True)
-        raise write_error(exc, path) from None
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        finally:
+            if writer is not None:
+                writer.close()
     return n
 
 
-def _write_batch(pa: Any, pq: Any, writer: Any, tmp: str, batch: list[dict[str, Any]]) -> Any:
+def _write_batch(pa: Any, pq: Any, writer: Any, sink: Any, batch: list[dict[str, Any]]) -> Any:
     if writer is None:
         table = pa.Table.from_pylist(batch)
-        writer = pq.ParquetWriter(tmp, table.schema)
+        writer = pq.ParquetWriter(sink, table.schema)
     else:
         try:
             table = pa.Table.from_pylist(batch, schema=writer.schema)

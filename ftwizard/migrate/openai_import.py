@@ -10,8 +10,6 @@ the old one (until its base shuts down, :mod:`ftwizard.providers.openai.shutdown
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from ftwizard.catalog import BACKENDS, check_base_model, default_model
 from ftwizard.errors import InputError
+from ftwizard.files import atomic_output
 from ftwizard.migrate.openai_reader import OpenAIJob, OpenAIJobReader
 from ftwizard.providers.openai.shutdown import shutdown_date
 from ftwizard.session import Backend, DatasetChoice, Method, Session
@@ -53,17 +52,8 @@ def grader_yaml(grader: dict[str, Any]) -> str:
 
 def _write_bytes(path: Path, data: bytes) -> None:
     # Byte for byte (no text decoding, no newline translation); a reader never sees half.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"cannot write the downloaded file: {exc.strerror}", path=path) from None
+    with atomic_output(path, binary=True) as handle:
+        handle.write(data)
 
 
 async def download_files(
