@@ -146,11 +146,22 @@ def default_model(backend: Backend, method: Method) -> str | None:
 _FIREWORKS_MODEL = re.compile(r"^accounts/[a-z0-9-]+/models/[A-Za-z0-9._-]+$")
 
 
+# Longer than any model id or path a backend accepts (Linux paths stop at 4,096 bytes).
+MAX_MODEL_CHARS = 4096
+
+
 def check_base_model(backend: Backend, method: Method, model: str) -> str | None:
     """Return why ``model`` cannot be the base model for this backend and method, or None."""
     model = model.strip()
     if not model:
         return "Enter a base model or pick one from the list."
+    if len(model) > MAX_MODEL_CHARS:
+        return (
+            f"The base model name is {len(model):,} characters long; model ids and paths are "
+            f"at most {MAX_MODEL_CHARS:,}."
+        )
+    if any("\ud800" <= ch <= "\udfff" for ch in model):
+        return "The base model name holds bytes that are not UTF-8; type it again."
     listed = supported_models(backend, method)
     if model in listed:
         return None
@@ -163,10 +174,16 @@ def check_base_model(backend: Backend, method: Method, model: str) -> str | None
         return None
     if backend is Backend.local:
         path = Path(model).expanduser()
-        if model.startswith(("/", "./", "../", "~")) or path.exists():
-            if not path.is_dir():
+        try:
+            exists = path.exists()
+            is_dir = exists and path.is_dir()
+            has_config = is_dir and (path / "config.json").is_file()
+        except OSError as exc:  # a name the file system cannot even look up
+            return f"{model[:80]}: cannot be looked up ({exc.strerror or exc})."
+        if model.startswith(("/", "./", "../", "~")) or exists:
+            if not is_dir:
                 return f"{model}: no such model directory."
-            if not (path / "config.json").is_file():
+            if not has_config:
                 return f"{model}: not a transformers model directory (no config.json)."
             return None
         if _HF_REPO_ID.match(model):

@@ -76,7 +76,7 @@ def open_input(path: str | Path, *, field: str | None = None) -> io.BufferedRead
         _require_regular(os.fstat(fd).st_mode, p, field)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        return io.open(fd, "rb", closefd=True)  # noqa: SIM115 - the caller closes it
+        return open(fd, "rb", closefd=True)
     except BaseException:
         os.close(fd)
         raise

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import read_input_text
+from ftwizard.json_input import JSONInputError, compose_yaml, construct_yaml
 from ftwizard.session import Backend, Method, Session
 
 REPLAY_VERSION = 1
@@ -135,12 +137,11 @@ def _mapping_items(node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.No
     return items
 
 
-def _construct(node: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
+def _construct(node: yaml.Node, path: Path | None = None) -> Any:
     try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+        return construct_yaml(node)
+    except JSONInputError as exc:
+        raise InputError(exc.message, path=path, line=_line(node), field=exc.field) from None
 
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:
@@ -152,7 +153,9 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
 def parse_replay_text(text: str, path: Path) -> Replay:
     """Parse replay YAML; any problem raises :class:`InputError` naming the file and line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
+    except JSONInputError as exc:
+        raise InputError(exc.message, path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -177,7 +180,7 @@ def parse_replay_text(text: str, path: Path) -> Replay:
     if "version" not in items:
         raise InputError(f"missing 'version: {REPLAY_VERSION}'", path=path, line=1, field="version")
     version_node = items["version"][1]
-    version = _construct(version_node)
+    version = _construct(version_node, path)
     if version != REPLAY_VERSION:
         raise InputError(
             f"unsupported version {version!r}; this ftwizard reads version {REPLAY_VERSION}",
@@ -196,7 +199,7 @@ def parse_replay_text(text: str, path: Path) -> Replay:
     if "session" in items:
         node = items["session"][1]
         try:
-            session = ReplaySession.model_validate(_construct(node) or {})
+            session = ReplaySession.model_validate(_construct(node, path) or {})
         except ValidationError as exc:
             field, message = _first_error(exc)
             raise InputError(
@@ -205,7 +208,7 @@ def parse_replay_text(text: str, path: Path) -> Replay:
     resume: str | None = None
     if "resume" in items:
         node = items["resume"][1]
-        value = _construct(node)
+        value = _construct(node, path)
         if not isinstance(value, str) or not value.strip():
             raise InputError("expected a session id", path=path, line=_line(node), field="resume")
         resume = value.strip()
@@ -230,7 +233,7 @@ def _parse_action(node: yaml.Node, index: int, path: Path) -> Action:
             line=line,
             field=where,
         )
-    raw = _construct(node)
+    raw = _construct(node, path)
     kinds = [key for key in raw if key in ACTION_KINDS]
     if len(kinds) != 1:
         raise InputError(
@@ -296,15 +299,9 @@ def _check_action(action: Action) -> str | None:
 
 def parse_replay(path: Path) -> Replay:
     """Read and parse a replay file."""
-    if not path.exists():
-        raise InputError("no such file", path=path)
     if path.is_dir():
         raise InputError("is a directory, not a replay file", path=path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot be read ({exc})", path=path) from None
-    return parse_replay_text(text, path)
+    return parse_replay_text(read_input_text(path), path)
 
 
 _MISSING = object()

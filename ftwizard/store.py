@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,10 +21,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from ftwizard.credentials import redact
 from ftwizard.errors import FtwizardError, InputError
 from ftwizard.files import NAME_MAX, atomic_write_text
+from ftwizard.inputs import read_input_text
 from ftwizard.json_input import JSONInputError, loads
 from ftwizard.session import (
     SCHEMA_VERSION,
@@ -45,6 +48,8 @@ SESSION_FILE = "session.json"
 # Stands for the most recently updated session wherever an id is asked for.
 LATEST = "latest"
 LOCK_FILE = "session.lock"
+# A save takes milliseconds; a temporary file this old was left by a save that was killed.
+_STALE_TEMP_S = 60.0
 
 
 class SessionNotFound(InputError):
@@ -171,6 +176,22 @@ class SessionLock:
         self.release()
 
 
+def _remove_stale_temp_files(directory: Path) -> None:
+    """Remove ``.session.json.*.tmp`` files a killed save left behind (older than a minute,
+    so a save in flight in another process is never touched)."""
+    cutoff = time.time() - _STALE_TEMP_S
+    try:
+        leftovers = list(directory.glob(f".{SESSION_FILE}.*.tmp"))
+    except OSError:
+        return
+    for path in leftovers:
+        try:
+            if path.lstat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue  # gone already, or not ours to remove
+
+
 def _try_lock(handle: IO[str]) -> bool:
     if os.name == "nt":  # pragma: no cover - exercised on Windows only
         import msvcrt
@@ -241,9 +262,17 @@ class SessionStore:
     ) -> Session:
         """Create, save and return a new session."""
         name = (name or "").strip() or default_session_name()
-        session_id = new_session_id(name)
+        for field, text in (("name", name), ("base_model", base_model or "")):
+            if any("\ud800" <= ch <= "\udfff" for ch in text):
+                raise InputError(
+                    "holds bytes that are not valid UTF-8 (typed in another encoding, or "
+                    "copied from a file name); use UTF-8 text",
+                    field=field,
+                )
+        # The id is made from the name as saved (secrets redacted), so no secret is in it.
+        session_id = new_session_id(redact(name))
         while self.exists(session_id):
-            session_id = new_session_id(name)
+            session_id = new_session_id(redact(name))
         session = Session(
             id=session_id,
             name=name,
@@ -255,21 +284,33 @@ class SessionStore:
     def save(self, session: Session) -> None:
         """Write a session atomically, with secrets redacted, and stamp its update time."""
         session.updated = now_utc()
-        text = redact(session.model_dump_json(indent=2)) + "\n"
-        atomic_write_text(self.session_dir(session.id) / SESSION_FILE, text)
+        directory = self.session_dir(session.id)
+        try:
+            text = redact(session.model_dump_json(indent=2)) + "\n"
+        except PydanticSerializationError as exc:
+            # Text that is not valid Unicode (a lone surrogate) slipped in: nothing is written.
+            raise InputError(
+                f"cannot be saved: {exc}; the session keeps its last saved state",
+                path=directory / SESSION_FILE,
+            ) from None
+        _remove_stale_temp_files(directory)
+        atomic_write_text(directory / SESSION_FILE, text)
 
     def load(self, session_id: str) -> Session:
         """Read a session, migrating older schema versions; errors name the file and spot."""
         path = self.session_dir(session_id) / SESSION_FILE
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise SessionNotFound(
                 f"no session '{session_id}' (see `ftwizard sessions` for the list)"
             )
+        _remove_stale_temp_files(path.parent)
         return self._read(path)
 
     def _read(self, path: Path) -> Session:
         try:
-            raw = loads(path.read_text(encoding="utf-8"))
+            raw = loads(read_input_text(path))
+        except InputError as exc:
+            raise SessionCorrupt(exc.message, path=path, line=exc.line) from None
         except json.JSONDecodeError as exc:
             raise SessionCorrupt(
                 f"not valid JSON ({exc.msg})", path=path, line=exc.lineno
@@ -282,11 +323,24 @@ class SessionStore:
             raise SessionCorrupt("expected a JSON object", path=path, line=1)
         data = migrate(raw, path=path)
         try:
-            return Session.model_validate(data)
+            session = Session.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(part) for part in first["loc"])
             raise SessionCorrupt(first["msg"], path=path, field=field) from None
+        folder = path.parent.name
+        if "[redacted" in session.id:
+            session.id = folder  # saved before ids were made from the redacted name
+        elif session.id != folder:
+            # A copied folder: saving it would rewrite the other session, without its lock.
+            raise SessionCorrupt(
+                f"holds the id of session '{session.id}' but is in the folder of session "
+                f"'{folder}' (a copied folder?); open '{session.id}' itself, or set \"id\" to "
+                f'"{folder}" in this file to keep the copy as a session of its own',
+                path=path,
+                field="id",
+            )
+        return session
 
     def list(self) -> tuple[list[SessionSummary], list[SessionCorrupt]]:
         """All readable sessions, newest first, and the errors of those that could not be read."""

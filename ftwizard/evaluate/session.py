@@ -232,11 +232,12 @@ def estimate_spend(
 def grader_spec(session: Session) -> Any:
     """The session's grader, parsed from the spec the grader step confirmed."""
     from ftwizard.graders.loading import parse_grader
+    from ftwizard.json_input import load_yaml
 
     text = session.grader.spec_text or ""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = load_yaml(text)
+    except (yaml.YAMLError, ValueError) as exc:
         raise InputError(f"the grader spec is not valid YAML: {exc}", field="grader") from None
     if not isinstance(data, dict):
         raise InputError("define the grader on the grader step first", field="grader")

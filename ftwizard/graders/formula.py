@@ -34,6 +34,11 @@ _TOKEN_RE = re.compile(
 )
 
 
+# Bounds that keep parsing and evaluating far from Python's recursion limit.
+MAX_FORMULA_TOKENS = 1000
+MAX_FORMULA_DEPTH = 50
+
+
 class FormulaError(ValueError):
     """A formula that cannot be parsed (with its 1-based column) or evaluated."""
 
@@ -198,8 +203,14 @@ class _Parser:
                 raise FormulaError(f"unexpected character '{text[col - 1]}'", col)
             kind = m.lastgroup or "op"
             self.tokens.append((kind, m.group(kind), m.start(kind) + 1))
+            if len(self.tokens) > MAX_FORMULA_TOKENS:
+                raise FormulaError(
+                    f"formula is longer than {MAX_FORMULA_TOKENS} tokens; simplify it",
+                    m.start(kind) + 1,
+                )
             pos = m.end()
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -243,10 +254,17 @@ class _Parser:
 
     def unary(self) -> Node:
         tok = self.peek()
-        if tok is not None and tok[1] in ("-", "+"):
-            self.i += 1
-            return Unary(tok[1], self.unary())
-        return self.power()
+        self.depth += 1
+        if self.depth > MAX_FORMULA_DEPTH:
+            col = tok[2] if tok is not None else len(self.text) + 1
+            raise FormulaError(f"formula nested more than {MAX_FORMULA_DEPTH} levels deep", col)
+        try:
+            if tok is not None and tok[1] in ("-", "+"):
+                self.i += 1
+                return Unary(tok[1], self.unary())
+            return self.power()
+        finally:
+            self.depth -= 1
 
     def power(self) -> Node:
         base = self.atom()

@@ -13,7 +13,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ftwizard.errors import InputError
 from ftwizard.graders.spec import KINDS, AnyGrader, GraderSpec, PythonGrader, iter_graders
 from ftwizard.graders.templates import template_problems
-from ftwizard.json_input import TOO_DEEP, JSONInputError, loads
+from ftwizard.inputs import read_input_text
+from ftwizard.json_input import JSONInputError, compose_yaml, construct_yaml, loads
 
 _ADAPTER: TypeAdapter[AnyGrader] = TypeAdapter(GraderSpec)
 
@@ -48,11 +49,11 @@ def _node_lines(node: yaml.Node, loc: Loc, out: dict[Loc, tuple[int, yaml.Node]]
 
 def _read(path: Path) -> tuple[Any, dict[Loc, tuple[int, yaml.Node]]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("grader file not found; check the path", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read grader file: {exc}", path=path) from None
+        text = read_input_text(path)
+    except InputError as exc:
+        if exc.message.startswith("file not found"):
+            raise InputError("grader file not found; check the path", path=path) from None
+        raise
     lines: dict[Loc, tuple[int, yaml.Node]] = {}
     if path.suffix.lower() == ".json":
         try:
@@ -63,25 +64,27 @@ def _read(path: Path) -> tuple[Any, dict[Loc, tuple[int, yaml.Node]]]:
             ) from None
         except JSONInputError as exc:
             raise InputError(exc.message, path=path, field=exc.field) from None
+        try:
+            node = compose_yaml(text)  # only for line numbers
+        except (yaml.YAMLError, ValueError):
+            node = None  # valid JSON that YAML 1.1 rejects: problems just lack line numbers
     else:
         try:
-            data = yaml.safe_load(text)
+            node = compose_yaml(text)
+            data = None if node is None else construct_yaml(node)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
             raise InputError(
                 f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
             ) from None
-        except RecursionError:
-            raise InputError(TOO_DEEP.replace("JSON", "YAML"), path=path) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is not None:
+        except JSONInputError as exc:
+            raise InputError(exc.message, path=path, field=exc.field) from None
+    if node is not None:
+        try:
             _node_lines(node, (), lines)
-    except yaml.YAMLError:
-        pass  # valid JSON that YAML 1.1 rejects: problems just lack line numbers
-    except RecursionError:
-        lines.clear()  # too deep to map to lines; the spec check still names the field
+        except RecursionError:
+            lines.clear()  # too deep to map to lines; the spec check still names the field
     return data, lines
 
 
@@ -194,11 +197,11 @@ def _load_python(
     if g.source_file is not None:
         src_path = (base_dir / g.source_file).resolve()
         try:
-            g.source = src_path.read_text(encoding="utf-8")
-        except OSError as exc:
+            g.source = read_input_text(src_path)
+        except InputError as exc:
             return [
                 GraderProblem(
-                    message=f"cannot read source_file: {exc.strerror or exc}",
+                    message=f"cannot read source_file {src_path}: {exc.message}",
                     field=_field_name((*loc, "source_file")),
                     line=_line(lines, (*loc, "source_file")),
                     path=where,

@@ -181,15 +181,40 @@ def numeric_score(
 # --- regex ------------------------------------------------------------------------------------
 
 _FLAGS = {"ignorecase": re.IGNORECASE, "multiline": re.MULTILINE, "dotall": re.DOTALL}
+# How long one match may run: ``^(a+)+$`` on "aaa...a!" backtracks for longer than the universe.
+REGEX_TIMEOUT_S = 1.0
+
+try:  # the ``regex`` package can stop a match on time; exported copies may lack it
+    import regex as _timed_re
+except ImportError:  # pragma: no cover - ftwizard itself always has it (tiktoken needs it)
+    _timed_re = None
 
 
 def regex_score(text: str, pattern: str, flags: list[str], mode: str = "search") -> float:
-    """1.0 when ``pattern`` matches ``text`` (``search`` anywhere, ``fullmatch`` all of it)."""
+    """1.0 when ``pattern`` matches ``text`` (``search`` anywhere, ``fullmatch`` all of it).
+
+    A match that runs past :data:`REGEX_TIMEOUT_S` (catastrophic backtracking) raises
+    ``TimeoutError``, which the runner reports as that row's error.
+    """
     bits = 0
     for f in flags:
         bits |= _FLAGS[f]
-    compiled = re.compile(pattern, bits)
-    found = compiled.fullmatch(text) if mode == "fullmatch" else compiled.search(text)
+    if _timed_re is None:
+        compiled = re.compile(pattern, bits)
+        found = compiled.fullmatch(text) if mode == "fullmatch" else compiled.search(text)
+        return 1.0 if found else 0.0
+    timed = _timed_re.compile(pattern, bits)
+    try:
+        if mode == "fullmatch":
+            found = timed.fullmatch(text, timeout=REGEX_TIMEOUT_S)
+        else:
+            found = timed.search(text, timeout=REGEX_TIMEOUT_S)
+    except TimeoutError:
+        raise TimeoutError(
+            f"the pattern did not finish matching within {REGEX_TIMEOUT_S:g} s on this row's "
+            f"text ({len(text):,} characters); it backtracks without end, so rewrite it "
+            "without nested repeats such as (a+)+"
+        ) from None
     return 1.0 if found else 0.0
 
 
