@@ -246,11 +246,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_left()
+
+
+# What a command that wrote into a closed pipe (`ftwizard ... | head`) exits with: 128 + SIGPIPE,
+# as a shell tool killed by the signal would.
+EXIT_BROKEN_PIPE = 141
+
+
+def _reader_left() -> int:
+    """The reader of stdout went away: stop quietly, as ``cat file | head`` does."""
+    import os
+
+    # Python flushes stdout again at exit, which would raise (and print) the same error;
+    # pointing the descriptor at /dev/null makes that flush harmless.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def run() -> None:
     """The ``ftwizard`` console script and ``python -m ftwizard``: :func:`main`, then exit."""
-    code = main()
+    try:
+        code = main()
+        sys.stdout.flush()  # a pipe closed after the last write shows up here
+    except BrokenPipeError:
+        code = _reader_left()
     import gc
 
     # The process ends here. Freezing what is still alive spares the interpreter's final

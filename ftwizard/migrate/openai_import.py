@@ -50,6 +50,24 @@ def grader_yaml(grader: dict[str, Any]) -> str:
     return yaml.safe_dump(grader, sort_keys=False, allow_unicode=True)
 
 
+# Room for the role prefix and the temporary file's affixes within a 255-byte file name.
+_MAX_NAME_BYTES = 180
+
+
+def safe_file_name(name: str, fallback: str) -> str:
+    """A name from a server as a plain file name here: no folders, control characters or NUL,
+    no lone surrogates, and short enough for any file system (the end kept, for its suffix)."""
+    base = Path(name.replace("\\", "/")).name if isinstance(name, str) else ""
+    cleaned = "".join(
+        ch for ch in base if ch.isprintable() and not "\ud800" <= ch <= "\udfff"
+    ).strip()
+    if cleaned in ("", ".", ".."):
+        return fallback
+    while len(cleaned.encode()) > _MAX_NAME_BYTES:
+        cleaned = cleaned[1:]
+    return cleaned
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     # Byte for byte (no text decoding, no newline translation); a reader never sees half.
     with atomic_output(path, binary=True) as handle:
@@ -62,7 +80,7 @@ async def download_files(
     """The job's training (and validation) file, saved under ``out_dir`` as uploaded."""
 
     async def one(file_id: str, role: str) -> Path:
-        name = Path(await reader.file_name(file_id)).name or f"{role}.jsonl"
+        name = safe_file_name(await reader.file_name(file_id), f"{role}.jsonl")
         path = out_dir / f"{role}-{name}"
         _write_bytes(path, await reader.file_bytes(file_id))
         return path

@@ -27,6 +27,8 @@ _METHODS: dict[str, Literal["sft", "dpo", "rft"]] = {
     "dpo": "dpo",
     "reinforcement": "rft",
 }
+# The most one read (with its retries) may take, whatever the server does.
+READ_DEADLINE_S = 150.0
 # A listing stops here: an organisation with more jobs than this sees the newest ones.
 MAX_LISTED_JOBS = 1000
 
@@ -47,9 +49,23 @@ class OpenAIJob(BaseModel):
     created_at: int | None = None
 
 
-def parse_job(data: dict[str, Any]) -> OpenAIJob:
+def parse_job(data: Any) -> OpenAIJob:
     """An :class:`OpenAIJob` from the job object (``method`` first, then the legacy
-    top-level ``hyperparameters``)."""
+    top-level ``hyperparameters``); a malformed object is an :class:`InputError`."""
+    try:
+        return _parse_job(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        job_id = data.get("id") if isinstance(data, dict) else None
+        what = f"job {str(job_id)[:80]!r}" if job_id is not None else "a job"
+        raise InputError(
+            f"the server sent {what} that is not a fine-tuning job object "
+            f"({type(exc).__name__}: {str(exc)[:200]}); is the base URL OpenAI's?",
+        ) from None
+
+
+def _parse_job(data: Any) -> OpenAIJob:
+    if not isinstance(data, dict):
+        raise TypeError(f"expected an object, got {type(data).__name__}")
     method = data.get("method") or {"type": "supervised"}
     kind = str(method.get("type") or "supervised")
     if kind not in _METHODS:
@@ -89,12 +105,16 @@ class OpenAIJobReader:
         base_url: str | None = None,
         api_key_env: str = API_KEY_ENV,
         retry: RetryPolicy | None = None,
-        timeout_s: float = 120.0,
+        timeout_s: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = base_url
         self.api_key_env = api_key_env
-        self.retry = retry or RetryPolicy()
+        # Reading a job is metadata and a file or two: a server that stalls is given up on
+        # within minutes, not left to hang the import (see the deadline policy in retry.py).
+        self.retry = retry or RetryPolicy(
+            attempt_deadline_s=timeout_s, total_deadline_s=READ_DEADLINE_S
+        )
         self.timeout_s = timeout_s
         self.sleep = sleep
         self.gate = RateGate()
@@ -114,7 +134,16 @@ class OpenAIJobReader:
 
     async def _call(self, attempt: Callable[[Any], Awaitable[T]]) -> T:
         async def once() -> T:
-            return await attempt(self._sdk())
+            try:
+                return await attempt(self._sdk())
+            except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
+                # An answer the SDK could not read (not JSON, nested too deep, wrong types).
+                raise ProviderError(
+                    f"the server's answer could not be read ({type(exc).__name__}: "
+                    f"{str(exc)[:200]})",
+                    provider=self.provider,
+                    hint="Check the base URL: it should be OpenAI's API (or a faithful copy).",
+                ) from None
 
         return await call_with_retries(
             once,
@@ -140,7 +169,7 @@ class OpenAIJobReader:
                     field="JOB_ID",
                 ) from None
             raise
-        return parse_job(data.model_dump())
+        return parse_job(_plain(data))
 
     async def jobs(self) -> list[OpenAIJob]:
         """Every job of the organisation (newest first, at most ``MAX_LISTED_JOBS``)."""
@@ -149,9 +178,9 @@ class OpenAIJobReader:
         while len(out) < MAX_LISTED_JOBS:
             params: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
             page = await self._call(lambda c, p=params: c.fine_tuning.jobs.list(**p))
-            rows = [parse_job(j.model_dump()) for j in page.data]
+            rows = [parse_job(_plain(j)) for j in _items(page)]
             out.extend(rows)
-            if not rows or not page.has_more:
+            if not rows or getattr(page, "has_more", False) is not True:
                 break
             after = rows[-1].id
         return out[:MAX_LISTED_JOBS]
@@ -159,7 +188,8 @@ class OpenAIJobReader:
     async def file_name(self, file_id: str) -> str:
         """The file's name as uploaded."""
         data = await self._call(lambda c: c.files.retrieve(file_id))
-        return str(data.filename)
+        name = getattr(data, "filename", None)
+        return name if isinstance(name, str) else ""
 
     async def file_bytes(self, file_id: str) -> bytes:
         """``GET /files/{id}/content``: the file exactly as uploaded."""
@@ -169,13 +199,26 @@ class OpenAIJobReader:
     async def models(self) -> list[dict[str, Any]]:
         """``GET /models`` as plain dicts (``shutdown_date`` kept when the server sends it)."""
         page = await self._call(lambda c: c.models.list())
-        return [m.model_dump() for m in page.data]
+        return [m for m in (_plain(item) for item in _items(page)) if isinstance(m, dict)]
 
     async def aclose(self) -> None:
         """Close the SDK's HTTP client."""
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _plain(value: Any) -> Any:
+    """An SDK object (or whatever a server sent in its place) as plain data."""
+    dump = getattr(value, "model_dump", None)
+    return dump(warnings=False) if callable(dump) else value
+
+
+def _items(page: Any) -> list[Any]:
+    data = getattr(page, "data", None)
+    if not isinstance(data, list):
+        raise InputError("the server sent a list without a 'data' array; is the base URL OpenAI's?")
+    return data
 
 
 __all__ = ["MAX_LISTED_JOBS", "OpenAIJob", "OpenAIJobReader", "parse_job"]

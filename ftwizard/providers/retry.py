@@ -1,5 +1,10 @@
 """Retrying model calls: which failures are worth another try, how long to wait, when to give up.
 
+It is also the one request-deadline policy for calls to the outside: besides the SDK's
+connect and read timeouts (which a server that trickles bytes, or accepts and never answers,
+can keep from firing), each attempt must finish within ``RetryPolicy.attempt_deadline_s`` and
+all attempts with their waits within ``RetryPolicy.total_deadline_s``.
+
 This is the only retry mechanism for chat calls: the SDK clients are built with
 ``max_retries=0`` so a failed call is never retried twice over (SDK inside, us outside), and so
 every provider backs off, honours ``retry-after`` and reports attempts the same way.
@@ -62,6 +67,10 @@ class RetryPolicy(BaseModel):
     max_retry_after_s: float = Field(default=120.0, ge=0.0)
     # Fraction of each backoff delay that is randomised, so parallel callers do not retry in step.
     jitter: float = Field(default=0.25, ge=0.0, le=1.0)
+    # One attempt, from sending to the last byte of the answer; generous for long generations.
+    attempt_deadline_s: float = Field(default=600.0, gt=0.0)
+    # Every attempt and wait together: the call fails after this, whatever the server does.
+    total_deadline_s: float = Field(default=1800.0, gt=0.0)
 
 
 class CallFailure(Exception):
@@ -244,22 +253,34 @@ async def call_with_retries(
     ``url_advice`` is the provider's own tip about base URLs, added to a 404's hint.
     """
     attempt = 0
+    deadline = time.monotonic() + policy.total_deadline_s
     while True:
         attempt += 1
         if gate is not None:
             await gate.wait(sleep)
+        budget = min(policy.attempt_deadline_s, max(0.0, deadline - time.monotonic()))
         try:
-            return await attempt_call()
+            return await asyncio.wait_for(attempt_call(), timeout=budget)
         except asyncio.CancelledError:
             raise
+        except TimeoutError:  # wait_for's: the server did not finish answering in time
+            failure = CallFailure(
+                f"no complete answer within {budget:.0f} s (the server accepted the request "
+                "but did not finish answering)",
+                connection_error=True,
+                error_type="deadline",
+            )
         except Exception as exc:
-            failure = translate(exc)
-            if failure is None:
+            translated = translate(exc)
+            if translated is None:
                 raise
+            failure = translated
         too_long = (
             failure.retry_after_s is not None and failure.retry_after_s > policy.max_retry_after_s
         )
-        if not failure.retryable or attempt >= policy.max_attempts or too_long:
+        delay = backoff_delay(policy, attempt, failure.retry_after_s)
+        out_of_time = time.monotonic() + delay >= deadline
+        if not failure.retryable or attempt >= policy.max_attempts or too_long or out_of_time:
             hint = failure_hint(
                 failure,
                 provider=provider,
@@ -272,6 +293,11 @@ async def call_with_retries(
                     f"The server asks to wait {failure.retry_after_s:.0f} s before retrying. "
                     + hint
                 )
+            elif out_of_time and failure.retryable:
+                hint = (
+                    f"Gave up after {attempt} attempt(s): the call's deadline of "
+                    f"{policy.total_deadline_s:.0f} s is reached. " + hint
+                )
             raise ProviderError(
                 failure.detail,
                 provider=provider,
@@ -281,7 +307,6 @@ async def call_with_retries(
                 attempts=attempt,
                 retryable=failure.retryable,
             ) from None
-        delay = backoff_delay(policy, attempt, failure.retry_after_s)
         if gate is not None and failure.status_code == 429:
             gate.hold(delay)
         if on_retry is not None:
