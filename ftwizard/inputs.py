@@ -25,6 +25,8 @@ from ftwizard.files import file_kind
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+# A training file sent to a provider whole (OpenAI's file limit is 512 MB).
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -154,13 +156,33 @@ def line_too_long(limit: int = MAX_LINE_BYTES, *, what: str = "line") -> str:
     )
 
 
+def read_text_lines(path: str | Path, *, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of a UTF-8 file's lines (BOM dropped), each within ``limit``; a
+    longer line or bytes that are not UTF-8 are an :class:`InputError` naming the line."""
+    p = Path(path)
+    with open_input(p) as handle:
+        for number, raw in iter_lines(handle, p, limit=limit):
+            if raw is None:
+                raise InputError(line_too_long(limit), path=p, line=number)
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(
+                    "line is not valid UTF-8; re-save the file as UTF-8", path=p, line=number
+                ) from None
+
+
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_LINE_BYTES",
+    "MAX_UPLOAD_BYTES",
     "check_regular",
     "iter_lines",
     "line_too_long",
     "open_input",
     "read_input_bytes",
     "read_input_text",
+    "read_text_lines",
 ]

@@ -98,6 +98,8 @@ def iter_json_array(p: Path) -> Iterator[Record]:
                     raise InputError(
                         f"invalid JSON in array element ({exc.msg})", path=p, line=start_line
                     ) from exc
+            if end - pos > MAX_LINE_BYTES:
+                raise InputError(line_too_long(what="array element"), path=p, line=start_line)
             text = buf[pos:end]
             line += buf.count("\n", pos, end)
             pos = end

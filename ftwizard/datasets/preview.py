@@ -10,9 +10,11 @@ from __future__ import annotations
 from array import array
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from ftwizard.datasets.loading import Record, SourceKind, detect_source_kind, iter_records
 from ftwizard.errors import InputError
+from ftwizard.inputs import MAX_LINE_BYTES, line_too_long, open_input
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -31,15 +33,15 @@ class PagedReader:
         if self._eof or len(self._offsets) > line:
             return
         try:
-            with self.path.open("rb") as fh:
+            with open_input(self.path) as fh:
                 fh.seek(self._offsets[-1])
                 while len(self._offsets) <= line:
-                    chunk = fh.readline()
-                    if not chunk:
+                    size = _line_size(fh)
+                    if not size:
                         self._eof = True
                         self._offsets.pop()  # the last start is the end of the file
                         return
-                    self._offsets.append(self._offsets[-1] + len(chunk))
+                    self._offsets.append(self._offsets[-1] + size)
         except OSError as exc:
             raise InputError(f"cannot read file: {exc.strerror or exc}", path=self.path) from exc
 
@@ -67,9 +69,13 @@ class PagedReader:
             if line > self.known_lines:
                 break
             start = self._offsets[line - 1]
-            with self.path.open("rb") as fh:
+            with open_input(self.path) as fh:
                 fh.seek(start)
-                raw = fh.readline()
+                raw = fh.readline(MAX_LINE_BYTES + 1)
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                out.append(Record(line, None, line_too_long(), None))
+                line += 1
+                continue
             if line == 1 and raw.startswith(_BOM):
                 raw = raw[3:]
             out.extend(_parse_line(raw, line))
@@ -94,3 +100,13 @@ def _parse_line(raw: bytes, line: int) -> list[Record]:
         return [Record(line, None, "line is not valid UTF-8; re-save the file as UTF-8", stripped)]
     except ValueError as exc:
         return [Record(line, None, f"invalid JSON ({exc})", stripped)]
+
+
+def _line_size(fh: Any) -> int:
+    """The byte length of the next line (0 at the end), read a block at a time."""
+    size = 0
+    while True:
+        chunk = fh.readline(1024 * 1024)
+        size += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return size

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import read_text_lines
 from ftwizard.session import Backend, DeploymentSection, Session
 from ftwizard.store import SessionStore
 
@@ -139,6 +140,13 @@ def stop_local_server(session: Session) -> None:
         LocalServer(session.deployment.server_dir).stop()
 
 
+def _first_row(path: str) -> object:
+    """The first line of a JSONL file, decoded (``{}`` when the file is empty)."""
+    for _, text in read_text_lines(path):
+        return json.loads(text or "{}")
+    return {}
+
+
 def sample_prompt(session: Session) -> str:
     """A prompt from the validation (else training) data: the first row's last user turn."""
     result = session.dataset.result
@@ -146,9 +154,8 @@ def sample_prompt(session: Session) -> str:
         if not path:
             continue
         try:
-            with open(path, encoding="utf-8") as handle:
-                row = json.loads(handle.readline() or "{}")
-        except (OSError, ValueError):
+            row = _first_row(path)
+        except (OSError, ValueError, InputError):
             continue
         messages = row.get("messages") if isinstance(row, dict) else None
         if isinstance(messages, list):
@@ -172,9 +179,8 @@ def _system_prompt(session: Session) -> str | None:
     if result is None:
         return None
     try:
-        with open(result.training_file, encoding="utf-8") as handle:
-            row = json.loads(handle.readline() or "{}")
-    except (OSError, ValueError):
+        row = _first_row(result.training_file)
+    except (OSError, ValueError, InputError):
         return None
     messages = row.get("messages") if isinstance(row, dict) else None
     if isinstance(messages, list) and messages and isinstance(messages[0], dict):

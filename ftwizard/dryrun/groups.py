@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import read_text_lines
 
 # TRL's GRPOConfig samples at temperature 1.0 unless told otherwise; a dry run that predicts
 # GRPO's groups samples the same way when the caller names no temperature.
@@ -128,9 +129,8 @@ def drop_prompts(data: str | Path, lines: Iterable[int], out: str | Path) -> int
         raise InputError("the new dataset file already exists; choose another path", path=str(dst))
     drop = set(lines)
     kept: list[str] = []
-    with src.open(encoding="utf-8") as fh:
-        for number, text in enumerate(fh, start=1):
-            if number not in drop:
-                kept.append(text if text.endswith("\n") else text + "\n")
+    for number, text in read_text_lines(src):
+        if number not in drop:
+            kept.append(text if text.endswith("\n") else text + "\n")
     atomic_write_text(dst, "".join(kept))
     return sum(1 for text in kept if text.strip())

@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from ftwizard.credentials import redact
+from ftwizard.errors import FtwizardError
 from ftwizard.files import atomic_write_text, write_error
+from ftwizard.inputs import read_input_text
 from ftwizard.ledger.markdown import run_markdown
 from ftwizard.ledger.store import entry_for
 from ftwizard.report.evaluation import (
@@ -82,11 +84,11 @@ def dryrun_histogram(session: Session) -> tuple[list[float], list[int]] | None:
     if not path or not Path(path).is_file():
         return None
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_input_text(path))
         histogram = data["stats"]["histogram"]
         edges = [float(e) for e in histogram["edges"]]
         counts = [int(c) for c in histogram["counts"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, FtwizardError):
         return None
     if len(edges) != len(counts) + 1 or not any(counts):
         return None

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ftwizard.errors import FtwizardError, InputError
+from ftwizard.inputs import iter_lines, open_input
 from ftwizard.providers.training import (
     CheckpointInfo,
     Hyperparameters,
@@ -163,9 +164,9 @@ def _count_lines(path: str | None) -> int:
     if not path:
         return 0
     try:
-        with open(path, "rb") as handle:
-            return sum(1 for line in handle if line.strip())
-    except OSError:
+        with open_input(path) as handle:
+            return sum(1 for _, line in iter_lines(handle, path) if line is None or line.strip())
+    except (OSError, InputError):
         return 0
 
 

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import MAX_UPLOAD_BYTES, read_input_bytes
 from ftwizard.providers.base import ProviderError
 from ftwizard.providers.fireworks.api import INFERENCE_PATH, AlreadyExists, FireworksAPI, NotFound
 from ftwizard.providers.fireworks.shapes import (
@@ -111,7 +112,7 @@ class FireworksTrainingProvider:
     async def _upload_one(self, path: Any, key: str, role: str) -> str:
         if not path.is_file():
             raise InputError(f"{role} file not found", path=path)
-        data = path.read_bytes()
+        data = read_input_bytes(path, limit=MAX_UPLOAD_BYTES)
         dataset_id = dataset_id_for(key, role)
         name = self.api.resource("datasets", dataset_id)
         url_path = self.api.account_path("datasets", dataset_id)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import read_text_lines
+from ftwizard.json_input import JSONInputError, loads
 
 Row = dict[str, Any]
 
@@ -23,20 +25,18 @@ Row = dict[str, Any]
 def read_jsonl(path: Path) -> list[Row]:
     """The objects of a JSON-lines file; a bad line is an :class:`InputError` with its number."""
     rows: list[Row] = []
-    try:
-        with path.open(encoding="utf-8-sig") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not valid JSON: {exc.msg}", path=path, line=number) from None
-                if not isinstance(row, dict):
-                    raise InputError("each line must be a JSON object", path=path, line=number)
-                rows.append(row)
-    except FileNotFoundError:
-        raise InputError("dataset file not found", path=path) from None
+    for number, line in read_text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg}", path=path, line=number) from None
+        except JSONInputError as exc:
+            raise InputError(exc.message, path=path, line=number, field=exc.field) from None
+        if not isinstance(row, dict):
+            raise InputError("each line must be a JSON object", path=path, line=number)
+        rows.append(row)
     if not rows:
         raise InputError("the dataset file has no examples", path=path)
     return rows

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import MAX_UPLOAD_BYTES, read_input_bytes
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
@@ -172,7 +173,7 @@ class OpenAITrainingProvider:
     async def _upload_one(self, path: Path, key: str, role: str) -> str:
         if not path.is_file():
             raise InputError(f"{role} file not found", path=path)
-        data = path.read_bytes()
+        data = read_input_bytes(path, limit=MAX_UPLOAD_BYTES)
         filename = upload_name(key, role)
         existing = await self._existing_upload(filename, len(data))
         if existing is not None:

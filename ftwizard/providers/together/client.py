@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ftwizard.inputs import open_input
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
 from ftwizard.providers.models import VENDOR_ENDPOINTS
@@ -145,7 +146,7 @@ class TogetherClient:
         upload may leave a second copy of the file, which costs nothing and is never used."""
 
         async def attempt() -> Any:
-            with path.open("rb") as handle:
+            with open_input(path) as handle:
                 return await self.once(
                     "POST",
                     "files/upload",

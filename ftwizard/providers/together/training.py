@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ftwizard.errors import InputError
+from ftwizard.inputs import open_input
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
 from ftwizard.providers.retry import (
     CallFailure,
@@ -66,8 +67,11 @@ DEFAULT_DEPLOY_PROMPT = "Reply with one short sentence to show that you are work
 
 def upload_name(path: Path, role: str) -> str:
     """The name an upload gets: the content's digest, so the same data is found again."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
-    return f"ftwizard-{digest}-{role}.jsonl"
+    digest = hashlib.sha256()
+    with open_input(path) as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return f"ftwizard-{digest.hexdigest()[:20]}-{role}.jsonl"
 
 
 class TogetherTrainingProvider:

@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from ftwizard.json_input import load_yaml
+
 STYLE_LABELS: dict[str, str] = {
     "judge": "LLM-as-judge - a model scores answers against your rubric",
     "script": "Script - Python grade(sample, item) returns a score from 0 to 1",
@@ -56,7 +58,7 @@ def script_yaml(source: str) -> str:
 def parse_spec(text: str) -> dict[str, Any]:
     """The spec text as a mapping, or ``{}`` while it is not valid YAML of a mapping."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = load_yaml(text)
+    except (yaml.YAMLError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
