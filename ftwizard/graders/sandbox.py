@@ -74,25 +74,30 @@ class SandboxReport(BaseModel):
             out.append(f"Files: NOT restricted on this platform ({self.platform}).")
         if not self.signals:
             out.append("Signals to other processes of this user: not blocked here.")
+        # What this machine adds is one sentence (the note on the grader screen stays short);
+        # each protection missing here gets a sentence of its own.
+        held: list[str] = []
         if self.metadata:
-            out.append(
-                "Metadata (chmod, chown, times, extended attributes, renames) of files outside "
-                f"the folder: refused ({self.metadata})."
+            held.append(
+                "metadata of files outside the folder (chmod, chown, times, renames) refused "
+                f"({self.metadata})"
             )
         else:
             out.append("Metadata of files outside the folder (chmod, utime): NOT protected here.")
         if self.unix_sockets:
-            out.append(f"Unix sockets: blocked ({self.unix_sockets}).")
+            held.append(f"unix sockets blocked ({self.unix_sockets})")
         else:
             out.append("Unix sockets to other programs: NOT blocked here.")
         if self.processes:
-            out.append(f"Processes: at most {MAX_PROCESSES} ({self.processes}).")
+            held.append(f"at most {MAX_PROCESSES} processes ({self.processes})")
         else:
             out.append("Number of processes: NOT limited here.")
         if self.sweep:
-            out.append(f"Processes it starts are killed with it ({self.sweep}).")
+            held.append(f"processes it starts are killed with it ({self.sweep})")
         else:
             out.append("Processes it starts in a session of their own may outlive it here.")
+        if held:
+            out.append("Also enforced: " + "; ".join(held) + ".")
         return out
 
 
@@ -164,6 +169,7 @@ class PidsCgroup:
                 continue
             if root.name != "pids" and "pids" not in _read(root / "cgroup.subtree_control"):
                 continue  # cgroup v2 without the pids controller for children
+            _remove_empty_leftovers(root)
             path = root / f"ftwizard-grader-{os.urandom(6).hex()}"
             try:
                 path.mkdir()
@@ -197,6 +203,15 @@ class PidsCgroup:
                 return
             except OSError:
                 time.sleep(0.02)  # killed processes take a moment to leave
+
+
+def _remove_empty_leftovers(root: Path) -> None:
+    # A wizard killed with -9 leaves its workers' cgroups behind, empty once the workers died;
+    # the kernel refuses to remove one that still holds a process, so live ones stay.
+    for leftover in root.glob("ftwizard-grader-*"):
+        if not _read(leftover / "cgroup.procs").strip():
+            with contextlib.suppress(OSError):
+                leftover.rmdir()
 
 
 def _read(path: Path) -> str:

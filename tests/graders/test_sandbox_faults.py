@@ -191,7 +191,7 @@ def test_a_fork_bomb_hits_the_process_limit(enforced: SandboxReport) -> None:
 def test_the_report_names_each_new_protection(enforced: SandboxReport) -> None:
     text = "\n".join(enforced.lines())
     if enforced.metadata:
-        assert "Metadata" in text and "refused" in text
+        assert "metadata of files outside the folder" in text and "refused" in text
     if enforced.processes:
         assert f"at most {MAX_PROCESSES}" in text
     bare = "\n".join(SandboxReport(platform="darwin").lines())

@@ -104,7 +104,7 @@ def context_tokens(loaded: Any) -> int:
 def check_context(loaded: Any, prompt: str, max_tokens: int | None, default: int) -> int:
     """The answer's token budget, or a 400 when the prompt or ``max_tokens`` cannot fit."""
     context = context_tokens(loaded)
-    prompt_tokens = len(loaded.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    prompt_tokens = _count_tokens(loaded.tokenizer, prompt)
     if prompt_tokens >= context:
         raise WireError(
             400,
@@ -124,6 +124,17 @@ def check_context(loaded: Any, prompt: str, max_tokens: int | None, default: int
             code="context_length_exceeded",
         )
     return max_tokens if max_tokens is not None else min(default, room)
+
+
+def _count_tokens(tokenizer: Any, text: str) -> int:
+    # The batcher's thread pads with the same fast tokenizer, and a Rust tokenizer being
+    # reconfigured answers another thread with "Already borrowed": try again a few times.
+    for _ in range(20):
+        try:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        except RuntimeError:
+            time.sleep(0.005)
+    return len(text.encode())  # a token is at least one byte: never an undercount
 
 
 class LimitedServer(ThreadingHTTPServer):
