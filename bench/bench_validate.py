@@ -38,15 +38,19 @@ WORDS = _VOCABULARY.split(" ")
 SYSTEM = "You are an ornithology assistant. Answer precisely and cite field marks when useful."
 
 
-def generate(path: Path, n: int, seed: int = 0) -> None:
-    """Write ``n`` chat examples of varied length (one system prompt shared by all)."""
+def generate(path: Path, n: int, seed: int = 0, *, distinct: bool = False) -> None:
+    """Write ``n`` chat examples of varied length: one system prompt shared by all, or with
+    ``distinct`` a different one per example (so no text repeats and no cache can help)."""
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
             question = " ".join(rng.choices(WORDS, k=rng.randint(8, 40))) + f" #{i}?"
             answer = " ".join(rng.choices(WORDS, k=rng.randint(20, 250))) + "."
+            system = SYSTEM
+            if distinct:
+                system = f"{SYSTEM} Case {i}: " + " ".join(rng.choices(WORDS, k=8)) + "."
             messages = [
-                {"role": "system", "content": SYSTEM},
+                {"role": "system", "content": system},
                 {"role": "user", "content": question},
                 {"role": "assistant", "content": answer},
             ]
@@ -208,46 +212,65 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=60_000)
     parser.add_argument("--scale", type=int, default=4, help="size factor for the memory check")
     parser.add_argument("--repeat", type=int, default=3, help="runs per contender (best kept)")
+    parser.add_argument(
+        "--texts",
+        choices=("repeated", "distinct", "both"),
+        default="both",
+        help="a file whose system prompt repeats, one where every text is distinct, or both",
+    )
     parser.add_argument("--child", nargs=2, metavar=("WHICH", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
+    kinds = ("repeated", "distinct") if args.texts == "both" else (args.texts,)
     with tempfile.TemporaryDirectory() as tmp:
-        small, large = Path(tmp) / "small.jsonl", Path(tmp) / "large.jsonl"
-        generate(small, args.examples)
-        print(f"file: {args.examples:,} chat examples, {small.stat().st_size / 2**20:.1f} MiB")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} (other work slows both)")
-        best: dict[str, dict[str, float]] = {}
-        for which in ("baseline", "ftwizard"):
-            runs = [run_child(which, small) for _ in range(args.repeat)]
-            best[which] = min(runs, key=lambda r: r["seconds"])
-            r = best[which]
+        for kind in kinds:
+            small = Path(tmp) / f"{kind}.jsonl"
+            generate(small, args.examples, distinct=kind == "distinct")
             print(
-                f"{which:9s} {r['seconds']:7.2f} s  (CPU {r['cpu']:5.2f} s)  "
-                f"peak {r['peak_mib']:7.1f} MiB  tokens {r['tokens']:,}"
+                f"\n{kind} texts: {args.examples:,} chat examples, "
+                f"{small.stat().st_size / 2**20:.1f} MiB"
             )
-        if best["baseline"]["tokens"] != best["ftwizard"]["tokens"]:
-            print("WARNING: token totals differ")
-        ratio = best["ftwizard"]["seconds"] / best["baseline"]["seconds"]
-        print(f"in-process ftwizard / baseline time: {ratio:.2f}")
-        whole: dict[str, tuple[float, int]] = {}
-        for which in ("baseline", "ftwizard"):
-            runs = [whole_process(which, small) for _ in range(args.repeat)]
-            whole[which] = min(runs)
-            print(f"whole process {which:9s} {whole[which][0]:6.2f} s  tokens {whole[which][1]:,}")
-        if whole["baseline"][1] != whole["ftwizard"][1]:
-            print("WARNING: whole-process token totals differ")
-        ratio = whole["ftwizard"][0] / whole["baseline"][0]
-        print(f"whole process ftwizard validate / cookbook: {ratio:.2f} (target <= 0.50)")
-        generate(large, args.examples * args.scale, seed=1)
+            best = compare(small, args.repeat)
+        large = Path(tmp) / "large.jsonl"
+        generate(large, args.examples * args.scale, seed=1, distinct=kinds[-1] == "distinct")
         big = run_child("ftwizard", large)
         print(
             f"memory: {args.examples:,} examples {best['ftwizard']['peak_mib']:.1f} MiB; "
             f"{args.examples * args.scale:,} examples {big['peak_mib']:.1f} MiB "
             f"(baseline on the small file {best['baseline']['peak_mib']:.1f} MiB)"
         )
+
+
+def compare(small: Path, repeat: int) -> dict[str, dict[str, float]]:
+    """Time the cookbook loop and ftwizard on ``small``, in process and as whole processes."""
+    best: dict[str, dict[str, float]] = {}
+    for which in ("baseline", "ftwizard"):
+        runs = [run_child(which, small) for _ in range(repeat)]
+        best[which] = min(runs, key=lambda r: r["seconds"])
+        r = best[which]
+        print(
+            f"{which:9s} {r['seconds']:7.2f} s  (CPU {r['cpu']:5.2f} s)  "
+            f"peak {r['peak_mib']:7.1f} MiB  tokens {r['tokens']:,}"
+        )
+    if best["baseline"]["tokens"] != best["ftwizard"]["tokens"]:
+        print("WARNING: token totals differ")
+    ratio = best["ftwizard"]["seconds"] / best["baseline"]["seconds"]
+    cpu = best["ftwizard"]["cpu"] / best["baseline"]["cpu"]
+    print(f"in-process ftwizard / baseline: time {ratio:.2f}, CPU {cpu:.2f}")
+    whole: dict[str, tuple[float, int]] = {}
+    for which in ("baseline", "ftwizard"):
+        runs = [whole_process(which, small) for _ in range(repeat)]
+        whole[which] = min(runs)
+        print(f"whole process {which:9s} {whole[which][0]:6.2f} s  tokens {whole[which][1]:,}")
+    if whole["baseline"][1] != whole["ftwizard"][1]:
+        print("WARNING: whole-process token totals differ")
+    ratio = whole["ftwizard"][0] / whole["baseline"][0]
+    print(f"whole process ftwizard validate / cookbook: {ratio:.2f} (target <= 0.50)")
+    return best
 
 
 if __name__ == "__main__":
