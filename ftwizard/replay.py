@@ -299,6 +299,8 @@ def _check_action(action: Action) -> str | None:
 
 def parse_replay(path: Path) -> Replay:
     """Read and parse a replay file."""
+    if not path.exists() and not path.is_symlink():
+        raise InputError("no such file", path=path)
     if path.is_dir():
         raise InputError("is a directory, not a replay file", path=path)
     return parse_replay_text(read_input_text(path), path)
