@@ -373,3 +373,25 @@ def test_leftover_save_temp_files_are_removed(store: SessionStore) -> None:
     assert fresh.exists()  # maybe a save in flight in another process
     store.save(session)
     assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp")) == [fresh.name]
+
+
+def test_a_batch_journal_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    from ftwizard.providers.batch_journal import BatchDoneEntry, BatchEntry, Journal
+
+    bad = _non_files(tmp_path)
+    for kind in ("a FIFO", "a character device"):
+        with pytest.raises(InputError, match=kind.removeprefix("a ")):
+            Journal(bad[kind]).load()
+        with pytest.raises(InputError, match=kind.removeprefix("a ")):
+            Journal(bad[kind]).append([BatchDoneEntry(batch_id="b1")])
+    assert stat.S_ISFIFO(os.lstat(bad["a FIFO"]).st_mode)
+    # a torn last line is forgiven; a bad line with lines after it is not
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append([BatchEntry(batch_id="b1", request_ids=["r1"], model="m")])
+    with journal.path.open("ab") as fh:
+        fh.write(b'{"kind": "batch_do')
+    assert journal.load().batch_ids == ["b1"]
+    with journal.path.open("ab") as fh:
+        fh.write(b"\n" + BatchDoneEntry(batch_id="b1").model_dump_json().encode() + b"\n")
+    with pytest.raises(InputError, match=r"j\.jsonl:2: journal line"):
+        journal.load()

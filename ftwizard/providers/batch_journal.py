@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Literal, Protocol
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ftwizard.errors import InputError
+from ftwizard.files import output_target, write_error
+from ftwizard.inputs import iter_lines, line_too_long, open_input
 from ftwizard.providers.base import Generation, GenerationRequest
 
 if TYPE_CHECKING:
@@ -90,30 +92,39 @@ class Journal:
         :class:`InputError` names it rather than silently paying for those rows again.
         """
         state = JournalState()
-        if not self.path.exists():
+        if not self.path.exists() and not self.path.is_symlink():
             return state
-        lines = self.path.read_text(encoding="utf-8").split("\n")
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = _ENTRY.validate_json(line)
-            except ValidationError as exc:
-                if number == len(lines):
-                    break  # the last line was being written when the process died
-                raise InputError(
-                    f"journal line is not a journal entry ({exc.errors()[0]['msg']}); "
-                    "restore the file or remove the line (its rows will be requested again)",
-                    path=self.path,
-                    line=number,
-                ) from None
-            if isinstance(entry, GenerationEntry):
-                state.generations[entry.request_id] = entry
-            elif isinstance(entry, BatchEntry):
-                state.open_batches[entry.batch_id] = entry
-                state.batch_ids.append(entry.batch_id)
-            else:
-                state.open_batches.pop(entry.batch_id, None)
+        pending: InputError | None = None
+        with open_input(self.path, field="--journal") as handle:
+            for number, raw in iter_lines(handle, self.path):
+                if pending is not None:
+                    raise pending  # a bad line that was not the last one
+                if raw is None:
+                    pending = InputError(line_too_long(), path=self.path, line=number)
+                    continue
+                if not raw.strip():
+                    continue
+                try:
+                    entry = _ENTRY.validate_json(raw)
+                except ValidationError as exc:
+                    # Fine only as an unfinished last line: being written when the process died.
+                    pending = InputError(
+                        f"journal line is not a journal entry ({exc.errors()[0]['msg']}); "
+                        "restore the file or remove the line (its rows will be requested "
+                        "again)",
+                        path=self.path,
+                        line=number,
+                    )
+                    if raw.endswith(b"\n"):
+                        raise pending from None
+                    continue
+                if isinstance(entry, GenerationEntry):
+                    state.generations[entry.request_id] = entry
+                elif isinstance(entry, BatchEntry):
+                    state.open_batches[entry.batch_id] = entry
+                    state.batch_ids.append(entry.batch_id)
+                else:
+                    state.open_batches.pop(entry.batch_id, None)
         return state
 
     def append(self, entries: Iterable[GenerationEntry | BatchEntry | BatchDoneEntry]) -> None:
@@ -121,12 +132,16 @@ class Journal:
         text = "".join(e.model_dump_json() + "\n" for e in entries)
         if not text:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+b") as fh:
-            _drop_torn_tail(fh)
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
+        target = output_target(self.path, field="--journal")  # a regular file, never a FIFO
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("a+b") as fh:
+                _drop_torn_tail(fh)
+                fh.write(text.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise write_error(exc, self.path) from None
 
 
 def _drop_torn_tail(fh: BinaryIO) -> None:
