@@ -80,7 +80,7 @@ def record_report(session: Session, store: SessionStore, report: DryRunReport) -
 def load_report(session: Session) -> DryRunReport | None:
     """The full report of the session's last dry run, if its file is still there."""
     path = session.dryrun.report_file
-    if not path:
+    if not path or not Path(path).is_file():  # never a FIFO or device put in its place
         return None
     try:
         return DryRunReport.model_validate_json(Path(path).read_text(encoding="utf-8"))

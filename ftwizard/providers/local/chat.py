@@ -48,9 +48,12 @@ class LoadedModel:
 
 def adapter_base_model(adapter_dir: Path) -> str | None:
     """The base model an adapter folder was trained on, from its ``adapter_config.json``."""
+    config = adapter_dir / "adapter_config.json"
     try:
-        data = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        if not config.is_file():  # a FIFO or device would hang or never end
+            return None
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
     base = data.get("base_model_name_or_path")
     return base if isinstance(base, str) and base else None

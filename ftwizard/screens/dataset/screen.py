@@ -302,8 +302,11 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         if result is None:
             return
         try:
+            report_file = Path(result.report_file)
+            if not report_file.is_file():  # never a FIFO or device put in its place
+                raise FileNotFoundError(report_file)
             self.report = ValidationReport.model_validate_json(
-                Path(result.report_file).read_text(encoding="utf-8")
+                report_file.read_text(encoding="utf-8")
             )
         except (OSError, ValueError):
             self.query_one("#dataset-status", Static).update(
