@@ -55,7 +55,7 @@ def adapter_base_model(adapter_dir: Path) -> str | None:
         data = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
-    base = data.get("base_model_name_or_path")
+    base = data.get("base_model_name_or_path") if isinstance(data, dict) else None
     return base if isinstance(base, str) and base else None
 
 
