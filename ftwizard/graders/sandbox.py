@@ -34,8 +34,9 @@ WORKER_SCRIPT = Path(__file__).with_name("sandbox_worker.py")
 # One reply line is a score and an error of at most 2,000 characters; anything far longer is a
 # worker misbehaving, and is never buffered without bound.
 MAX_LINE_BYTES = 64 * 1024
-# Processes a worker may have at once, the worker itself included.
-MAX_PROCESSES = 64
+# Processes a worker may have at once, the worker itself included; threads count too, so
+# this leaves room for the thread pools numerical libraries start (one per core).
+MAX_PROCESSES = 256
 _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
 
 

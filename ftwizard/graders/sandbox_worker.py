@@ -31,7 +31,7 @@ from typing import Any
 
 MAX_ERROR_CHARS = 2000
 # Processes a grader may have at once (its own included), where the platform can count them.
-MAX_PROCESSES = 64
+MAX_PROCESSES = 256
 
 
 class _GraderTimeout(BaseException):
