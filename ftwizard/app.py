@@ -27,6 +27,11 @@ class FtwizardApp(App[int]):
     TITLE = "ftwizard"
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = Path(__file__).with_name("ftwizard.tcss")
+    # Screens get -narrow below 100 columns: the sidebar shrinks to step marks (ftwizard.tcss).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+q", "quit", "Quit (saves)", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),

@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, OptionList, Static, TextArea
 
 from ftwizard.flow import STEP_INFO, StepState, next_step, previous_step, step_states
 from ftwizard.session import Session, StepId
@@ -37,7 +38,15 @@ class StepScreen(Screen[None]):
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("ctrl+n", "next", "Next"),
         Binding("ctrl+b", "back", "Back"),
+        # The step's content scrolls from anywhere, the Back / Next bar included.
+        Binding("pageup", "scroll_content(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll_content(1)", "Scroll down", show=False),
     ]
+    # Focus goes where the person acts first, not to the sidebar (see focus_first_control).
+    AUTO_FOCUS: ClassVar[str | None] = ""
+    # Shown in the border of every editor on the step: how to leave it, and what to press to
+    # check what was typed (a step with a check binding says so).
+    EDITOR_HINT: ClassVar[str] = "esc: leave the editor"
 
     @property
     def screen_name(self) -> str:
@@ -63,7 +72,9 @@ class StepScreen(Screen[None]):
             yield StepSidebar(id="steps")
             with Vertical(id="step-body"):
                 yield Static(f"{info.title} - {info.purpose}", id="step-title")
-                with VerticalScroll(id="step-content"):
+                # Not a Tab stop: focus moves through the controls inside and scrolls them into
+                # view; pageup / pagedown scroll it for reading.
+                with VerticalScroll(id="step-content", can_focus=False):
                     yield from self.compose_body()
                 with Horizontal(id="nav"):
                     yield Button("Back", id="back")
@@ -81,10 +92,75 @@ class StepScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.refresh_frame()
+        for editor in self.query(TextArea):
+            editor.border_subtitle = self.EDITOR_HINT
 
     def on_screen_resume(self) -> None:
         self.wizard.journal({"screen": self.screen_name}, screen=self.screen_name)
         self.refresh_frame()
+        if self.focused is None:
+            # After the first layout, so that what the step shows or hides is settled.
+            self.call_after_refresh(self.focus_first_control)
+
+    def first_control(self) -> Widget | None:
+        """The control the person decides on first: the first Tab stop of the step's content,
+        or Next when the content has none."""
+        content = self.query_one("#step-content")
+        for widget in self.focus_chain:
+            if content in widget.ancestors:
+                return widget
+        for widget in self.focus_chain:
+            if widget.id in ("next", "back"):
+                return widget
+        return None
+
+    def focus_first_control(self) -> None:
+        """Put the focus on :meth:`first_control` unless the person already moved it."""
+        if self.focused is not None and not isinstance(self.focused, StepSidebar):
+            return
+        target = self.first_control()
+        if target is not None:
+            target.focus()
+
+    def focus_next(self, selector: str | type[Widget] = "*") -> Widget | None:
+        """Tab order, except that Escape from an editor leaves every editor behind it too:
+        an editor's Escape moves on, and landing in the next editor would trap the person."""
+        current = self.focused
+        if isinstance(current, TextArea) and current.tab_behavior == "indent":
+            chain = self.focus_chain
+            if current in chain:
+                start = chain.index(current)
+                for widget in chain[start + 1 :] + chain[:start]:
+                    if not isinstance(widget, TextArea):
+                        self.set_focus(widget)
+                        return widget
+        return super().focus_next(selector)
+
+    def action_scroll_content(self, direction: int) -> None:
+        """Scroll the step's content by a page."""
+        content = self.query_one("#step-content", VerticalScroll)
+        if direction < 0:
+            content.scroll_page_up()
+        else:
+            content.scroll_page_down()
+
+    def action_press(self, button_id: str) -> None:
+        """Press a button of the step from its footer binding; say why when it cannot be."""
+        buttons = self.query(f"#{button_id}")
+        if not buttons or not isinstance(buttons.first(), Button):
+            self.notify("This key does nothing on this step.", severity="warning")
+            return
+        button = buttons.first(Button)
+        label = str(button.label)
+        shown = button.display and all(a.display for a in button.ancestors if isinstance(a, Widget))
+        if not shown:
+            self.notify(f'"{label}" is not offered right now.', severity="warning")
+            return
+        if button.disabled:
+            self.notify(f'"{label}" is not available yet.', severity="warning")
+            return
+        button.scroll_visible(animate=False)
+        button.press()
 
     def refresh_frame(self) -> None:
         """Bring the sidebar and the Next button in line with the session."""

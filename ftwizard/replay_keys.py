@@ -1,0 +1,49 @@
+"""Keyboard actions of replay files: key names, key sequences and terminal sizes.
+
+A replay can drive the wizard like a person at the keyboard (``keys: "tab tab enter"``,
+``type: "text"``) and run at any terminal size (``--size 80x24``); this module checks what
+those say before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Key names as Textual spells them: letters, digits, underscores, optional modifiers, or a
+# single printable character.
+KEY_NAME = re.compile(r"^((ctrl|shift|alt|super|meta)\+)*([a-z0-9_]+|[A-Z]|[^\sA-Za-z0-9])$")
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX\u00d7]\s*(\d+)\s*$")
+
+# The terminal a replay runs in unless --size says otherwise.
+REPLAY_SIZE = (120, 40)
+# Smaller than this, the wizard cannot show a step's frame at all.
+MIN_SIZE = (40, 12)
+MAX_SIZE = (1000, 1000)
+
+
+def split_keys(text: str) -> list[str]:
+    """The key names of a ``keys:`` value, space separated (``"tab tab enter"``)."""
+    return text.split()
+
+
+def bad_key(keys: list[str]) -> str | None:
+    """The first name in ``keys`` that is not a Textual key name, or None."""
+    for key in keys:
+        if not KEY_NAME.match(key):
+            return key
+    return None
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"80x24"`` -> ``(80, 24)``; raises ValueError with a message a person can act on."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"'{text}' is not a size; write COLSxROWS, e.g. 80x24")
+    cols, rows = int(match.group(1)), int(match.group(2))
+    if cols < MIN_SIZE[0] or rows < MIN_SIZE[1]:
+        raise ValueError(
+            f"{cols}x{rows} is too small; the wizard needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}"
+        )
+    if cols > MAX_SIZE[0] or rows > MAX_SIZE[1]:
+        raise ValueError(f"{cols}x{rows} is too large (at most {MAX_SIZE[0]}x{MAX_SIZE[1]})")
+    return cols, rows
