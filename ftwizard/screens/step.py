@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, OptionList, Static, TextArea
 
 from ftwizard.flow import STEP_INFO, StepState, next_step, previous_step, step_states
+from ftwizard.screens.step_keys import EDITOR_HINTS, STEP_KEYS
 from ftwizard.session import Session, StepId
 from ftwizard.widgets.step_sidebar import StepSidebar
 
@@ -48,6 +49,15 @@ class StepScreen(Screen[None]):
     # check what was typed (a step with a check binding says so).
     EDITOR_HINT: ClassVar[str] = "esc: leave the editor"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A step's screen gets its footer keys from step_keys, before Textual merges bindings.
+        step = cls.__dict__.get("STEP")
+        if step is not None:
+            cls.BINDINGS = [*cls.__dict__.get("BINDINGS", []), *STEP_KEYS.get(step, [])]
+            if "EDITOR_HINT" not in cls.__dict__ and step in EDITOR_HINTS:
+                cls.EDITOR_HINT = EDITOR_HINTS[step]
+        super().__init_subclass__(**kwargs)
+
     @property
     def screen_name(self) -> str:
         """The name replays use for this screen (``screen: task``)."""
@@ -80,7 +90,8 @@ class StepScreen(Screen[None]):
                     yield Button("Back", id="back")
                     yield Static("", id="next-hint")
                     yield Button("Next", id="next", variant="primary")
-        yield Footer()
+        # Compact, so that a step's keys fit on one line at 80 columns.
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         """The step's own widgets."""
@@ -98,8 +109,37 @@ class StepScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.wizard.journal({"screen": self.screen_name}, screen=self.screen_name)
         self.refresh_frame()
+        self.call_after_refresh(self.fit_rows)
         if self.focused is None:
             # After the first layout, so that what the step shows or hides is settled.
+            self.call_after_refresh(self.focus_first_control)
+
+    def on_resize(self) -> None:
+        # A wider terminal may fit rows that were stacked: lay them out in one line again,
+        # then stack those that still do not fit.
+        for row in self.query("#step-content Horizontal.-stacked"):
+            row.remove_class("-stacked")
+        self.call_after_refresh(self.fit_rows)
+
+    def fit_rows(self) -> None:
+        """Stack the rows of the step's content that are wider than the screen (a form row of
+        labelled fields, a row of buttons) into two columns, so nothing is cut off at the
+        right edge of a narrow terminal."""
+        for row in self.query("#step-content Horizontal"):
+            if not row.display or row.has_class("-stacked"):
+                continue
+            needed = sum(
+                child.outer_size.width + child.styles.margin.width
+                for child in row.children
+                if child.display
+            )
+            if needed > row.content_size.width > 0:
+                row.add_class("-stacked")
+
+    def watch_focused(self, focused: Widget | None) -> None:
+        # A focused control that the step hides (the settings once training starts) leaves the
+        # focus nowhere, and keys would do nothing: put it back on the step's first control.
+        if focused is None and self.is_current:
             self.call_after_refresh(self.focus_first_control)
 
     def first_control(self) -> Widget | None:
@@ -144,6 +184,14 @@ class StepScreen(Screen[None]):
         else:
             content.scroll_page_down()
 
+    def action_focus_control(self, widget_id: str) -> None:
+        """Move the focus to one of the step's controls from its footer binding."""
+        found = self.query(f"#{widget_id}")
+        if not found or not found.first().focusable or found.first() not in self.focus_chain:
+            self.notify("That is not offered right now.", severity="warning")
+            return
+        found.first().focus()
+
     def action_press(self, button_id: str) -> None:
         """Press a button of the step from its footer binding; say why when it cannot be."""
         buttons = self.query(f"#{button_id}")
@@ -164,6 +212,8 @@ class StepScreen(Screen[None]):
 
     def refresh_frame(self) -> None:
         """Bring the sidebar and the Next button in line with the session."""
+        # What the step shows may have grown (buttons of a result): stack what no longer fits.
+        self.call_after_refresh(self.fit_rows)
         available = self.wizard.available_steps
         self.query_one(StepSidebar).update_states(step_states(self.session, available))
         problem = self.step_problem()

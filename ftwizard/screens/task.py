@@ -19,6 +19,7 @@ from ftwizard.environment import check_environment
 from ftwizard.flow import task_problem
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, Method, Session, StepId
+from ftwizard.widgets.choice import Choice
 from ftwizard.widgets.env_check import EnvCheckPanel
 from ftwizard.widgets.model_download import ModelDownload
 
@@ -53,11 +54,11 @@ class TaskScreen(StepScreen):
         yield Label("Method", classes="field-label")
         with RadioSet(id="method"):
             for method in Method:
-                yield RadioButton(METHOD_HINTS[method], id=f"method-{method.value}")
+                yield Choice(METHOD_HINTS[method], id=f"method-{method.value}")
         yield Label("Backend", classes="field-label")
         with RadioSet(id="backend"):
             for backend, info in BACKENDS.items():
-                yield RadioButton(f"{info.label} - {info.summary}", id=f"backend-{backend.value}")
+                yield Choice(f"{info.label} - {info.summary}", id=f"backend-{backend.value}")
         yield Static("", id="openai-cutoff", classes="warning")
         yield Label("Base model", classes="field-label")
         yield Select[str]([], id="base-model-choice", prompt="Pick a listed model")

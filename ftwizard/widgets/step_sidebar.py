@@ -18,7 +18,7 @@ _MARKS: dict[StepState, tuple[str, str]] = {
 }
 
 _NOTES: dict[StepState, str] = {
-    StepState.locked: "finish the steps above first",
+    StepState.locked: "after the steps above",
     StepState.unavailable: "not in this version",
 }
 
