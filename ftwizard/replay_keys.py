@@ -8,6 +8,7 @@ those say before anything runs.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Key names as Textual spells them: letters, digits, underscores, optional modifiers, or a
 # single printable character.
@@ -26,10 +27,49 @@ def split_keys(text: str) -> list[str]:
     return text.split()
 
 
+# Keys with names of their own; printable characters are named by their Unicode name
+# (question_mark, full_stop) or are the character itself.
+_NAMED_KEYS = frozenset(
+    [
+        "enter",
+        "tab",
+        "escape",
+        "space",
+        "backspace",
+        "delete",
+        "insert",
+        "home",
+        "end",
+        "pageup",
+        "pagedown",
+        "up",
+        "down",
+        "left",
+        "right",
+    ]
+)
+_FUNCTION_KEY = re.compile(r"^f([1-9]|1[0-9]|2[0-4])$")
+
+
+def is_key_name(key: str) -> bool:
+    """Whether ``key`` names a key as Textual does (``ctrl+n``, ``f5``, ``question_mark``)."""
+    match = KEY_NAME.match(key)
+    if match is None:
+        return False
+    name = match.group(3)
+    if len(name) == 1 or name in _NAMED_KEYS or _FUNCTION_KEY.match(name):
+        return True
+    try:
+        unicodedata.lookup(name.replace("_", " ").upper())
+    except KeyError:
+        return False
+    return True
+
+
 def bad_key(keys: list[str]) -> str | None:
     """The first name in ``keys`` that is not a Textual key name, or None."""
     for key in keys:
-        if not KEY_NAME.match(key):
+        if not is_key_name(key):
             return key
     return None
 
