@@ -32,6 +32,8 @@ class FtwizardApp(App[int]):
         (0, "-narrow"),
         (100, "-wide"),
     ]
+    # And -short below 30 rows: labels and titles drop their blank lines (ftwizard.tcss).
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (30, "-tall")]
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+q", "quit", "Quit (saves)", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
