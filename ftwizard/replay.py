@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ftwizard.errors import InputError
-from ftwizard.replay_keys import KEY_NAME, bad_key, split_keys
+from ftwizard.replay_keys import KEY_NAME, keyboard_problem
 from ftwizard.session import Backend, Method, Session
 
 REPLAY_VERSION = 1
@@ -299,15 +299,8 @@ def _check_action(action: Action) -> str | None:
         press = action.press or ""
         if not (_ID.match(press) or KEY_NAME.match(press)):
             return f"'{press}' is neither a button id nor a key name"
-    if action.kind == "keys":
-        keys = split_keys(action.keys or "")
-        if not keys:
-            return "'keys' needs at least one key name, e.g. \"tab tab enter\""
-        bad = bad_key(keys)
-        if bad is not None:
-            return f"'{bad}' is not a key name (Textual's names: tab, enter, ctrl+n, f5, a, ...)"
-    if action.kind == "type" and not action.type:
-        return "'type' needs the text to type"
+    if action.kind in ("keys", "type"):
+        return keyboard_problem(action.kind, getattr(action, action.kind))
     if action.kind == "expect" and not action.expect:
         return "'expect' needs at least one session path: value"
     if action.kind == "screenshot" and not _SCREENSHOT_NAME.match(action.screenshot or ""):

@@ -87,3 +87,16 @@ def parse_size(text: str) -> tuple[int, int]:
     if cols > MAX_SIZE[0] or rows > MAX_SIZE[1]:
         raise ValueError(f"{cols}x{rows} is too large (at most {MAX_SIZE[0]}x{MAX_SIZE[1]})")
     return cols, rows
+
+
+def keyboard_problem(kind: str, value: str | None) -> str | None:
+    """What is wrong with a ``keys:`` or ``type:`` action's value, or None."""
+    if kind == "type":
+        return None if value else "'type' needs the text to type"
+    keys = split_keys(value or "")
+    if not keys:
+        return "'keys' needs at least one key name, e.g. \"tab tab enter\""
+    bad = bad_key(keys)
+    if bad is not None:
+        return f"'{bad}' is not a key name (Textual's names: tab, enter, ctrl+n, f5, a, ...)"
+    return None
