@@ -102,12 +102,10 @@ class TaskScreen(StepScreen):
 
     def _refresh_choices(self) -> None:
         """Offer the models the chosen backend supports for the chosen method."""
-        task = self.session.task
         select = self.query_one("#base-model-choice", Select)
         models = self._listed_models()
+        # A menu that fills the text field, never a second display of its value.
         select.set_options([(model, model) for model in models])
-        if task.base_model in models:
-            select.value = task.base_model
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         event.stop()
@@ -130,6 +128,8 @@ class TaskScreen(StepScreen):
             base_input = self.query_one("#base-model", Input)
             if base_input.value != event.value:
                 base_input.value = event.value
+            # Back to its prompt: the text field alone shows the chosen model.
+            event.select.clear()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "base-model":
@@ -137,12 +137,6 @@ class TaskScreen(StepScreen):
         event.stop()
         value = event.value.strip() or None
         self.decide("base-model", event.value, lambda s: _set_base_model(s, value))
-        select = self.query_one("#base-model-choice", Select)
-        listed = self._listed_models()
-        if value in listed and select.value != value:
-            select.value = value
-        elif value not in listed and not select.is_blank():
-            select.clear()
 
 
 def _set_method(session: Session, method: Method) -> bool:
