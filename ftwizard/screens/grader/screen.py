@@ -77,9 +77,7 @@ class GraderScreen(EditingMixin, SampleTestMixin):
         yield Label("Judge", classes="field-label judge-only")
         with Horizontal(classes="row judge-only"):
             yield Input(placeholder="judge model, e.g. gpt-4.1-mini-2025-04-14", id="judge-model")
-            yield Input(
-                placeholder="base URL of an OpenAI-compatible judge (optional)", id="judge-base-url"
-            )
+            yield Input(placeholder="judge base URL (optional)", id="judge-base-url")
         yield Label("Rubric (what a good answer does)", classes="field-label judge-only")
         yield TextArea(id="judge-rubric", classes="judge-only")
         yield Label("Script", classes="field-label script-only")
