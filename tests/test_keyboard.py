@@ -91,7 +91,7 @@ async def test_tab_reaches_every_control_of_every_step_in_view(
         # The step opens on a control of its own, not on the sidebar or a container.
         assert first is not None and not isinstance(first, StepSidebar)
         content = screen.query_one("#step-content")
-        assert content in first.ancestors or first.id in ("next", "back")
+        assert content in first.ancestors or first.id == "next"
         wanted = _interactive(screen)
         reached: list[Widget] = []
         # Forward with Tab (Escape where an editor keeps Tab for indenting, as its border
@@ -164,3 +164,23 @@ async def test_below_100_columns_the_sidebar_shows_step_marks(store: SessionStor
         await pilot.pause(0.3)
         assert not sidebar.marks_only
         assert "Task" in str(sidebar.get_option("step-task").prompt)
+
+
+async def test_focus_on_a_control_the_step_hides_moves_to_its_first_control(
+    store: SessionStore, walked
+) -> None:
+    """A focused control that disappears (settings once a job starts) leaves the focus on the
+    step's first control, never nowhere, where Enter would do nothing."""
+    app = make_app(store=store, session_id=walked(StepId.dataset))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        screen = app.screen
+        # Hiding the row of the focused box hides its neighbours too: Textual alone would move
+        # the focus to one of them, out of sight.
+        valid = screen.query_one("#valid-path")
+        valid.focus()
+        await pilot.pause()
+        assert valid.parent is not None
+        valid.parent.display = False
+        await pilot.pause(0.3)
+        assert app.focused is screen.query_one("#train-path")

@@ -138,19 +138,29 @@ class StepScreen(Screen[None]):
 
     def watch_focused(self, focused: Widget | None) -> None:
         # A focused control that the step hides (the settings once training starts) leaves the
-        # focus nowhere, and keys would do nothing: put it back on the step's first control.
-        if focused is None and self.is_current:
-            self.call_after_refresh(self.focus_first_control)
+        # focus nowhere, or on a hidden neighbour where Enter would act unseen: put it back on
+        # the step's first control.
+        if self.is_current:
+            self.call_after_refresh(self._keep_focus_shown)
+
+    def _keep_focus_shown(self) -> None:
+        focused = self.focused
+        if focused is not None and focused in self.focus_chain:
+            return
+        target = self.first_control()
+        if target is not None and target is not focused:
+            target.focus()
 
     def first_control(self) -> Widget | None:
         """The control the person decides on first: the first Tab stop of the step's content,
-        or Next when the content has none."""
+        or Next when the content has none (while a run disables them all, nothing)."""
         content = self.query_one("#step-content")
         for widget in self.focus_chain:
             if content in widget.ancestors:
                 return widget
+        # Never Back: Enter there would leave the step while its work runs.
         for widget in self.focus_chain:
-            if widget.id in ("next", "back"):
+            if widget.id == "next":
                 return widget
         return None
 
@@ -214,6 +224,9 @@ class StepScreen(Screen[None]):
         """Bring the sidebar and the Next button in line with the session."""
         # What the step shows may have grown (buttons of a result): stack what no longer fits.
         self.call_after_refresh(self.fit_rows)
+        if self.focused is None and self.is_current:
+            # Controls a run disabled may be back: give the focus to the first of them.
+            self.call_after_refresh(self.focus_first_control)
         available = self.wizard.available_steps
         self.query_one(StepSidebar).update_states(step_states(self.session, available))
         problem = self.step_problem()
