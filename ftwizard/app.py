@@ -27,6 +27,13 @@ class FtwizardApp(App[int]):
     TITLE = "ftwizard"
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = Path(__file__).with_name("ftwizard.tcss")
+    # Screens get -narrow below 100 columns: the sidebar shrinks to step marks (ftwizard.tcss).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
+    # And -short below 30 rows: labels and titles drop their blank lines (ftwizard.tcss).
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (30, "-tall")]
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+q", "quit", "Quit (saves)", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),

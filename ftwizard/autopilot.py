@@ -33,10 +33,10 @@ from ftwizard.credentials import redact
 from ftwizard.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNUSABLE_INPUT, FtwizardError
 from ftwizard.flow import start_session
 from ftwizard.replay import Action, Replay, check_expectation
+from ftwizard.replay_keys import REPLAY_SIZE, split_keys
 from ftwizard.session import Backend, Session
 from ftwizard.store import SessionStore
 
-REPLAY_SIZE = (120, 40)
 _WIDGET_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _POLL = 0.05
 
@@ -144,6 +144,21 @@ async def _perform(pilot: Pilot[Any], action: Action, screenshots: Path | None) 
             await pilot.press(target)
         await pilot.pause()
         return ""
+    if action.kind == "keys":
+        await pilot.press(*split_keys(action.keys or ""))
+        await pilot.pause()
+        return _focus_note(app)
+    if action.kind == "type":
+        focused = app.focused
+        if not isinstance(focused, Input | TextArea):
+            what = "nothing" if focused is None else _describe_widget(focused)
+            raise ActionFailed(f"'type' needs a text box in focus; {what} has the focus")
+        if focused.disabled or getattr(focused, "read_only", False):
+            raise ActionFailed(f"{_describe_widget(focused)} does not take text now")
+        # One key per character, as a terminal sends them: the widget sees real key events.
+        await pilot.press(*[_char_key(char) for char in action.type or ""])
+        await pilot.pause()
+        return ""
     if action.kind == "wait":
         assert action.wait is not None
         return await _wait_for(pilot, action.wait.condition, action.wait.timeout)
@@ -165,6 +180,28 @@ async def _perform(pilot: Pilot[Any], action: Action, screenshots: Path | None) 
         saved = app.save_screenshot(filename=f"{action.screenshot}.svg", path=str(screenshots))
         return f"saved {saved}"
     raise ActionFailed(f"unknown action {action.kind}")
+
+
+def _char_key(char: str) -> str:
+    """The key a terminal sends for one typed character."""
+    if char == " ":
+        return "space"
+    if char == "\n":
+        return "enter"
+    if char == "\t":
+        return "tab"
+    return char
+
+
+def _describe_widget(widget: Any) -> str:
+    name = type(widget).__name__
+    return f"{name} #{widget.id}" if widget.id else name
+
+
+def _focus_note(app: FtwizardApp) -> str:
+    """Where the keys left the focus, for the transcript (a person reading it can follow)."""
+    focused = app.focused
+    return f"focus: {_describe_widget(focused)}" if focused is not None else ""
 
 
 def _conditions(screen: Any) -> dict[str, tuple[Any, Callable[[Any], bool]]]:
@@ -241,11 +278,18 @@ def run_replay(
     allow_spend: bool = False,
     screenshots: Path | None = None,
     out: TextIO | None = None,
+    size: tuple[int, int] = REPLAY_SIZE,
 ) -> ReplayResult:
-    """Run a parsed replay headless; the exit code is 0 passed, 1 failed, 2 unusable."""
+    """Run a parsed replay headless at ``size`` (columns, rows); the exit code is 0 passed,
+    1 failed, 2 unusable."""
     return asyncio.run(
         run_replay_async(
-            replay, store=store, allow_spend=allow_spend, screenshots=screenshots, out=out
+            replay,
+            store=store,
+            allow_spend=allow_spend,
+            screenshots=screenshots,
+            out=out,
+            size=size,
         )
     )
 
@@ -257,6 +301,7 @@ async def run_replay_async(
     allow_spend: bool = False,
     screenshots: Path | None = None,
     out: TextIO | None = None,
+    size: tuple[int, int] = REPLAY_SIZE,
 ) -> ReplayResult:
     """:func:`run_replay` for callers that already run an event loop."""
     stream = out or sys.stdout
@@ -284,10 +329,11 @@ async def run_replay_async(
     except FtwizardError as exc:
         say(f"{replay.path}: {exc}")
         return ReplayResult(exit_code=EXIT_UNUSABLE_INPUT, session_id=session_id)
+    at = f" at {size[0]}x{size[1]}"
     if session_id:
-        say(f"replay {replay.path}: session {session_id}")
+        say(f"replay {replay.path}: session {session_id}{at}")
     else:
-        say(f"replay {replay.path}")
+        say(f"replay {replay.path}{at}")
 
     app = make_app(store=store, session_id=session_id, allow_spend=allow_spend)
     result = ReplayResult(exit_code=EXIT_OK, session_id=session_id)
@@ -323,7 +369,7 @@ async def run_replay_async(
             app.exit(EXIT_CHECK_FAILED if result.failures else EXIT_OK)
 
     try:
-        await app.run_async(headless=True, size=REPLAY_SIZE, auto_pilot=pilot_script)
+        await app.run_async(headless=True, size=size, auto_pilot=pilot_script)
     except Exception as exc:  # the app itself crashed: report it, never a traceback
         result.failures.append(f"the app crashed: {type(exc).__name__}: {exc}")
     finally:

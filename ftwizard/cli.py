@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ftwizard import __version__
+from ftwizard.replay_keys import REPLAY_SIZE
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -52,7 +53,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     replay = parse_replay(Path(args.replay))
     screenshots = Path(args.screenshots) if args.screenshots else None
-    return run_replay(replay, allow_spend=args.allow_spend, screenshots=screenshots).exit_code
+    size = args.size or REPLAY_SIZE
+    return run_replay(
+        replay, allow_spend=args.allow_spend, screenshots=screenshots, size=size
+    ).exit_code
+
+
+def _terminal_size(text: str) -> tuple[int, int]:
+    """argparse type of ``--size``: COLSxROWS."""
+    from ftwizard.replay_keys import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -170,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--screenshots", metavar="DIR", help="where a replay's screenshot actions write SVGs"
     )
+    parser.add_argument(
+        "--size",
+        metavar="COLSxROWS",
+        type=_terminal_size,
+        help=f"the terminal size a replay runs at (default {REPLAY_SIZE[0]}x{REPLAY_SIZE[1]})",
+    )
     parser.set_defaults(handler=cmd_welcome)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -231,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     # `train` has its own --allow-spend (the same dest): only the bare wizard rejects it.
     wizard = handler is cmd_welcome
-    if wizard and args.replay is None and (args.allow_spend or args.screenshots):
-        parser.error("--allow-spend and --screenshots only apply with --replay")
+    if wizard and args.replay is None and (args.allow_spend or args.screenshots or args.size):
+        parser.error("--allow-spend, --screenshots and --size only apply with --replay")
     if args.replay is not None and handler is not cmd_welcome:
         parser.error("--replay runs on its own; drop the command")
     from ftwizard.errors import FtwizardError

@@ -17,19 +17,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ftwizard.errors import InputError
 from ftwizard.inputs import read_input_text
 from ftwizard.json_input import JSONInputError, compose_yaml, construct_yaml
+from ftwizard.replay_keys import KEY_NAME, keyboard_problem
 from ftwizard.session import Backend, Method, Session
 
 REPLAY_VERSION = 1
 
-ActionKind = Literal["screen", "set", "press", "wait", "expect", "screenshot"]
-ACTION_KINDS: tuple[str, ...] = ("screen", "set", "press", "wait", "expect", "screenshot")
+ActionKind = Literal["screen", "set", "press", "keys", "type", "wait", "expect", "screenshot"]
+ACTION_KINDS: tuple[str, ...] = (
+    "screen",
+    "set",
+    "press",
+    "keys",
+    "type",
+    "wait",
+    "expect",
+    "screenshot",
+)
 
 Scalar = str | int | float | bool
 
 # Widget ids and screen names: what Textual accepts as an id.
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-# Key names as Textual spells them: letters, digits, underscores, optional modifiers.
-_KEY = re.compile(r"^((ctrl|shift|alt|super|meta)\+)*([a-z0-9_]+|.)$")
 _SCREENSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -84,6 +92,8 @@ class Action(BaseModel):
     timeout: float = 10.0
     set: dict[str, Scalar] | None = None
     press: str | None = None
+    keys: str | None = None
+    type: str | None = None
     wait: WaitSpec | None = None
     expect: dict[str, Expected] | None = None
     screenshot: str | None = None
@@ -96,6 +106,8 @@ class Action(BaseModel):
             return "expect " + ", ".join(
                 f"{k} {_describe_expected(v)}" for k, v in self.expect.items()
             )
+        if self.kind == "type":
+            return f"type {self.type!r}"
         if self.kind == "wait" and self.wait is not None:
             return f"wait for {self.wait.condition}"
         return f"{self.kind} {getattr(self, self.kind)}"
@@ -288,8 +300,10 @@ def _check_action(action: Action) -> str | None:
             return f"'{bad[0]}' is not a widget id"
     if action.kind == "press":
         press = action.press or ""
-        if not (_ID.match(press) or _KEY.match(press)):
+        if not (_ID.match(press) or KEY_NAME.match(press)):
             return f"'{press}' is neither a button id nor a key name"
+    if action.kind in ("keys", "type"):
+        return keyboard_problem(action.kind, getattr(action, action.kind))
     if action.kind == "expect" and not action.expect:
         return "'expect' needs at least one session path: value"
     if action.kind == "screenshot" and not _SCREENSHOT_NAME.match(action.screenshot or ""):

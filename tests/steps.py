@@ -72,3 +72,23 @@ def confirm_grader(store: SessionStore, session: Session, spec_text: str = EXACT
     session.grader.confirmed_digest = digest
     session.step = StepId.dryrun
     store.save(session)
+
+
+def walked_session(store: SessionStore, folder: Path, step: StepId) -> Session:
+    """A session that did every step (OpenAI SFT, trained, deployed, evaluated), standing on
+    ``step``; its files are named relative to ``folder``, the working directory of the caller,
+    so screens show the same paths wherever the test runs."""
+    from datetime import UTC, datetime
+
+    from tests.test_ledger import finished_session
+
+    session = finished_session(store, folder, "walk", finished=datetime(2026, 11, 2, 9, tzinfo=UTC))
+    result = session.dataset.result
+    assert result is not None
+    session.dataset.choice.train_path = "walk/train.jsonl"
+    result.training_file = "walk/train.jsonl"
+    result.validation_file = "walk/valid.jsonl"
+    session.evaluation.held_out_file = "walk/valid.jsonl"
+    session.step = step
+    store.save(session)
+    return session

@@ -18,7 +18,7 @@ from ftwizard.app import make_app
 from ftwizard.flow import start_session
 from ftwizard.session import Backend, Method, StepId
 from ftwizard.store import SessionStore
-from tests.steps import confirm_grader, session_with_data
+from tests.steps import confirm_grader, session_with_data, walked_session
 
 SIZE = (120, 40)
 
@@ -181,3 +181,30 @@ def test_training_confirmation_screen(
 
     app = make_app(store=store, session_id=session.id)
     assert snap_compare(app, terminal_size=(120, 50), run_before=shown)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("step", list(StepId), ids=lambda s: s.value)
+def test_every_step_at_the_smallest_and_a_common_size(
+    snap_compare, store: SessionStore, frozen_clock: None, tmp_path, monkeypatch, step, size
+) -> None:
+    """Each step of a session that did them all, as it opens: at 80x24 the sidebar shows
+    step marks and wide rows stack; nothing is cut off at either size."""
+    monkeypatch.chdir(tmp_path)
+    session = walked_session(store, tmp_path, step)
+
+    async def shown(pilot) -> None:
+        await settle(pilot)
+
+    app = make_app(store=store, session_id=session.id)
+    assert snap_compare(app, terminal_size=size, run_before=shown)
+
+
+def test_welcome_screen_at_80x24(snap_compare, store: SessionStore, frozen_clock: None) -> None:
+    """Resume and Delete stay on screen at 80x24."""
+    start_session(store, "support bot distillation", method=Method.sft)
+
+    async def loaded(pilot) -> None:
+        await settle(pilot, "sessions")
+
+    assert snap_compare(make_app(store=store), terminal_size=(80, 24), run_before=loaded)

@@ -9,9 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, OptionList, Static, TextArea
 
 from ftwizard.flow import STEP_INFO, StepState, next_step, previous_step, step_states
+from ftwizard.screens.step_keys import EDITOR_HINTS, STEP_KEYS
 from ftwizard.session import Session, StepId
 from ftwizard.widgets.step_sidebar import StepSidebar
 
@@ -37,7 +39,24 @@ class StepScreen(Screen[None]):
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("ctrl+n", "next", "Next"),
         Binding("ctrl+b", "back", "Back"),
+        # The step's content scrolls from anywhere, the Back / Next bar included.
+        Binding("pageup", "scroll_content(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll_content(1)", "Scroll down", show=False),
     ]
+    # Focus goes where the person acts first, not to the sidebar (see focus_first_control).
+    AUTO_FOCUS: ClassVar[str | None] = ""
+    # Shown in the border of every editor on the step: how to leave it, and what to press to
+    # check what was typed (a step with a check binding says so).
+    EDITOR_HINT: ClassVar[str] = "esc: leave the editor"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A step's screen gets its footer keys from step_keys, before Textual merges bindings.
+        step = cls.__dict__.get("STEP")
+        if step is not None:
+            cls.BINDINGS = [*cls.__dict__.get("BINDINGS", []), *STEP_KEYS.get(step, [])]
+            if "EDITOR_HINT" not in cls.__dict__ and step in EDITOR_HINTS:
+                cls.EDITOR_HINT = EDITOR_HINTS[step]
+        super().__init_subclass__(**kwargs)
 
     @property
     def screen_name(self) -> str:
@@ -63,13 +82,16 @@ class StepScreen(Screen[None]):
             yield StepSidebar(id="steps")
             with Vertical(id="step-body"):
                 yield Static(f"{info.title} - {info.purpose}", id="step-title")
-                with VerticalScroll(id="step-content"):
+                # Not a Tab stop: focus moves through the controls inside and scrolls them into
+                # view; pageup / pagedown scroll it for reading.
+                with VerticalScroll(id="step-content", can_focus=False):
                     yield from self.compose_body()
                 with Horizontal(id="nav"):
                     yield Button("Back", id="back")
                     yield Static("", id="next-hint")
                     yield Button("Next", id="next", variant="primary")
-        yield Footer()
+        # Compact, so that a step's keys fit on one line at 80 columns.
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         """The step's own widgets."""
@@ -81,13 +103,130 @@ class StepScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.refresh_frame()
+        for editor in self.query(TextArea):
+            editor.border_subtitle = self.EDITOR_HINT
 
     def on_screen_resume(self) -> None:
         self.wizard.journal({"screen": self.screen_name}, screen=self.screen_name)
         self.refresh_frame()
+        self.call_after_refresh(self.fit_rows)
+        if self.focused is None:
+            # After the first layout, so that what the step shows or hides is settled.
+            self.call_after_refresh(self.focus_first_control)
+
+    def on_resize(self) -> None:
+        # A wider terminal may fit rows that were stacked: lay them out in one line again,
+        # then stack those that still do not fit.
+        for row in self.query("#step-content Horizontal.-stacked"):
+            row.remove_class("-stacked")
+        self.call_after_refresh(self.fit_rows)
+
+    def fit_rows(self) -> None:
+        """Stack the rows of the step's content that are wider than the screen (a form row of
+        labelled fields, a row of buttons) into two columns, so nothing is cut off at the
+        right edge of a narrow terminal."""
+        for row in self.query("#step-content Horizontal"):
+            if not row.display or row.has_class("-stacked"):
+                continue
+            needed = sum(
+                child.outer_size.width + child.styles.margin.width
+                for child in row.children
+                if child.display
+            )
+            if needed > row.content_size.width > 0:
+                row.add_class("-stacked")
+
+    def watch_focused(self, focused: Widget | None) -> None:
+        # A focused control that the step hides (the settings once training starts) leaves the
+        # focus nowhere, or on a hidden neighbour where Enter would act unseen: put it back on
+        # the step's first control.
+        if self.is_current:
+            self.call_after_refresh(self._keep_focus_shown)
+
+    def _keep_focus_shown(self) -> None:
+        focused = self.focused
+        if focused is not None and focused in self.focus_chain:
+            return
+        target = self.first_control()
+        if target is not None and target is not focused:
+            target.focus()
+
+    def first_control(self) -> Widget | None:
+        """The control the person decides on first: the first Tab stop of the step's content,
+        or Next when the content has none (while a run disables them all, nothing)."""
+        content = self.query_one("#step-content")
+        for widget in self.focus_chain:
+            if content in widget.ancestors:
+                return widget
+        # Never Back: Enter there would leave the step while its work runs.
+        for widget in self.focus_chain:
+            if widget.id == "next":
+                return widget
+        return None
+
+    def focus_first_control(self) -> None:
+        """Put the focus on :meth:`first_control` unless the person already moved it."""
+        if self.focused is not None and not isinstance(self.focused, StepSidebar):
+            return
+        target = self.first_control()
+        if target is not None:
+            target.focus()
+
+    def focus_next(self, selector: str | type[Widget] = "*") -> Widget | None:
+        """Tab order, except that Escape from an editor leaves every editor behind it too:
+        an editor's Escape moves on, and landing in the next editor would trap the person."""
+        current = self.focused
+        if isinstance(current, TextArea) and current.tab_behavior == "indent":
+            chain = self.focus_chain
+            if current in chain:
+                start = chain.index(current)
+                for widget in chain[start + 1 :] + chain[:start]:
+                    if not isinstance(widget, TextArea):
+                        self.set_focus(widget)
+                        return widget
+        return super().focus_next(selector)
+
+    def action_scroll_content(self, direction: int) -> None:
+        """Scroll the step's content by a page."""
+        content = self.query_one("#step-content", VerticalScroll)
+        if direction < 0:
+            content.scroll_page_up()
+        else:
+            content.scroll_page_down()
+
+    def action_focus_control(self, widget_id: str) -> None:
+        """Move the focus to one of the step's controls from its footer binding."""
+        found = self.query(f"#{widget_id}")
+        if not found or not found.first().focusable or found.first() not in self.focus_chain:
+            self.notify("That is not offered right now.", severity="warning")
+            return
+        found.first().focus()
+
+    def action_press(self, button_id: str) -> None:
+        """Press a button of the step from its footer binding; say why when it cannot be."""
+        buttons = self.query(f"#{button_id}")
+        if not buttons or not isinstance(buttons.first(), Button):
+            self.notify("This key does nothing on this step.", severity="warning")
+            return
+        button = buttons.first(Button)
+        label = str(button.label)
+        shown = button.display and all(a.display for a in button.ancestors if isinstance(a, Widget))
+        if not shown:
+            self.notify(f'"{label}" is not offered right now.', severity="warning")
+            return
+        if button.disabled:
+            self.notify(f'"{label}" is not available yet.', severity="warning")
+            return
+        button.scroll_visible(animate=False)
+        button.press()
 
     def refresh_frame(self) -> None:
         """Bring the sidebar and the Next button in line with the session."""
+        # What the step shows may have grown (buttons of a result): stack what no longer fits.
+        self.call_after_refresh(self.fit_rows)
+        if self.focused is None and self.is_current:
+            # Controls a run disabled may be back: give the focus to the first of them.
+            self.call_after_refresh(self.focus_first_control)
         available = self.wizard.available_steps
         self.query_one(StepSidebar).update_states(step_states(self.session, available))
         problem = self.step_problem()

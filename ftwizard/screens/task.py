@@ -19,6 +19,7 @@ from ftwizard.environment import check_environment
 from ftwizard.flow import task_problem
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, Method, Session, StepId
+from ftwizard.widgets.choice import Choice
 from ftwizard.widgets.env_check import EnvCheckPanel
 from ftwizard.widgets.model_download import ModelDownload
 
@@ -53,11 +54,11 @@ class TaskScreen(StepScreen):
         yield Label("Method", classes="field-label")
         with RadioSet(id="method"):
             for method in Method:
-                yield RadioButton(METHOD_HINTS[method], id=f"method-{method.value}")
+                yield Choice(METHOD_HINTS[method], id=f"method-{method.value}")
         yield Label("Backend", classes="field-label")
         with RadioSet(id="backend"):
             for backend, info in BACKENDS.items():
-                yield RadioButton(f"{info.label} - {info.summary}", id=f"backend-{backend.value}")
+                yield Choice(f"{info.label} - {info.summary}", id=f"backend-{backend.value}")
         yield Static("", id="openai-cutoff", classes="warning")
         yield Label("Base model", classes="field-label")
         yield Select[str]([], id="base-model-choice", prompt="Pick a listed model")
@@ -101,12 +102,10 @@ class TaskScreen(StepScreen):
 
     def _refresh_choices(self) -> None:
         """Offer the models the chosen backend supports for the chosen method."""
-        task = self.session.task
         select = self.query_one("#base-model-choice", Select)
         models = self._listed_models()
+        # A menu that fills the text field, never a second display of its value.
         select.set_options([(model, model) for model in models])
-        if task.base_model in models:
-            select.value = task.base_model
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         event.stop()
@@ -129,6 +128,8 @@ class TaskScreen(StepScreen):
             base_input = self.query_one("#base-model", Input)
             if base_input.value != event.value:
                 base_input.value = event.value
+            # Back to its prompt: the text field alone shows the chosen model.
+            event.select.clear()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "base-model":
@@ -136,12 +137,6 @@ class TaskScreen(StepScreen):
         event.stop()
         value = event.value.strip() or None
         self.decide("base-model", event.value, lambda s: _set_base_model(s, value))
-        select = self.query_one("#base-model-choice", Select)
-        listed = self._listed_models()
-        if value in listed and select.value != value:
-            select.value = value
-        elif value not in listed and not select.is_blank():
-            select.clear()
 
 
 def _set_method(session: Session, method: Method) -> bool:

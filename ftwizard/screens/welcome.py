@@ -97,7 +97,8 @@ class WelcomeScreen(Screen[None]):
         table = self.query_one("#sessions", DataTable)
         # Fixed widths: columns sized from content resize as rows arrive, and a table drawn
         # mid-update keeps a stale header (a Textual DataTable quirk).
-        table.add_column("Name", key="name", width=36)
+        # Narrow terminals give the name less room, so the date still fits.
+        table.add_column("Name", key="name", width=36 if self.app.size.width >= 100 else 24)
         table.add_column("Step", key="step", width=9)
         table.add_column("Method", key="method", width=7)
         table.add_column("Backend", key="backend", width=8)

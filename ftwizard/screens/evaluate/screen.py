@@ -100,7 +100,7 @@ class EvaluateScreen(EvaluateRunning, EvaluateResults):
         with Horizontal(classes="row"):
             yield Input(placeholder="judge models, comma-separated", id="eval-judges")
             yield Input(
-                placeholder="base URL of an OpenAI-compatible judge (optional)",
+                placeholder="judge base URL (optional)",
                 id="eval-judge-base-url",
             )
         with Horizontal(classes="row"):

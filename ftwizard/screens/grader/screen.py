@@ -24,6 +24,7 @@ from ftwizard.screens.grader.editing import EditingMixin
 from ftwizard.screens.grader.specs import STYLE_LABELS
 from ftwizard.screens.grader.testing import SampleTestMixin
 from ftwizard.session import StepId
+from ftwizard.widgets.choice import Choice
 
 HELP = """\
 # Grader
@@ -67,7 +68,7 @@ class GraderScreen(EditingMixin, SampleTestMixin):
         yield Label("How should answers be scored?", classes="field-label")
         with RadioSet(id="grader-style"):
             for style, label in STYLE_LABELS.items():
-                yield RadioButton(label, id=f"grader-style-{style}")
+                yield Choice(label, id=f"grader-style-{style}")
         yield Select[str](
             [(name.replace("_", " "), name) for name in gallery()],
             id="grader-example",
@@ -76,9 +77,7 @@ class GraderScreen(EditingMixin, SampleTestMixin):
         yield Label("Judge", classes="field-label judge-only")
         with Horizontal(classes="row judge-only"):
             yield Input(placeholder="judge model, e.g. gpt-4.1-mini-2025-04-14", id="judge-model")
-            yield Input(
-                placeholder="base URL of an OpenAI-compatible judge (optional)", id="judge-base-url"
-            )
+            yield Input(placeholder="judge base URL (optional)", id="judge-base-url")
         yield Label("Rubric (what a good answer does)", classes="field-label judge-only")
         yield TextArea(id="judge-rubric", classes="judge-only")
         yield Label("Script", classes="field-label script-only")

@@ -189,8 +189,11 @@ class TrainingScreen(ConfirmPart, ChartsPart, CheckpointsPart, ControlsPart):
             widget.disabled = section.intent is not None
         provider_can_pause = self.session.task.backend is Backend.openai
         running = section.status in ("queued", "running")
-        self.query_one("#pause-training", Button).display = provider_can_pause
-        self.query_one("#resume-training", Button).display = provider_can_pause
+        # A finished job has nothing to pause, resume or cancel: its controls go.
+        finished = self._finished()
+        self.query_one("#pause-training", Button).display = provider_can_pause and not finished
+        self.query_one("#resume-training", Button).display = provider_can_pause and not finished
+        self.query_one("#cancel-training", Button).display = not finished
         self.query_one("#pause-training", Button).disabled = (
             self.busy or section.status != "running"
         )
