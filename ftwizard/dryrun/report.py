@@ -224,6 +224,33 @@ class DryRunReport(BaseModel):
         """Rows whose generation failed after retries."""
         return sum(1 for e in self.errors if e.stage == "generation")
 
+    def nothing_measured(self) -> str | None:
+        """Why this run measured nothing, or ``None`` when at least one answer was graded.
+
+        A run with no graded answer has no figures to judge: it is an error that names its
+        cause (the first failure, which says what to fix), never a verdict.
+        """
+        if self.stats.n > 0:
+            return None
+        head = f"the dry run measured nothing: 0 of {self.sampled} answers were graded"
+        generation = [e for e in self.errors if e.stage == "generation"]
+        grading = [e for e in self.errors if e.stage == "grading"]
+        if self.aborted:
+            return f"{head}; it stopped at the first failure: {self.aborted}"
+        if generation:
+            return (
+                f"{head}; {len(generation)} failed to generate, the first (row "
+                f"{generation[0].row}) with: {generation[0].message}"
+            )
+        if grading:
+            return (
+                f"{head}; the grader failed on {len(grading)}, the first (row "
+                f"{grading[0].row}) with: {grading[0].message}"
+            )
+        if self.cancelled:
+            return f"{head}: it was stopped before any answer came back"
+        return f"{head}: the sample of the data is empty"
+
     def lowest(self, k: int = 10) -> list[SampleOutcome]:
         """The ``k`` lowest-scoring graded samples (ties in row order), for browsing."""
         graded = [s for s in self.samples if s.score is not None]

@@ -40,6 +40,16 @@ see what the grader saw.
 """
 
 
+# The on-screen names of the settings, for messages (never a widget id or a field name).
+_LABELS = {
+    "samples": "Samples",
+    "concurrency": "Concurrency",
+    "seed": "Seed",
+    "samples_per_prompt": "Answers per prompt",
+    "max_tokens": "Max output tokens",
+}
+
+
 class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     """Settings, a live run, metrics, the verdict and the lowest-scoring samples."""
 
@@ -67,6 +77,9 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             yield Input(id="dryrun-seed", type="integer")
             yield Label("Answers per prompt", classes="switch")
             yield Input(id="dryrun-k", type="integer")
+        with Horizontal(classes="row"):
+            yield Label("Max output tokens", classes="switch")
+            yield Input(placeholder="provider default", id="dryrun-max-tokens", type="integer")
         with Horizontal(classes="row", id="dryrun-batch-row"):
             yield Switch(id="dryrun-batch")
             yield Label(
@@ -98,6 +111,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.query_one("#dryrun-concurrency", Input).value = str(section.concurrency)
         self.query_one("#dryrun-seed", Input).value = str(section.seed)
         self.query_one("#dryrun-k", Input).value = str(self._k())
+        if section.max_tokens is not None:
+            self.query_one("#dryrun-max-tokens", Input).value = str(section.max_tokens)
         self.query_one("#dryrun-batch", Switch).value = section.batch
         backend = self.session.task.backend
         self.query_one("#dryrun-batch-row").display = (
@@ -159,18 +174,26 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             "dryrun-concurrency": "concurrency",
             "dryrun-seed": "seed",
             "dryrun-k": "samples_per_prompt",
+            "dryrun-max-tokens": "max_tokens",
         }.get(widget_id)
         if field is None:
             return
         event.stop()
         text = event.value.strip()
+        if field == "max_tokens" and not text:
+            # Empty: the provider's own limit, as the placeholder says.
+            if self.session.dryrun.max_tokens is not None:
+                self.decide(widget_id, None, lambda s: assign(s.dryrun, "max_tokens", None))
+                self._show_estimate()
+            return
         # isdigit() lets superscripts such as "²" through, and int() of those raises ValueError.
         lowest = 0 if field == "seed" else 1
         if not (text.isascii() and text.isdigit()) or int(text) < lowest:
             if text:
                 self.query_one("#dryrun-estimate", Static).update(
                     Text(
-                        f"{field} must be a whole number of at least {lowest}, not {text!r}",
+                        f"{_LABELS[field]} must be a whole number of at least {lowest}, "
+                        f"not {text!r}",
                         style="red",
                     )
                 )
@@ -197,11 +220,11 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     def _show_estimate(self) -> None:
         """Price the run before it starts (no network)."""
         from ftwizard.dryrun.cost import estimate_dryrun_cost
-        from ftwizard.dryrun.session import dryrun_inputs
+        from ftwizard.dryrun.session import preflight_session_dryrun
 
         target = self.query_one("#dryrun-estimate", Static)
         try:
-            config, spec = dryrun_inputs(self.session, self.wizard.store)
+            config, spec = preflight_session_dryrun(self.session, self.wizard.store)
             estimate = estimate_dryrun_cost(config, spec)
         except FtwizardError as exc:
             target.update(Text(str(exc), style="red"))
@@ -257,10 +280,11 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         if self.busy:
             return
         from ftwizard.dryrun.cost import estimate_dryrun_cost
-        from ftwizard.dryrun.session import dryrun_inputs
+        from ftwizard.dryrun.session import preflight_session_dryrun
 
         try:
-            config, spec = dryrun_inputs(self.session, self.wizard.store)
+            # The preflight first: a missing key is named before any cost question.
+            config, spec = preflight_session_dryrun(self.session, self.wizard.store)
             estimate = estimate_dryrun_cost(config, spec)
         except FtwizardError as exc:
             self.notify(str(exc), title="Cannot run the dry run", severity="error")
@@ -354,6 +378,11 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     def _finished(self, report: DryRunReport) -> None:
         from ftwizard.dryrun.session import record_report
 
+        nothing = report.nothing_measured()
+        if nothing is not None:
+            # No figures to judge: an error naming its cause, never a verdict in the session.
+            self._failed(nothing[:1].upper() + nothing[1:])
+            return
         self.busy = False
         self.query_one("#dryrun-progress", ProgressBar).display = False
         self.query_one("#dryrun-stop", Button).display = False
