@@ -152,7 +152,7 @@ async def _dryrun(args: argparse.Namespace) -> Any:
 
     from ftwizard.dryrun.cost import estimate_dryrun_cost, preflight_dryrun
     from ftwizard.dryrun.engine import DryRun
-    from ftwizard.dryrun.report import DryRunConfig
+    from ftwizard.dryrun.report import DryRunConfig, draws_text
     from ftwizard.dryrun.sampling import sample_rows
     from ftwizard.errors import InputError
     from ftwizard.graders.judges import judge_for
@@ -200,9 +200,8 @@ async def _dryrun(args: argparse.Namespace) -> Any:
         usd = estimate.cost.total_usd
         price = "unknown cost" if usd is None else f"about ${usd:.4f}"
         how = " as one batch (half price)" if config.batch else ""
-        draws = f" x {config.k} answers" if config.k > 1 else ""
         print(
-            f"dry run: {estimate.samples} samples{draws} on {ref.spec}{how}, {price} "
+            f"dry run: {draws_text(estimate.samples, config.k)} on {ref.spec}{how}, {price} "
             f"(~{estimate.input_tokens:,} input / ~{estimate.output_tokens:,} output tokens)",
             file=sys.stderr,
         )
@@ -246,12 +245,14 @@ class _BatchStatusPrinter:
 
 
 def _human(report: Any) -> str:
+    from ftwizard.dryrun.report import graded_text
+
     s = report.stats
     lines = [
-        f"dry run of {report.model} on {report.sampled} samples of {report.data} "
+        f"dry run of {report.model} on {report.data}: {report.draws} "
         f"({report.method}, grader {report.grader})",
         f"  mean {s.mean:.3f}  std {s.std:.3f}  >0: {s.pct_gt0:.1f}%  =1: {s.pct_eq1:.1f}%"
-        f"  graded {s.n}" + ("  (pass/fail grader)" if s.binary else ""),
+        f"  {graded_text(s.n, report.sampled)}" + ("  (pass/fail grader)" if s.binary else ""),
     ]
     if report.grader_noise is not None:
         lines.append(
@@ -280,7 +281,8 @@ def _human(report: Any) -> str:
         f"  tokens {report.usage.input_tokens:,} in / {report.usage.output_tokens:,} out; "
         + ("cost unknown" if usd is None else f"cost ${usd:.4f}")
     )
-    lines.append(f"verdict: {report.verdict.verdict}")
+    baseline = "" if report.verdict.is_gate else " (SFT: a baseline to beat, not a gate)"
+    lines.append(f"verdict: {report.verdict.verdict}{baseline}")
     lines += [f"  - {text}" for text in report.verdict.reason_texts()]
     from ftwizard.dryrun.verdict_types import MOVE_TEXT
 

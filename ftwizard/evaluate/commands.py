@@ -142,6 +142,11 @@ def _pct(value: float | None) -> str:
 
 
 def _human(report: Any) -> str:
+    from ftwizard.report.evaluation import nothing_judged
+
+    nothing = nothing_judged(report)
+    if nothing is not None:
+        return "\n".join([nothing, *(f"warning: {w}" for w in report.warnings)])
     c = report.counts
     lo, hi = c.ci95
     lines = [

@@ -72,7 +72,7 @@ def test_json_shape_and_exit_0(
     assert data["per_topic"]["math"]["n"] == 15
     assert isinstance(data["reasons"], list)
     # The cost is announced before anything is spent, on stderr.
-    assert re.search(r"dry run: 60 samples on openai:.*about \$", err)
+    assert re.search(r"dry run: 60 prompts x 1 answer = 60 answers on openai:.*about \$", err)
 
 
 def test_no_go_still_exits_0_with_reasons(

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, Switch
 from textual_plotext import PlotextPlot
 
-from ftwizard.dryrun.report import DryRunProgress, DryRunReport
+from ftwizard.dryrun.report import DryRunProgress, DryRunReport, draws_text, graded_text
 from ftwizard.errors import FtwizardError
 from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
@@ -42,7 +42,7 @@ see what the grader saw.
 
 # The on-screen names of the settings, for messages (never a widget id or a field name).
 _LABELS = {
-    "samples": "Samples",
+    "samples": "Prompts",
     "concurrency": "Concurrency",
     "seed": "Seed",
     "samples_per_prompt": "Answers per prompt",
@@ -69,7 +69,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
-            yield Label("Samples", classes="switch")
+            yield Label("Prompts", classes="switch")
             yield Input(id="dryrun-samples", type="integer")
             yield Label("Concurrency", classes="switch")
             yield Input(id="dryrun-concurrency", type="integer")
@@ -230,18 +230,15 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             target.update(Text(str(exc), style="red"))
             return
         self._estimate = estimate
-        # K answers per prompt cost K times the calls: say so beside the price.
-        k = estimate.samples_per_prompt
-        each = f", {k} answers each ({estimate.samples * k} calls)" if k > 1 else ""
+        # K answers per prompt cost K times the calls: the count says so beside the price.
+        draws = draws_text(estimate.samples, estimate.samples_per_prompt)
         if not estimate.paid:
-            target.update(
-                f"{estimate.samples} samples on {config.model}{each}: free (runs locally)."
-            )
+            target.update(f"{draws} on {config.model}: free (runs locally).")
             return
         usd = estimate.cost.total_usd
         price = "cost unknown (no price on record)" if usd is None else f"about ${usd:.4f}"
         target.update(
-            f"{estimate.samples} samples on {config.model}{each}: {price} "
+            f"{draws} on {config.model}: {price} "
             f"(~{estimate.input_tokens:,} input / ~{estimate.output_tokens:,} output tokens)."
         )
 
@@ -307,7 +304,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"The dry run sends {estimate.samples} requests to {config.model} and costs "
+                f"The dry run asks {config.model} for "
+                f"{draws_text(estimate.samples, estimate.samples_per_prompt)} and costs "
                 f"{price}. Run it?",
                 yes_label="Run it",
             ),
@@ -360,8 +358,9 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         )
         mean = "-" if update.mean is None else f"{update.mean:.3f}"
         self.query_one("#dryrun-live", Static).update(
-            f"{update.phase}: {update.generated}/{update.total} answered, {update.graded} "
-            f"graded, mean {mean}, {update.generation_failed} failed, {update.retries} retries, "
+            f"{update.phase}: {update.generated} of {update.total} answers back, "
+            f"{graded_text(update.graded, update.total)}, mean {mean}, "
+            f"{update.generation_failed} failed, {update.retries} retries, "
             f"{update.elapsed_s:.1f} s"
             + (f" - batch {update.batch_id}: {update.batch_status}" if update.batch_id else "")
         )
@@ -390,7 +389,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.wizard.save_session()
         self.report = report
         self.query_one("#dryrun-live", Static).update(
-            f"Finished: {report.sampled} sampled, {report.stats.n} graded, "
+            f"Finished: {report.draws}, {graded_text(report.stats.n, report.sampled)}, "
             f"{report.generation_failures} failed to answer."
         )
         self._show_report(report)
