@@ -79,7 +79,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             yield Input(id="dryrun-k", type="integer")
         with Horizontal(classes="row"):
             yield Label("Max output tokens", classes="switch")
-            yield Input(placeholder="provider default", id="dryrun-max-tokens", type="integer")
+            yield Input(placeholder="default", id="dryrun-max-tokens", type="integer")
         with Horizontal(classes="row", id="dryrun-batch-row"):
             yield Switch(id="dryrun-batch")
             yield Label(
