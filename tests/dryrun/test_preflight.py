@@ -273,3 +273,37 @@ def test_cli_a_401_that_says_retry_is_still_tried_once(
     code, _, err, _ = _cli([*argv, "--model", "openai:gpt-4.1-mini-2025-04-14"], capsys)
     assert code == 1 and "OPENAI_API_KEY holds a valid key" in err
     assert len(openai_env.chat_bodies()) == 1
+
+
+def test_a_replay_of_a_keyless_together_dry_run_fails_fast_and_records_no_verdict(
+    store: SessionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.replay_steps import label_grader_step
+    from tests.tiny_local import TICKETS_DIR
+
+    replay = tmp_path / "keyless.yaml"
+    replay.write_text(
+        f"""version: 1
+session: {{name: keyless, method: sft, backend: together, base_model: Qwen/Qwen3.5-9B}}
+actions:
+  - screen: task
+  - press: next
+  - screen: dataset
+  - set: {{train-path: {TICKETS_DIR / "train.jsonl"}, valid-path: {TICKETS_DIR / "valid.jsonl"}}}
+  - press: check-dataset
+  - wait: {{for: dataset-checked, timeout: 120}}
+  - press: next
+{label_grader_step(120)}  - screen: dryrun
+  - press: dryrun-run
+  - wait: {{for: dryrun-failed, timeout: 10}}
+  - expect: {{dryrun.verdict: null}}
+""",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    code = main(["--replay", str(replay), "--allow-spend"])
+    out = capsys.readouterr()
+    assert code == 0, out.out[-2000:] + out.err[-1000:]
+    assert time.monotonic() - started < 60
+    (summary,) = store.list()[0]
+    assert store.load(summary.id).dryrun.verdict is None

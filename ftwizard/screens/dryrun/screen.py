@@ -59,6 +59,9 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         "dryrun-finished": lambda screen: (
             not screen.busy and screen.session.dryrun.verdict is not None
         ),
+        # The last press of Run ended in an error (a missing key, nothing measured): what a
+        # replay of a keyless cloud dry run waits on instead of a verdict that never comes.
+        "dryrun-failed": lambda screen: not screen.busy and screen.failure is not None,
     }
 
     def __init__(self) -> None:
@@ -66,6 +69,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.busy = False
         self.report: DryRunReport | None = None
         self._cancel: Any = None
+        # Why the last run did not give a verdict (None: it did, or none was tried).
+        self.failure: str | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -284,6 +289,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             config, spec = preflight_session_dryrun(self.session, self.wizard.store)
             estimate = estimate_dryrun_cost(config, spec)
         except FtwizardError as exc:
+            self.failure = str(exc)
             self.notify(str(exc), title="Cannot run the dry run", severity="error")
             return
         if not estimate.paid:
@@ -313,6 +319,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         )
 
     def _start(self, config: Any, spec: Any, estimate: Any) -> None:
+        self.failure = None
         self.busy = True
         bar = self.query_one("#dryrun-progress", ProgressBar)
         bar.display = True
@@ -367,6 +374,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self._plot(update.histogram)
 
     def _failed(self, message: str) -> None:
+        self.failure = message
         self.busy = False
         self.query_one("#dryrun-progress", ProgressBar).display = False
         self.query_one("#dryrun-stop", Button).display = False
