@@ -108,10 +108,15 @@ def register(sub: Any) -> None:
 
 def run_dryrun_command(args: argparse.Namespace) -> int:
     """Handler for ``ftwizard dryrun``; returns the exit code."""
-    import asyncio
-
     from ftwizard.credentials import redact
     from ftwizard.errors import FtwizardError
+
+    try:
+        _preflight_model(args)
+    except FtwizardError as exc:
+        print(f"ftwizard dryrun: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    import asyncio
 
     try:
         report = asyncio.run(_dryrun(args))
@@ -145,6 +150,16 @@ def run_dryrun_command(args: argparse.Namespace) -> int:
         print(_human(report))
     failed = report.aborted is not None or report.generation_failures > 0
     return EXIT_GENERATION_FAILED if failed else EXIT_OK
+
+
+def _preflight_model(args: argparse.Namespace) -> None:
+    """The base model's preflight, first of all and on the fewest imports: a missing key is
+    named before the dry-run machinery (a second of imports) is even loaded."""
+    from ftwizard.providers.models import parse_model
+    from ftwizard.providers.preflight import preflight_model
+
+    ref = parse_model(args.model, base_url=args.base_url, field="--model")
+    preflight_model(ref, role="the base model", field="--model")
 
 
 async def _dryrun(args: argparse.Namespace) -> Any:
