@@ -188,7 +188,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         if field == "max_tokens" and not text:
             # Empty: the provider's own limit, as the placeholder says.
             if self.session.dryrun.max_tokens is not None:
-                self.decide(widget_id, None, lambda s: assign(s.dryrun, "max_tokens", None))
+                self.decide(widget_id, "", lambda s: assign(s.dryrun, "max_tokens", None))
                 self._show_estimate()
             return
         # isdigit() lets superscripts such as "²" through, and int() of those raises ValueError.
