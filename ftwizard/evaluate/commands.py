@@ -89,7 +89,9 @@ def run_eval_ab(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_cli_json()))
     else:
         print(_human(report))
-    return 1 if report.failed_judgments or report.failed_answers else 0
+    # Nothing judged is an error too: there is no result to act on.
+    nothing = report.counts.n == 0
+    return 1 if report.failed_judgments or report.failed_answers or nothing else 0
 
 
 async def _evaluate(args: argparse.Namespace) -> Any:
