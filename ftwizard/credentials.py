@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 # Environment variables whose values are secrets. Their values are redacted wherever they appear.
 SECRET_ENV_VARS: tuple[str, ...] = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
+    "TOGETHER_API_KEY",
+    "FIREWORKS_API_KEY",
     "GOOGLE_API_KEY",
     "GEMINI_API_KEY",
     "HF_TOKEN",
@@ -60,3 +63,29 @@ def is_set(name: str, environ: Mapping[str, str] | None = None) -> bool:
     """Whether an environment variable is set to a non-empty value (its value is never returned)."""
     env = os.environ if environ is None else environ
     return bool(env.get(name, "").strip())
+
+
+# How to fix a missing Google credential, in one sentence (the environment check and the
+# preflight say the same thing).
+ADC_FIX = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a "
+    "service-account key file"
+)
+
+
+def key_fix(name: str) -> str:
+    """How to set the variable ``name``, in words a person can follow."""
+    return f"export {name}=... in the shell that starts ftwizard, then start it again"
+
+
+def adc_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where Google application-default credentials (ADC) are, if anywhere."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
+    if explicit:
+        path = Path(explicit).expanduser()
+        return path if path.is_file() else None
+    config = env.get("CLOUDSDK_CONFIG", "").strip()
+    base = Path(config).expanduser() if config else Path.home() / ".config" / "gcloud"
+    path = base / "application_default_credentials.json"
+    return path if path.is_file() else None

@@ -10,11 +10,10 @@ import importlib.util
 import os
 from collections.abc import Mapping
 from enum import StrEnum
-from pathlib import Path
 
 from pydantic import BaseModel
 
-from ftwizard.credentials import is_set
+from ftwizard.credentials import adc_path, is_set
 from ftwizard.session import Backend
 
 
@@ -33,18 +32,6 @@ class EnvCheck(BaseModel):
     state: CheckState
     purpose: str
     hint: str = ""
-
-
-def _adc_path(env: Mapping[str, str]) -> Path | None:
-    """Where Google application-default credentials are, if anywhere."""
-    explicit = env.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
-    if explicit:
-        path = Path(explicit).expanduser()
-        return path if path.is_file() else None
-    config = env.get("CLOUDSDK_CONFIG", "").strip()
-    base = Path(config).expanduser() if config else Path.home() / ".config" / "gcloud"
-    path = base / "application_default_credentials.json"
-    return path if path.is_file() else None
 
 
 def _package(name: str) -> bool:
@@ -83,7 +70,7 @@ def check_environment(
             )
         )
     elif backend is Backend.vertex:
-        adc = _adc_path(env)
+        adc = adc_path(env) or is_set("GOOGLE_OAUTH_ACCESS_TOKEN", env)
         checks.append(
             EnvCheck(
                 name="Google application-default credentials",

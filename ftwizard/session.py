@@ -205,6 +205,8 @@ class DryRunSection(BaseModel):
     seed: int = 0
     # Answers per prompt (GRPO's group size); None: 4 for RFT, 1 for SFT and DPO.
     samples_per_prompt: int | None = None
+    # The output token limit sent with each call; None: the provider's default.
+    max_tokens: int | None = None
     # One provider batch instead of direct calls: half the price, hours instead of minutes.
     batch: bool = False
     report_file: str | None = None

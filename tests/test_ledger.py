@@ -176,7 +176,7 @@ def test_the_ledger_prints_two_runs_as_a_changelog_newest_first(
     assert "3 epochs; batch_size 8, learning_rate_multiplier 2.0, n_epochs 3" in older_part
     assert "103,701 trained tokens" in older_part
     assert "training $0.52, dry run $0.0123" in older_part
-    assert "**Dry run**: GO, mean 0.562 over 8 samples" in older_part
+    assert "**Dry run**: GO, mean 0.562 on 8 graded answers" in older_part
     # The evaluation figures come from the real comparison and A/B recorded above.
     gained = sum(1 for b, t in zip(BASE_RIGHT, TUNED_RIGHT, strict=True) if t and not b)
     lost = sum(1 for b, t in zip(BASE_RIGHT, TUNED_RIGHT, strict=True) if b and not t)
@@ -260,3 +260,33 @@ def test_json_output_and_a_note_without_a_session_is_refused(
     assert runs[0]["epochs"] == 3 and runs[0]["dryrun_verdict"] == "GO"
     assert main(["ledger", "--note", "x"]) == 2
     assert "--session" in capsys.readouterr().err
+
+
+def test_epochs_are_the_runs_own_and_trained_tokens_show_their_split(
+    store: SessionStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A local run of the tiny model trains 6 epochs by default: nothing in the user's changes
+    # says so, and the ledger printed "- epochs".
+    from ftwizard.training.plan import current_hyperparameters
+
+    session = finished_session(
+        store, tmp_path, "local run", finished=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    session.task.backend = Backend.local
+    session.task.base_model = "builtin-tiny"
+    session.training.hyperparameters = {}
+    session.training.trained_tokens = 12_000
+    store.save(session)
+    epochs = current_hyperparameters(session)["epochs"]
+    assert epochs == 6
+    text = ledger_output(capsys, "--session", session.id)
+    assert "- **Training**: 6 epochs; defaults;" in text
+    assert (
+        "12,000 trained tokens (2,000 per epoch x 6 epochs; the dataset step counted 34,567" in text
+    )
+    # OpenAI's "auto": the provider chooses, and the ledger says so instead of "-".
+    session.task.backend = Backend.openai
+    session.task.base_model = "gpt-4.1-mini-2025-04-14"
+    store.save(session)
+    text = ledger_output(capsys, "--session", session.id, "--rebuild")
+    assert "epochs chosen by the provider" in text and "- epochs" not in text

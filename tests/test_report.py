@@ -52,7 +52,7 @@ def test_a_finished_session_gets_every_plot_it_has_data_for(
         in markdown
     )
     assert "tuned wins 28, ties 10, base wins 2" in markdown
-    assert "Verdict **GO** over 8 samples: mean 0.562, cost $0.0123." in markdown
+    assert "Verdict **GO** on 8 graded answers: mean 0.562, cost $0.0123." in markdown
     html = Path(files.html).read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert '<img src="win-rates.png" alt="A/B win rates by judge"' in html

@@ -203,7 +203,7 @@ async def try_model(session: Session, prompt: str, *, max_tokens: int = MAX_TEST
         raise InputError("deploy the model first", field="deployment.model")
     prompt = prompt.strip()
     if not prompt:
-        raise InputError("type a prompt", field="deploy-prompt")
+        raise InputError("type a prompt", field="Try the model")
     ref = parse_model(deployment.model, base_url=deployment.base_url, field="deployment.model")
     provider = build_generation_provider(ref)
     messages = [ChatMessage(role="user", content=prompt)]

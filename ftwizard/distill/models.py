@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftwizard.errors import InputError
-from ftwizard.providers.models import ModelRef, credential_problem, parse_model
+from ftwizard.providers.models import ModelRef, parse_model
 
 
 def model_ref(
@@ -24,9 +23,9 @@ def model_ref(
 
 def require_credentials(ref: ModelRef, *, field: str) -> None:
     """Raise :class:`InputError` before anything runs when ``ref`` cannot be called."""
-    problem = credential_problem(ref)
-    if problem:
-        raise InputError(f"model '{ref.spec}' cannot be called: {problem}", field=field)
+    from ftwizard.providers.preflight import preflight_model
+
+    preflight_model(ref, role="model", field=field)
 
 
 def grader_judge_ref(grader: Any) -> ModelRef | None:

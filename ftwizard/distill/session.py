@@ -80,9 +80,9 @@ def teacher_options(session: Session) -> DistillOptions:
         raise InputError(
             "choose a teacher model, e.g. anthropic:claude-sonnet-4-5 or openai:NAME with a "
             "base URL",
-            field="distill-teacher",
+            field="Teacher",
         )
-    teacher = model_ref(choice.teacher, base_url=choice.base_url, field="distill-teacher")
+    teacher = model_ref(choice.teacher, base_url=choice.base_url, field="Teacher")
     return DistillOptions(teacher=teacher, threshold=choice.threshold)
 
 
@@ -92,13 +92,15 @@ def plan_distill(session: Session, store: SessionStore) -> DistillPlan:
 
     data = prompts_file(session)
     if not data:
-        raise InputError("choose a training file or a prompts file first", field="distill-prompts")
+        raise InputError(
+            "choose a training file or a prompts file first", field="Prompts to relabel"
+        )
     if not Path(data).exists():
-        raise InputError("the prompts file does not exist", path=data, field="distill-prompts")
+        raise InputError("the prompts file does not exist", path=data, field="Prompts to relabel")
     options = teacher_options(session)
     grader_path = session.dataset.distill.grader_path
     if not grader_path:
-        raise InputError(NO_GRADER, field="distill-grader")
+        raise InputError(NO_GRADER, field="Grader")
     grader = load_grader(grader_path)
     output = distilled_path(session, store)
     return DistillPlan(
@@ -148,10 +150,10 @@ def check_callable(plan: DistillPlan, *, judge_base_url: str | None) -> None:
     from ftwizard.distill.models import require_credentials
     from ftwizard.graders.judges import judge_ref
 
-    require_credentials(plan.options.teacher, field="distill-teacher")
+    require_credentials(plan.options.teacher, field="Teacher")
     judge = judge_ref(plan.grader, base_url=judge_base_url)
     if judge is not None:
-        require_credentials(judge, field="distill-grader")
+        require_credentials(judge, field="Grader")
 
 
 def price_text(found: DistillEstimate) -> str:
@@ -247,7 +249,9 @@ def estimate_session(session: Session, store: SessionStore) -> DistillEstimate:
 
     data = prompts_file(session)
     if not data:
-        raise InputError("choose a training file or a prompts file first", field="distill-prompts")
+        raise InputError(
+            "choose a training file or a prompts file first", field="Prompts to relabel"
+        )
     options = teacher_options(session)
     journal = journal_path_for(distilled_path(session, store))
     return estimate_distill_cost(data, options, journal=journal)

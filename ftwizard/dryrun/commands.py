@@ -58,6 +58,22 @@ def register(sub: Any) -> None:
         "rft, 1 for sft); K times the calls and the cost",
     )
     parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="output token limit of each answer (default: the provider's own); raise it when "
+        "the dry run says answers are cut off",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help="sampling temperature (default: the provider's own, or 1.0, the training "
+        "temperature, with K > 1)",
+    )
+    parser.add_argument(
         "--drop-flat",
         metavar="FILE",
         help="with K > 1: write the data without the always-solved and never-solved prompts to "
@@ -92,10 +108,15 @@ def register(sub: Any) -> None:
 
 def run_dryrun_command(args: argparse.Namespace) -> int:
     """Handler for ``ftwizard dryrun``; returns the exit code."""
-    import asyncio
-
     from ftwizard.credentials import redact
     from ftwizard.errors import FtwizardError
+
+    try:
+        _preflight_model(args)
+    except FtwizardError as exc:
+        print(f"ftwizard dryrun: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    import asyncio
 
     try:
         report = asyncio.run(_dryrun(args))
@@ -105,6 +126,24 @@ def run_dryrun_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("ftwizard dryrun: interrupted", file=sys.stderr)
         return 130
+    nothing = report.nothing_measured()
+    if nothing is not None:
+        # No figures, no verdict: an error that names its cause.
+        print(f"ftwizard dryrun: {redact(nothing)}", file=sys.stderr)
+        if args.json:
+            errors = [e.model_dump() for e in report.errors]
+            print(
+                json.dumps(
+                    {
+                        "error": redact(nothing),
+                        "n": 0,
+                        "sampled": report.sampled,
+                        "aborted": report.aborted,
+                        "errors": errors,
+                    }
+                )
+            )
+        return EXIT_GENERATION_FAILED
     if args.json:
         print(json.dumps(report.to_cli_json()))
     else:
@@ -113,19 +152,28 @@ def run_dryrun_command(args: argparse.Namespace) -> int:
     return EXIT_GENERATION_FAILED if failed else EXIT_OK
 
 
+def _preflight_model(args: argparse.Namespace) -> None:
+    """The base model's preflight, first of all and on the fewest imports: a missing key is
+    named before the dry-run machinery (a second of imports) is even loaded."""
+    from ftwizard.providers.models import parse_model
+    from ftwizard.providers.preflight import preflight_model
+
+    ref = parse_model(args.model, base_url=args.base_url, field="--model")
+    preflight_model(ref, role="the base model", field="--model")
+
+
 async def _dryrun(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from ftwizard.dryrun.cost import estimate_dryrun_cost
+    from ftwizard.dryrun.cost import estimate_dryrun_cost, preflight_dryrun
     from ftwizard.dryrun.engine import DryRun
-    from ftwizard.dryrun.report import DryRunConfig
+    from ftwizard.dryrun.report import DryRunConfig, draws_text
     from ftwizard.dryrun.sampling import sample_rows
     from ftwizard.errors import InputError
     from ftwizard.graders.judges import judge_for
     from ftwizard.graders.loading import dataset_fields, load_grader
-    from ftwizard.providers.models import credential_problem
 
-    for name in ("samples", "concurrency", "samples_per_prompt"):
+    for name in ("samples", "concurrency", "samples_per_prompt", "max_tokens"):
         value = getattr(args, name)
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
@@ -141,31 +189,34 @@ async def _dryrun(args: argparse.Namespace) -> Any:
             method=args.method,
             batch=args.batch,
             samples_per_prompt=args.samples_per_prompt,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
         )
     except ValidationError as exc:
         error = exc.errors()[0]
         # A model-level check (batch mode on a provider without one) has no field of its own.
-        field = "--batch" if not error["loc"] else "--model"
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        field = {"": "--batch", "temperature": "--temperature"}.get(loc, "--model")
         raise InputError(str(error["msg"]).removeprefix("Value error, "), field=field) from None
     if args.journal and not args.batch:
         raise InputError("--journal is for --batch runs", field="--journal")
     if args.drop_flat and config.k < 2:
         raise InputError("--drop-flat needs --samples-per-prompt 2 or more", field="--drop-flat")
     ref = config.model_ref()
+    # The preflight runs before the data is sampled or anything priced: a missing key fails
+    # at once, naming the variable, whatever the size of the data.
+    spec = load_grader(args.grader)
+    preflight_dryrun(config, spec, model_field="--model", judge_field="--grader")
     sample_set = sample_rows(args.data, args.samples, seed=args.seed)
     spec = load_grader(args.grader, fields=dataset_fields([r.item for r in sample_set.rows]))
-    problem = credential_problem(ref)
-    if problem:
-        raise InputError(f"cannot call {ref.spec}: {problem}", field="--model")
     judge = judge_for(spec)
     estimate = estimate_dryrun_cost(config, spec, sample_set=sample_set)
     if estimate.paid:
         usd = estimate.cost.total_usd
         price = "unknown cost" if usd is None else f"about ${usd:.4f}"
         how = " as one batch (half price)" if config.batch else ""
-        draws = f" x {config.k} answers" if config.k > 1 else ""
         print(
-            f"dry run: {estimate.samples} samples{draws} on {ref.spec}{how}, {price} "
+            f"dry run: {draws_text(estimate.samples, config.k)} on {ref.spec}{how}, {price} "
             f"(~{estimate.input_tokens:,} input / ~{estimate.output_tokens:,} output tokens)",
             file=sys.stderr,
         )
@@ -209,12 +260,14 @@ class _BatchStatusPrinter:
 
 
 def _human(report: Any) -> str:
+    from ftwizard.dryrun.report import graded_text
+
     s = report.stats
     lines = [
-        f"dry run of {report.model} on {report.sampled} samples of {report.data} "
+        f"dry run of {report.model} on {report.data}: {report.draws} "
         f"({report.method}, grader {report.grader})",
         f"  mean {s.mean:.3f}  std {s.std:.3f}  >0: {s.pct_gt0:.1f}%  =1: {s.pct_eq1:.1f}%"
-        f"  graded {s.n}" + ("  (pass/fail grader)" if s.binary else ""),
+        f"  {graded_text(s.n, report.sampled)}" + ("  (pass/fail grader)" if s.binary else ""),
     ]
     if report.grader_noise is not None:
         lines.append(
@@ -243,7 +296,8 @@ def _human(report: Any) -> str:
         f"  tokens {report.usage.input_tokens:,} in / {report.usage.output_tokens:,} out; "
         + ("cost unknown" if usd is None else f"cost ${usd:.4f}")
     )
-    lines.append(f"verdict: {report.verdict.verdict}")
+    baseline = "" if report.verdict.is_gate else " (SFT: a baseline to beat, not a gate)"
+    lines.append(f"verdict: {report.verdict.verdict}{baseline}")
     lines += [f"  - {text}" for text in report.verdict.reason_texts()]
     from ftwizard.dryrun.verdict_types import MOVE_TEXT
 

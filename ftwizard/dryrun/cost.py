@@ -185,3 +185,23 @@ def estimate_dryrun_cost(
         cost=cost,
         sample_set=rows,
     )
+
+
+def preflight_dryrun(
+    config: DryRunConfig,
+    spec: AnyGrader,
+    *,
+    judge_base_url: str | None = None,
+    model_field: str,
+    judge_field: str,
+) -> None:
+    """Fail at once, before any estimate or cost question, when the model the dry run samples
+    or the judge its grader calls cannot be called (a key, a project or ADC is missing)."""
+    from ftwizard.graders.judges import judge_ref
+    from ftwizard.providers.preflight import preflight_models
+
+    calls = [(config.model_ref(), "the base model", model_field)]
+    judge = judge_ref(spec, base_url=judge_base_url)
+    if judge is not None:
+        calls.append((judge, "the judge", judge_field))
+    preflight_models(calls)

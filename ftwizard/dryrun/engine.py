@@ -104,6 +104,9 @@ class DryRun(BatchGeneration, Scoring):
         self.ref = config.model_ref()
         self.usage = TokenUsage()
         self.retries = 0
+        # Calls that failed for good, counted as they fail: a row retried in the second pass
+        # stays counted, so the figure a person watches never goes down.
+        self.failed_calls = 0
         self._own_provider = provider is None
         self._provider = provider
         self._judge = CountingProvider(judge, self.usage) if judge is not None else None
@@ -148,12 +151,11 @@ class DryRun(BatchGeneration, Scoring):
         """The current figures (also what ``on_progress`` receives)."""
         scores = [o.score for o in self._outcomes if o.score is not None]
         generated = sum(1 for o in self._outcomes if o.output is not None)
-        failed = sum(1 for o in self._outcomes if o.stage == "generation")
         return DryRunProgress(
             phase=self._phase,
             total=len(self._outcomes),
             generated=generated,
-            generation_failed=failed,
+            generation_failed=self.failed_calls,
             graded=len(scores),
             mean=math.fsum(scores) / len(scores) if scores else None,
             histogram=Histogram.of(scores),
@@ -249,12 +251,14 @@ class DryRun(BatchGeneration, Scoring):
             # A batch item that errored, expired or was canceled: that row only, no abort.
             outcome = self._outcomes[index]
             outcome.error, outcome.stage = redact(message), "generation"
+            self.failed_calls += 1
             notify()
 
         def on_result(index: int, result: Generation | ProviderError) -> None:
             outcome = self._outcomes[index]
             if isinstance(result, ProviderError):
                 outcome.error, outcome.stage = redact(result.message), "generation"
+                self.failed_calls += 1
                 if result.retryable:
                     retryable.add(index)
                 if is_fatal(result) and self._aborted is None:

@@ -186,6 +186,20 @@ class DryRunProgress(BaseModel):
     batch_finished: int = 0
 
 
+def draws_text(prompts: int, k: int) -> str:
+    """The one wording for prompts x answers, the same on the screen and in the CLI:
+    ``16 prompts x 4 answers = 64 answers`` (``--samples`` and Samples count prompts)."""
+    p = "prompt" if prompts == 1 else "prompts"
+    a = "answer" if k == 1 else "answers"
+    total = prompts * k
+    return f"{prompts} {p} x {k} {a} = {total} {'answer' if total == 1 else 'answers'}"
+
+
+def graded_text(graded: int, answers: int) -> str:
+    """How many of the answers were graded, in the same words as :func:`draws_text`."""
+    return f"{graded} of {answers} answers graded"
+
+
 class DryRunReport(BaseModel):
     """Everything a session stores about a dry run, and what the CLI prints."""
 
@@ -220,9 +234,46 @@ class DryRunReport(BaseModel):
     reused: int = 0
 
     @property
+    def k(self) -> int:
+        """Answers drawn per prompt."""
+        return self.groups.k if self.groups is not None else 1
+
+    @property
+    def draws(self) -> str:
+        """``N prompts x K answers = M answers`` for this run."""
+        return draws_text(self.sampled // max(1, self.k), self.k)
+
+    @property
     def generation_failures(self) -> int:
         """Rows whose generation failed after retries."""
         return sum(1 for e in self.errors if e.stage == "generation")
+
+    def nothing_measured(self) -> str | None:
+        """Why this run measured nothing, or ``None`` when at least one answer was graded.
+
+        A run with no graded answer has no figures to judge: it is an error that names its
+        cause (the first failure, which says what to fix), never a verdict.
+        """
+        if self.stats.n > 0:
+            return None
+        head = f"the dry run measured nothing ({graded_text(0, self.sampled)})"
+        generation = [e for e in self.errors if e.stage == "generation"]
+        grading = [e for e in self.errors if e.stage == "grading"]
+        if self.aborted:
+            return f"{head}; it stopped at the first failure: {self.aborted}"
+        if generation:
+            return (
+                f"{head}; {len(generation)} failed to generate, the first (row "
+                f"{generation[0].row}) with: {generation[0].message}"
+            )
+        if grading:
+            return (
+                f"{head}; the grader failed on {len(grading)}, the first (row "
+                f"{grading[0].row}) with: {grading[0].message}"
+            )
+        if self.cancelled:
+            return f"{head}: it was stopped before any answer came back"
+        return f"{head}: the sample of the data is empty"
 
     def lowest(self, k: int = 10) -> list[SampleOutcome]:
         """The ``k`` lowest-scoring graded samples (ties in row order), for browsing."""

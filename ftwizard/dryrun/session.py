@@ -45,6 +45,25 @@ def dryrun_inputs(session: Session, store: SessionStore) -> tuple[DryRunConfig, 
         method=task.method.value,
         batch=settings.batch,
         samples_per_prompt=settings.samples_per_prompt,
+        max_tokens=settings.max_tokens,
+    )
+    return config, spec
+
+
+def preflight_session_dryrun(
+    session: Session, store: SessionStore
+) -> tuple[DryRunConfig, AnyGrader]:
+    """The dry run's inputs, after the preflight: :class:`PreflightFailed` names the missing key
+    (of the base model or of the grader's judge) before any estimate or cost question."""
+    from ftwizard.dryrun.cost import preflight_dryrun
+
+    config, spec = dryrun_inputs(session, store)
+    preflight_dryrun(
+        config,
+        spec,
+        judge_base_url=session.grader.judge_base_url,
+        model_field="Base model",
+        judge_field="Judge",
     )
     return config, spec
 

@@ -76,17 +76,25 @@ NEXT_MOVES: dict[Diagnosis, list[NextMove]] = {
 MOVE_TEXT: dict[NextMove, str] = {
     NextMove.proceed: "Proceed to training.",
     NextMove.adjust_grader: "Adjust the grader (partial credit, a clearer rubric, a "
-    "deterministic judge) and run the dry run again.",
-    NextMove.add_data: "Add harder prompts: the base model already solves these.",
-    NextMove.sft_first: "Run SFT first, so the model learns the task and its output format "
-    "before RFT.",
-    NextMove.stronger_base_model: "Pick a stronger base model.",
-    NextMove.more_samples: "Run the dry run with more samples.",
-    NextMove.raise_max_tokens: "Raise the output token limit: answers are being cut off.",
-    NextMove.fix_generation: "Check the model name, key and endpoint, then run again.",
-    NextMove.raise_temperature: "Raise the sampling temperature so a prompt's answers differ.",
-    NextMove.drop_flat_prompts: "Drop the always-solved and never-solved prompts (written as a "
-    "new dataset file; the original is kept).",
+    "deterministic judge) with Adjust the grader, and run the dry run again.",
+    NextMove.add_data: "Add harder prompts to the training file (the dataset step, --data on "
+    "the command line): the base model already solves these.",
+    NextMove.sft_first: "Run SFT first (Method on the task step), so the model learns the task "
+    "and its output format before RFT.",
+    NextMove.stronger_base_model: "Pick a stronger base model (the Base model of the task "
+    "step, --model on the command line).",
+    NextMove.more_samples: "Run the dry run with more samples (More samples on the dry-run "
+    "step, --samples N on the command line).",
+    NextMove.raise_max_tokens: "Raise the output token limit (Max output tokens on the dry-run "
+    "step, --max-tokens N on the command line): answers are being cut off.",
+    NextMove.fix_generation: "Check the model name (Base model on the task step, --model on the "
+    "command line), its key and the endpoint (--base-url), then run again.",
+    NextMove.raise_temperature: "Raise the sampling temperature so a prompt's answers differ "
+    "(ftwizard dryrun --temperature T; with several answers per prompt the dry run samples at "
+    "1.0, the training temperature).",
+    NextMove.drop_flat_prompts: "Drop the always-solved and never-solved prompts (Drop "
+    "always/never-solved prompts on the dry-run step, --drop-flat FILE on the command line; "
+    "written as a new dataset file, the original is kept).",
 }
 
 

@@ -89,7 +89,9 @@ def run_eval_ab(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_cli_json()))
     else:
         print(_human(report))
-    return 1 if report.failed_judgments or report.failed_answers else 0
+    # Nothing judged is an error too: there is no result to act on.
+    nothing = report.counts.n == 0
+    return 1 if report.failed_judgments or report.failed_answers or nothing else 0
 
 
 async def _evaluate(args: argparse.Namespace) -> Any:
@@ -142,6 +144,11 @@ def _pct(value: float | None) -> str:
 
 
 def _human(report: Any) -> str:
+    from ftwizard.report.evaluation import nothing_judged
+
+    nothing = nothing_judged(report)
+    if nothing is not None:
+        return "\n".join([nothing, *(f"warning: {w}" for w in report.warnings)])
     c = report.counts
     lo, hi = c.ci95
     lines = [

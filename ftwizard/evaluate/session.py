@@ -140,29 +140,29 @@ def make_plan(session: Session, *, with_judges: bool) -> EvalPlan:
         if not specs:
             raise InputError(
                 "name at least one judge model, e.g. anthropic:claude-sonnet-4-6",
-                field="eval-judges",
+                field="Judge models",
             )
         judges = [
             model_ref(
                 spec,
                 base_url=session.evaluation.judge_base_url,
-                field="eval-judges",
+                field="Judge models",
                 openai_only=True,
             )
             for spec in specs
         ]
     for field, ref in [("base model", base), ("tuned model", tuned)] + [
-        ("eval-judges", j) for j in judges
+        ("Judge models", j) for j in judges
     ]:
         require_credentials(ref, field=field)
     path = held_out_path(session)
     if not path:
         raise InputError(
             "no held-out file: the dataset has no validation split; give one",
-            field="eval-data",
+            field="Held-out examples",
         )
     if not Path(path).exists():
-        raise InputError("the held-out file does not exist", path=path, field="eval-data")
+        raise InputError("the held-out file does not exist", path=path, field="Held-out examples")
     rows = read_eval_rows(path)
     return EvalPlan(base, tuned, tuple(judges), path, tuple(rows))
 

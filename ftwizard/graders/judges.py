@@ -16,9 +16,9 @@ from ftwizard.providers.base import ChatProvider
 from ftwizard.providers.models import (
     ModelRef,
     build_generation_provider,
-    credential_problem,
     parse_model,
 )
+from ftwizard.providers.preflight import preflight_model
 
 JudgeKind = Literal["openai", "anthropic", "openai_compatible"]
 
@@ -56,9 +56,5 @@ def judge_for(
     ref = judge_ref(spec, kind=kind, base_url=base_url)
     if ref is None:
         return None
-    problem = credential_problem(ref)
-    if problem:
-        raise InputError(
-            f"the judge for model '{ref.name}' cannot be called: {problem}", field="judge"
-        )
+    preflight_model(ref, role="the judge", field="judge")
     return build_generation_provider(ref)

@@ -62,6 +62,26 @@ def _evaluation_lines(ev: EvaluationInfo) -> list[str]:
     return lines
 
 
+def trained_tokens_text(run: RunEntry) -> str:
+    """The trained-token figure with what it counts, so it can be checked against the data.
+
+    It is the trainer's or the provider's own count: every token of every training example
+    (prompt and answer, with the chat template's tokens) in every epoch, counted with the
+    model's tokenizer. The dataset step's figure is one pass over the data with the cookbook's
+    per-message overhead, so the two differ by the tokenizer and template, not only by epochs.
+    """
+    if run.trained_tokens is None:
+        return "trained tokens not reported"
+    text = f"{_number(run.trained_tokens)} trained tokens"
+    if run.epochs:
+        per_epoch = round(run.trained_tokens / run.epochs)
+        text += f" ({_number(per_epoch)} per epoch x {_number(run.epochs)} epochs"
+        if run.dataset_tokens is not None:
+            text += f"; the dataset step counted {_number(run.dataset_tokens)} per pass"
+        text += ")"
+    return text
+
+
 def run_markdown(run: RunEntry) -> str:
     """One run's section of the changelog."""
     title = f"## {run.date:%Y-%m-%d} — {run.session_name} (`{run.session_id}`)"
@@ -95,9 +115,13 @@ def run_markdown(run: RunEntry) -> str:
         accuracy = f" ({t.accuracy_text})" if t.accuracy_text else ""
         kept = f", {t.kept} kept" if t.kept is not None else ""
         out.append(f"- **Teacher**: `{t.model}`{accuracy}{kept}")
+    epochs = (
+        f"{_number(run.epochs)} epochs"
+        if run.epochs is not None
+        else "epochs chosen by the provider"
+    )
     out.append(
-        f"- **Training**: {_number(run.epochs)} epochs; {_hyper(run.hyperparameters)}; "
-        f"{_number(run.trained_tokens)} trained tokens"
+        f"- **Training**: {epochs}; {_hyper(run.hyperparameters)}; {trained_tokens_text(run)}"
     )
     costs = [
         f"training {_money(run.training_cost_usd)}"
@@ -110,7 +134,7 @@ def run_markdown(run: RunEntry) -> str:
     out.append(f"- **Cost**: {', '.join(costs)}")
     if run.dryrun_verdict:
         mean = f", mean {run.dryrun_mean:.3f}" if run.dryrun_mean is not None else ""
-        n = f" over {run.dryrun_n} samples" if run.dryrun_n is not None else ""
+        n = f" on {run.dryrun_n} graded answers" if run.dryrun_n is not None else ""
         out.append(f"- **Dry run**: {run.dryrun_verdict}{mean}{n}")
     else:
         out.append("- **Dry run**: none recorded")

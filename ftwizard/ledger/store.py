@@ -138,6 +138,18 @@ def _epochs(hyperparameters: dict[str, Any]) -> float | None:
     return None
 
 
+def _effective_hyperparameters(session: Session) -> dict[str, Any]:
+    """What the job ran with: the backend's defaults overlaid with the user's changes (a local
+    run of 6 default epochs has no epochs in ``training.hyperparameters``)."""
+    from ftwizard.errors import FtwizardError
+    from ftwizard.training.plan import current_hyperparameters
+
+    try:
+        return current_hyperparameters(session)
+    except FtwizardError:
+        return dict(session.training.hyperparameters)
+
+
 def _teacher(session: Session) -> TeacherInfo | None:
     """The distill metadata beside the user's training file, when it was distilled."""
     from ftwizard.distill.options import metadata_path_for
@@ -235,7 +247,7 @@ def entry_for(session: Session, *, now: datetime | None = None) -> RunEntry:
         valid_examples=result.valid_examples if result else None,
         dataset_tokens=result.tokens_total if result else None,
         trained_tokens=training.trained_tokens,
-        epochs=_epochs(hyper),
+        epochs=_epochs(_effective_hyperparameters(session)),
         hyperparameters=hyper,
         job_id=training.intent.job_id if training.intent else None,
         status=training.status,

@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ftwizard.credentials import ADC_FIX, adc_path, key_fix
 from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatProvider
 from ftwizard.providers.retry import RetryEvent, RetryPolicy
@@ -150,12 +151,18 @@ def parse_model(spec: str, *, base_url: str | None = None, field: str = "--model
 
 
 def credential_problem(ref: ModelRef, environ: Mapping[str, str] | None = None) -> str | None:
-    """Why calls to ``ref`` would fail for lack of credentials, or ``None``; no key is read
-    beyond checking that its variable is set. For a pre-flight check before anything runs."""
+    """Why calls to ``ref`` would fail for lack of credentials, and how to fix it, or ``None``.
+
+    No key is read beyond checking that its variable is set, and nothing touches the network:
+    this is the preflight (:mod:`ftwizard.providers.preflight`) that runs before anything is
+    estimated, asked or sent. The text names the variable (or ADC for Vertex) and how to set it.
+    """
     env = os.environ if environ is None else environ
 
     def missing(name: str) -> str | None:
-        return None if env.get(name, "").strip() else f"the environment variable {name} is not set"
+        if env.get(name, "").strip():
+            return None
+        return f"the environment variable {name} is not set: {key_fix(name)}"
 
     if ref.provider == "openai":
         return None if ref.compatible_base_url(env) else missing("OPENAI_API_KEY")
@@ -168,9 +175,20 @@ def credential_problem(ref: ModelRef, environ: Mapping[str, str] | None = None) 
     if ref.provider == "anthropic":
         return missing("ANTHROPIC_API_KEY")
     if ref.provider == "vertex":
-        has_endpoint = ref.base_url or env.get("GOOGLE_VERTEX_BASE_URL")
-        if not env.get("GOOGLE_CLOUD_PROJECT", "").strip() and not has_endpoint:
-            return "the environment variable GOOGLE_CLOUD_PROJECT is not set"
+        return vertex_problem(env, endpoint=ref.base_url)
+    return None
+
+
+def vertex_problem(env: Mapping[str, str], *, endpoint: str | None = None) -> str | None:
+    """What Vertex AI calls lack (a project, or Google credentials), and how to fix it."""
+    if endpoint or env.get("GOOGLE_VERTEX_BASE_URL", "").strip():
+        return None  # another endpoint (a regional proxy, a fake) says what it needs
+    if not env.get("GOOGLE_CLOUD_PROJECT", "").strip():
+        return "the environment variable GOOGLE_CLOUD_PROJECT is not set: " + key_fix(
+            "GOOGLE_CLOUD_PROJECT"
+        ).replace("...", "your-project-id", 1)
+    if not env.get("GOOGLE_OAUTH_ACCESS_TOKEN", "").strip() and adc_path(env) is None:
+        return f"no Google application-default credentials (ADC) were found: {ADC_FIX}"
     return None
 
 

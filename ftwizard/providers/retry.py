@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -24,12 +25,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from ftwizard.credentials import key_fix
 from ftwizard.providers.base import ProviderError
 
 T = TypeVar("T")
 
 # 408 timeout, 409 lock conflict, 429 rate limit; every 5xx (529 is Anthropic's "overloaded").
 RETRYABLE_STATUS: frozenset[int] = frozenset({408, 409, 429})
+# A missing or wrong key, no access, no such model or endpoint: the same request gets the same
+# answer, so these never enter the retry loop, whatever a server's x-should-retry says.
+NEVER_RETRY_STATUS: frozenset[int] = frozenset({401, 403, 404})
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -96,7 +101,10 @@ class CallFailure(Exception):
 
     @property
     def retryable(self) -> bool:
-        """Whether another attempt could succeed: the server's ``x-should-retry`` wins."""
+        """Whether another attempt could succeed: the server's ``x-should-retry`` wins, except
+        for 401, 403 and 404, which another attempt cannot change."""
+        if self.status_code in NEVER_RETRY_STATUS:
+            return False
         if self._should_retry is not None:
             return self._should_retry
         if self.connection_error:
@@ -218,6 +226,8 @@ def failure_hint(
             "and your network"
         )
     if status in (401, 403):
+        if api_key_env and not os.environ.get(api_key_env, "").strip():
+            return f"{api_key_env} is not set: {key_fix(api_key_env)}"
         key = api_key_env or "the API key variable"
         return f"Check that {key} holds a valid key with access to this model"
     if status == 404:

@@ -144,7 +144,8 @@ def _dryrun_section(session: Session, plotter: _Plotter) -> list[str]:
         ]
         known = ", ".join(f for f in figures if f)
         out.append(
-            f"Verdict **{d.verdict}** over {d.n or 0} samples" + (f": {known}." if known else ".")
+            f"Verdict **{d.verdict}** on {d.n or 0} graded answers"
+            + (f": {known}." if known else ".")
         )
         if d.override_reason:
             out.append(f"\nOverridden: {d.override_reason}")

@@ -62,8 +62,44 @@ def grader_summary(comparison: GraderComparison) -> str:
     return "\n".join(lines)
 
 
+def nothing_judged(report: PairwiseReport) -> str | None:
+    """Why the A/B judged no item, or ``None`` when at least one item was judged.
+
+    With nothing judged there is no win rate, no verdict and no agreement to report: the
+    reason is all there is to say (the same words on the screen, in the CLI and the report).
+    """
+    if report.counts.n > 0:
+        return None
+    items = len(report.items)
+    errors = [j.error for j in report.judgments if j.error]
+    if report.failed_answers and report.failed_answers >= items:
+        why = f"no item has answers from both models ({report.failed_answers} answer(s) failed)"
+    elif errors:
+        why = f"all {len(errors)} judgment(s) failed; the first: {errors[0]}"
+    elif not items:
+        why = "the held-out file has no items"
+    else:
+        why = "no judge gave a valid verdict on any item"
+    return f"No item was judged: {why}. Nothing is claimed about which model is better."
+
+
+def disagreement_label(report: PairwiseReport | None) -> str:
+    """The heading of the judge-disagreements table: never claims agreement not measured."""
+    if report is None or report.disagreements:
+        return "Judge disagreements"
+    if report.counts.n == 0:
+        return "Judge disagreements: not measured (no item was judged)"
+    if len(report.judges) < 2 and not report.both_orders and report.runs < 2:
+        return "Judge disagreements: not measured (one judge, one order)"
+    orders = ", in both orders," if report.both_orders else ""
+    return f"Judge disagreements: none (every judge agreed{orders} on the {report.counts.n} items)"
+
+
 def pairwise_summary(report: PairwiseReport) -> str:
     """The A/B result in a few lines: counts, win rate, verdict, bias, agreement, warnings."""
+    nothing = nothing_judged(report)
+    if nothing is not None:
+        return "\n".join([nothing, *(f"warning: {w}" for w in report.warnings)])
     c = report.counts
     lo, hi = c.ci95
     verdict = {

@@ -96,6 +96,7 @@ async def _train(session: Any, store: Any, args: argparse.Namespace) -> int:
     def notice(text: str) -> None:
         print(f"note: {text}", file=sys.stderr)
 
+    training_jobs.preflight_job(session, field="backend")
     provider = training_jobs.training_provider(session, store, on_notice=notice)
     try:
         if session.training.confirmed_at is None and session.training.intent is None:

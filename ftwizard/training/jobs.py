@@ -167,6 +167,16 @@ def training_provider(
     return VertexTrainingProvider()
 
 
+def preflight_job(session: Session, *, field: str) -> None:
+    """Fail at once, before any quote or cost question, when a job on the session's hosted
+    backend cannot be created (its key, account, project or ADC is missing)."""
+    from ftwizard.providers.preflight import preflight_training
+
+    backend, _, _ = _task(session)
+    if backend is not Backend.local:
+        preflight_training(backend.value, field=field)
+
+
 async def close_training_provider(provider: TrainingProvider) -> None:
     """Release what the provider holds on the running loop."""
     aclose = getattr(provider, "aclose", None)

@@ -72,7 +72,7 @@ async def test_problems_are_listed_by_line_and_block_next_until_dropped(
         app.screen.query_one("#train-path", Input).value = str(data)
         await _check(app, pilot)
         table = app.screen.query_one("#problems", DataTable)
-        found = {(table.get_row_at(i)[0], table.get_row_at(i)[2]) for i in range(table.row_count)}
+        found = {(table.get_row_at(i)[1], table.get_row_at(i)[3]) for i in range(table.row_count)}
         assert (4, "invalid_json") in found
         assert (8, "example_missing_assistant_message") in found
         assert app.screen.query_one("#next", Button).disabled
@@ -198,7 +198,7 @@ async def test_a_resumed_session_shows_the_saved_check(
         assert isinstance(again.screen, DatasetScreen)
         assert again.screen.query_one("#train-path", Input).value == str(data)
         table = again.screen.query_one("#problems", DataTable)
-        assert table.get_row_at(0)[2] == "duplicate_example"
+        assert table.get_row_at(0)[3] == "duplicate_example"
         assert "25 examples" in _text(again, "#dataset-summary")
 
 

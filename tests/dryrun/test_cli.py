@@ -72,7 +72,7 @@ def test_json_shape_and_exit_0(
     assert data["per_topic"]["math"]["n"] == 15
     assert isinstance(data["reasons"], list)
     # The cost is announced before anything is spent, on stderr.
-    assert re.search(r"dry run: 60 samples on openai:.*about \$", err)
+    assert re.search(r"dry run: 60 prompts x 1 answer = 60 answers on openai:.*about \$", err)
 
 
 def test_no_go_still_exits_0_with_reasons(
@@ -102,7 +102,10 @@ def test_human_output(
     assert code == 0
     assert "mean 0.500" in out and "verdict: WARNING" in out
     assert "only 20 samples were graded" in out
-    assert "next: Run the dry run with more samples." in out
+    assert (
+        "next: Run the dry run with more samples (More samples on the dry-run step, --samples N"
+        in out
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,7 +190,9 @@ def test_wrong_key_exits_1_without_leaking_it(
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     code, out, err = run_cli(base_args(files, "--json"), capsys)
     assert code == 1
-    assert json.loads(out)["aborted"]
+    reply = json.loads(out)
+    # Nothing was measured: an error with its cause, and no verdict.
+    assert reply["aborted"] and "measured nothing" in reply["error"] and "verdict" not in reply
     assert secret not in out + err
     assert len(openai_env.requests) < 60
 

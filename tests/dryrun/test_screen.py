@@ -69,7 +69,9 @@ async def test_a_paid_dry_run_asks_first_then_gives_a_no_go_that_needs_a_reason(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, DryRunScreen)
-        assert "12 samples on openai:o4-mini-2025-04-16" in _text(app, "#dryrun-estimate")
+        assert "12 prompts x 1 answer = 12 answers on openai:o4-mini-2025-04-16" in _text(
+            app, "#dryrun-estimate"
+        )
         await _run(app, pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert "costs" in str(app.screen.question)
@@ -172,7 +174,7 @@ async def test_a_non_ascii_digit_in_a_count_gives_a_message_not_a_traceback(
         assert isinstance(app.screen, DryRunScreen)
         app.screen.query_one("#dryrun-samples", Input).value = "²"
         await pilot.pause()
-        assert "samples must be a whole number of at least 1, not '²'" in _text(
+        assert "Samples must be a whole number of at least 1, not '²'" in _text(
             app, "#dryrun-estimate"
         )
         assert app.session is not None and app.session.dryrun.samples == 12
@@ -190,7 +192,7 @@ async def test_groups_show_k_with_its_cost_their_figures_and_the_drop_action(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.screen.query_one("#dryrun-k", Input).value == "4"
-        assert "12 samples on openai:o4-mini-2025-04-16, 4 answers each (48 calls)" in _text(
+        assert "12 prompts x 4 answers = 48 answers on openai:o4-mini-2025-04-16" in _text(
             app, "#dryrun-estimate"
         )
         await _run(app, pilot)

@@ -102,6 +102,10 @@ def test_credential_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghij")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
     assert credential_problem(parse_model("openai:gpt-4o")) is None
+    # A project alone is not enough: Vertex needs Google credentials too (ADC or a token).
+    adc = credential_problem(parse_model("vertex:gemini-x"))
+    assert adc is not None and "(ADC)" in adc and "gcloud auth application-default login" in adc
+    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.token-for-tests")
     assert credential_problem(parse_model("vertex:gemini-x")) is None
 
 

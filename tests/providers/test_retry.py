@@ -62,6 +62,11 @@ def test_backoff_grows_exponentially_capped_and_jittered_down_only() -> None:
         (CallFailure("x", connection_error=True), True),
         (CallFailure("x", status_code=500, should_retry=False), False),
         (CallFailure("x", status_code=400, should_retry=True), True),
+        # A key, access or a name that is wrong stays wrong: never retried, whatever the
+        # server's x-should-retry says.
+        (CallFailure("x", status_code=401, should_retry=True), False),
+        (CallFailure("x", status_code=403, should_retry=True), False),
+        (CallFailure("x", status_code=404, should_retry=True), False),
     ],
 )
 def test_which_failures_are_retryable(failure: CallFailure, retryable: bool) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -26,6 +28,8 @@ class ProblemsTab(StepScreen):
     def _mount_problems(self) -> None:
         problems = self.query_one("#problems", DataTable)
         # Fixed widths, as in every table: see welcome.py.
+        # The file first: with a validation file, one table lists the problems of both.
+        problems.add_column("File", key="file", width=18)
         problems.add_column("Line", key="line", width=7)
         problems.add_column("Kind", key="severity", width=7)
         problems.add_column("Code", key="code", width=33)
@@ -34,12 +38,14 @@ class ProblemsTab(StepScreen):
     def _show_problems(self, report: ValidationReport) -> None:
         problems = self.query_one("#problems", DataTable)
         problems.clear()
-        rows = [*report.errors, *report.warnings]
+        rows = [(Path(report.path).name, p) for p in (*report.errors, *report.warnings)]
         if report.validation is not None:
-            rows += [*report.validation.errors, *report.validation.warnings]
-        for index, problem in enumerate(rows[:_MAX_PROBLEM_ROWS]):
+            name = Path(report.validation.path).name
+            rows += [(name, p) for p in (*report.validation.errors, *report.validation.warnings)]
+        for index, (file_name, problem) in enumerate(rows[:_MAX_PROBLEM_ROWS]):
             style = "red" if problem.severity.value == "error" else "yellow"
             problems.add_row(
+                file_name,
                 problem.line if problem.line is not None else "-",
                 Text(problem.severity.value, style=style),
                 problem.code.value,
@@ -47,4 +53,18 @@ class ProblemsTab(StepScreen):
                 key=f"p{index}",
             )
         if len(rows) > _MAX_PROBLEM_ROWS:
-            problems.add_row("", "", "", f"... and {len(rows) - _MAX_PROBLEM_ROWS} more")
+            problems.add_row("", "", "", "", f"... and {len(rows) - _MAX_PROBLEM_ROWS} more")
+
+
+def checked_text(report: ValidationReport) -> str:
+    """What the check found, per file, counted as the Problems table lists it."""
+
+    def one(r: ValidationReport) -> str:
+        errors, warnings = len(r.errors), len(r.warnings)
+        return (
+            f"{errors} error{'' if errors == 1 else 's'}, "
+            f"{warnings} warning{'' if warnings == 1 else 's'} in {Path(r.path).name}"
+        )
+
+    parts = [one(report)] + ([one(report.validation)] if report.validation else [])
+    return "Checked: " + "; ".join(parts) + "."

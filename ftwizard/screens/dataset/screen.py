@@ -35,7 +35,7 @@ from ftwizard.screens.dataset.choices import set_choice
 from ftwizard.screens.dataset.distill import DISTILL_INPUTS, DistillTab
 from ftwizard.screens.dataset.prepare import PrepareTab
 from ftwizard.screens.dataset.preview import PREVIEW_PAGE, PreviewTab
-from ftwizard.screens.dataset.problems import ProblemsTab
+from ftwizard.screens.dataset.problems import ProblemsTab, checked_text
 from ftwizard.screens.dataset.tokens import TokensTab
 from ftwizard.screens.dataset.topics import TopicsTab
 from ftwizard.screens.file_picker import FilePickerScreen
@@ -83,6 +83,8 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         super().__init__()
         self.busy = False
         self.report: ValidationReport | None = None
+        # Whether #dataset-status holds a check's "Checked: ..." (not an error or progress).
+        self._status_shows_result = False
         self._preview_line = 1
         self.distilling = False
         # Set by Stop (or leaving the screen); the distill worker's thread polls it.
@@ -225,7 +227,12 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             return
         event.stop()
         line = event.data_table.get_cell(event.row_key, "line")
-        if isinstance(line, int):
+        # The preview pages through the training file; a validation file's line is not in it.
+        in_training = (
+            self.report is not None
+            and event.data_table.get_cell(event.row_key, "file") == Path(self.report.path).name
+        )
+        if isinstance(line, int) and in_training:
             self.query_one("#dataset-tabs", TabbedContent).active = "tab-preview"
             self.show_preview(line)
 
@@ -273,11 +280,13 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self.app.call_from_thread(self._checked, result, report)
 
     def _progress(self, step: str, fraction: float | None) -> None:
+        self._status_shows_result = False
         self.query_one("#dataset-status", Static).update(step)
         if fraction is not None:
             self.query_one("#dataset-progress", ProgressBar).update(progress=fraction)
 
     def _failed(self, message: str) -> None:
+        self._status_shows_result = False
         self.busy = False
         self.query_one("#dataset-progress", ProgressBar).display = False
         self.query_one("#dataset-status", Static).update(Text(message, style="bold red"))
@@ -290,9 +299,8 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self.wizard.save_session()
         self.report = report
         self.query_one("#dataset-progress", ProgressBar).display = False
-        self.query_one("#dataset-status", Static).update(
-            f"Checked: {result.errors} error(s), {result.warnings} warning(s)."
-        )
+        self.query_one("#dataset-status", Static).update(checked_text(report))
+        self._status_shows_result = True
         self._show_report()
         self.refresh_frame()
 
@@ -321,7 +329,21 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         summary = self.query_one("#dataset-summary", Static)
         result = self.session.dataset.result
         if result is None:
-            summary.update("Not checked yet.")
+            if self.report is None:
+                summary.update("Not checked yet.")
+                return
+            # A choice changed (Convert ticked, a path edited): the last check no longer
+            # applies, and its "Checked: ..." line must not stand beside this as if it did.
+            summary.update(
+                Text(
+                    "Changed since the last check: press Check to check again (the tabs "
+                    "below still show the last check).",
+                    style="yellow",
+                )
+            )
+            if self._status_shows_result:
+                self.query_one("#dataset-status", Static).update("")
+                self._status_shows_result = False
             return
         text = Text()
         text.append(f"Format: {result.format}", style="bold")

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from ftwizard.dryrun.metrics import Histogram
-from ftwizard.dryrun.report import DryRunReport
+from ftwizard.dryrun.report import DryRunReport, graded_text
 from ftwizard.session import Session
 from ftwizard.widgets.text import one_line
 
@@ -59,7 +59,7 @@ class ResultsPanel:
         if not verdict.is_gate:
             text.append("  (SFT: a baseline to beat, not a gate)", style="dim")
         text.append(
-            f"   {stats.n} graded of {report.sampled} sampled on {report.model}"
+            f"   {report.draws} on {report.model}, {graded_text(stats.n, report.sampled)}"
             + (" - stopped early" if report.cancelled else "")
             + "\n"
         )
@@ -80,13 +80,24 @@ class ResultsPanel:
         metrics.clear()
         from ftwizard.dryrun.verdict import metric_levels
 
-        levels = metric_levels(stats)
+        levels: dict[str, str | None] = dict(metric_levels(stats))
         std_range = "follows the mean" if stats.binary else "0.10 - 0.25"
+        ranges = {
+            "mean": "0.25 - 0.65",
+            "std": std_range,
+            "gt0": "more than 10-20%",
+            "eq1": "fewer than 30-50%",
+        }
+        if not verdict.is_gate:
+            # SFT: the scores are a baseline for the tuned model to beat. RFT's health
+            # ranges (room to learn from rewards) do not apply, so nothing is marked against them.
+            ranges = dict.fromkeys(ranges, "baseline (SFT)")
+            levels = dict.fromkeys(levels, None)
         rows: list[tuple[str, str, str, str | None]] = [
-            ("mean score", f"{stats.mean:.3f}", "0.25 - 0.65", levels["mean"]),
-            ("std", f"{stats.std:.3f}", std_range, levels["std"]),
-            ("> 0", f"{stats.pct_gt0:.1f}%", "more than 10-20%", levels["gt0"]),
-            ("= 1.0", f"{stats.pct_eq1:.1f}%", "fewer than 30-50%", levels["eq1"]),
+            ("mean score", f"{stats.mean:.3f}", ranges["mean"], levels["mean"]),
+            ("std", f"{stats.std:.3f}", ranges["std"], levels["std"]),
+            ("> 0", f"{stats.pct_gt0:.1f}%", ranges["gt0"], levels["gt0"]),
+            ("= 1.0", f"{stats.pct_eq1:.1f}%", ranges["eq1"], levels["eq1"]),
             (
                 "grader errors",
                 str(len(report.errors)),

@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, Switch
 from textual_plotext import PlotextPlot
 
-from ftwizard.dryrun.report import DryRunProgress, DryRunReport
+from ftwizard.dryrun.report import DryRunProgress, DryRunReport, draws_text, graded_text
 from ftwizard.errors import FtwizardError
 from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
@@ -40,6 +40,16 @@ see what the grader saw.
 """
 
 
+# The on-screen names of the settings, for messages (never a widget id or a field name).
+_LABELS = {
+    "samples": "Prompts",
+    "concurrency": "Concurrency",
+    "seed": "Seed",
+    "samples_per_prompt": "Answers per prompt",
+    "max_tokens": "Max output tokens",
+}
+
+
 class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     """Settings, a live run, metrics, the verdict and the lowest-scoring samples."""
 
@@ -49,6 +59,9 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         "dryrun-finished": lambda screen: (
             not screen.busy and screen.session.dryrun.verdict is not None
         ),
+        # The last press of Run ended in an error (a missing key, nothing measured): what a
+        # replay of a keyless cloud dry run waits on instead of a verdict that never comes.
+        "dryrun-failed": lambda screen: not screen.busy and screen.failure is not None,
     }
 
     def __init__(self) -> None:
@@ -56,10 +69,12 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.busy = False
         self.report: DryRunReport | None = None
         self._cancel: Any = None
+        # Why the last run did not give a verdict (None: it did, or none was tried).
+        self.failure: str | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
-            yield Label("Samples", classes="switch")
+            yield Label("Prompts", classes="switch")
             yield Input(id="dryrun-samples", type="integer")
             yield Label("Concurrency", classes="switch")
             yield Input(id="dryrun-concurrency", type="integer")
@@ -67,6 +82,9 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             yield Input(id="dryrun-seed", type="integer")
             yield Label("Answers per prompt", classes="switch")
             yield Input(id="dryrun-k", type="integer")
+        with Horizontal(classes="row"):
+            yield Label("Max output tokens", classes="switch")
+            yield Input(placeholder="default", id="dryrun-max-tokens", type="integer")
         with Horizontal(classes="row", id="dryrun-batch-row"):
             yield Switch(id="dryrun-batch")
             yield Label(
@@ -98,6 +116,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.query_one("#dryrun-concurrency", Input).value = str(section.concurrency)
         self.query_one("#dryrun-seed", Input).value = str(section.seed)
         self.query_one("#dryrun-k", Input).value = str(self._k())
+        if section.max_tokens is not None:
+            self.query_one("#dryrun-max-tokens", Input).value = str(section.max_tokens)
         self.query_one("#dryrun-batch", Switch).value = section.batch
         backend = self.session.task.backend
         self.query_one("#dryrun-batch-row").display = (
@@ -159,18 +179,26 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             "dryrun-concurrency": "concurrency",
             "dryrun-seed": "seed",
             "dryrun-k": "samples_per_prompt",
+            "dryrun-max-tokens": "max_tokens",
         }.get(widget_id)
         if field is None:
             return
         event.stop()
         text = event.value.strip()
+        if field == "max_tokens" and not text:
+            # Empty: the provider's own limit, as the placeholder says.
+            if self.session.dryrun.max_tokens is not None:
+                self.decide(widget_id, "", lambda s: assign(s.dryrun, "max_tokens", None))
+                self._show_estimate()
+            return
         # isdigit() lets superscripts such as "²" through, and int() of those raises ValueError.
         lowest = 0 if field == "seed" else 1
         if not (text.isascii() and text.isdigit()) or int(text) < lowest:
             if text:
                 self.query_one("#dryrun-estimate", Static).update(
                     Text(
-                        f"{field} must be a whole number of at least {lowest}, not {text!r}",
+                        f"{_LABELS[field]} must be a whole number of at least {lowest}, "
+                        f"not {text!r}",
                         style="red",
                     )
                 )
@@ -197,28 +225,25 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     def _show_estimate(self) -> None:
         """Price the run before it starts (no network)."""
         from ftwizard.dryrun.cost import estimate_dryrun_cost
-        from ftwizard.dryrun.session import dryrun_inputs
+        from ftwizard.dryrun.session import preflight_session_dryrun
 
         target = self.query_one("#dryrun-estimate", Static)
         try:
-            config, spec = dryrun_inputs(self.session, self.wizard.store)
+            config, spec = preflight_session_dryrun(self.session, self.wizard.store)
             estimate = estimate_dryrun_cost(config, spec)
         except FtwizardError as exc:
             target.update(Text(str(exc), style="red"))
             return
         self._estimate = estimate
-        # K answers per prompt cost K times the calls: say so beside the price.
-        k = estimate.samples_per_prompt
-        each = f", {k} answers each ({estimate.samples * k} calls)" if k > 1 else ""
+        # K answers per prompt cost K times the calls: the count says so beside the price.
+        draws = draws_text(estimate.samples, estimate.samples_per_prompt)
         if not estimate.paid:
-            target.update(
-                f"{estimate.samples} samples on {config.model}{each}: free (runs locally)."
-            )
+            target.update(f"{draws} on {config.model}: free (runs locally).")
             return
         usd = estimate.cost.total_usd
         price = "cost unknown (no price on record)" if usd is None else f"about ${usd:.4f}"
         target.update(
-            f"{estimate.samples} samples on {config.model}{each}: {price} "
+            f"{draws} on {config.model}: {price} "
             f"(~{estimate.input_tokens:,} input / ~{estimate.output_tokens:,} output tokens)."
         )
 
@@ -257,12 +282,14 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         if self.busy:
             return
         from ftwizard.dryrun.cost import estimate_dryrun_cost
-        from ftwizard.dryrun.session import dryrun_inputs
+        from ftwizard.dryrun.session import preflight_session_dryrun
 
         try:
-            config, spec = dryrun_inputs(self.session, self.wizard.store)
+            # The preflight first: a missing key is named before any cost question.
+            config, spec = preflight_session_dryrun(self.session, self.wizard.store)
             estimate = estimate_dryrun_cost(config, spec)
         except FtwizardError as exc:
+            self.failure = str(exc)
             self.notify(str(exc), title="Cannot run the dry run", severity="error")
             return
         if not estimate.paid:
@@ -283,7 +310,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"The dry run sends {estimate.samples} requests to {config.model} and costs "
+                f"The dry run asks {config.model} for "
+                f"{draws_text(estimate.samples, estimate.samples_per_prompt)} and costs "
                 f"{price}. Run it?",
                 yes_label="Run it",
             ),
@@ -291,6 +319,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         )
 
     def _start(self, config: Any, spec: Any, estimate: Any) -> None:
+        self.failure = None
         self.busy = True
         bar = self.query_one("#dryrun-progress", ProgressBar)
         bar.display = True
@@ -336,14 +365,16 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         )
         mean = "-" if update.mean is None else f"{update.mean:.3f}"
         self.query_one("#dryrun-live", Static).update(
-            f"{update.phase}: {update.generated}/{update.total} answered, {update.graded} "
-            f"graded, mean {mean}, {update.generation_failed} failed, {update.retries} retries, "
+            f"{update.phase}: {update.generated} of {update.total} answers back, "
+            f"{graded_text(update.graded, update.total)}, mean {mean}, "
+            f"{update.generation_failed} failed, {update.retries} retries, "
             f"{update.elapsed_s:.1f} s"
             + (f" - batch {update.batch_id}: {update.batch_status}" if update.batch_id else "")
         )
         self._plot(update.histogram)
 
     def _failed(self, message: str) -> None:
+        self.failure = message
         self.busy = False
         self.query_one("#dryrun-progress", ProgressBar).display = False
         self.query_one("#dryrun-stop", Button).display = False
@@ -354,6 +385,11 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     def _finished(self, report: DryRunReport) -> None:
         from ftwizard.dryrun.session import record_report
 
+        nothing = report.nothing_measured()
+        if nothing is not None:
+            # No figures to judge: an error naming its cause, never a verdict in the session.
+            self._failed(nothing[:1].upper() + nothing[1:])
+            return
         self.busy = False
         self.query_one("#dryrun-progress", ProgressBar).display = False
         self.query_one("#dryrun-stop", Button).display = False
@@ -361,7 +397,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.wizard.save_session()
         self.report = report
         self.query_one("#dryrun-live", Static).update(
-            f"Finished: {report.sampled} sampled, {report.stats.n} graded, "
+            f"Finished: {report.draws}, {graded_text(report.stats.n, report.sampled)}, "
             f"{report.generation_failures} failed to answer."
         )
         self._show_report(report)

@@ -10,6 +10,7 @@ from ftwizard.evaluate.ab import GraderComparison, PairwiseReport
 from ftwizard.evaluate.session import _MAX_FLIP_ROWS
 from ftwizard.report.evaluation import (
     disagreement_detail,
+    disagreement_label,
     grader_summary,
     pairwise_summary,
     side_name,
@@ -58,19 +59,17 @@ class EvaluateResults(StepScreen):
         plot = self.query_one("#ab-win-rates", PlotextPlot)
         self.query_one("#ab-disagreement-detail", Static).update("")
         summary = self.query_one("#ab-summary", Static)
-        plot.display = report is not None
+        # Nothing judged: no win rate to plot, only the reason (in the summary).
+        plot.display = report is not None and report.counts.n > 0
         table.display = report is not None and bool(report.disagreements)
-        self.query_one("#ab-disagreements-label", Label).update(
-            "Judge disagreements"
-            if report is None or report.disagreements
-            else "Judge disagreements: none (every judge agreed, in every order)"
-        )
+        self.query_one("#ab-disagreements-label", Label).update(disagreement_label(report))
         if report is None:
             summary.update("")
             return
         style = "yellow" if report.warnings else ""
         summary.update(Text(pairwise_summary(report), style=style))
-        self._plot(report)
+        if report.counts.n > 0:
+            self._plot(report)
         self._disagreement_items = {}
         for d in report.disagreements:
             repeat = sum(1 for item in self._disagreement_items.values() if item == d.item_id)

@@ -122,6 +122,11 @@ class ConfirmPart(StepScreen):
         if backend is Backend.local:
             self._start()
             return
+        try:
+            training_jobs.preflight_job(session, field="Backend")
+        except FtwizardError as exc:
+            self.notify(str(exc), title="Not started", severity="error")
+            return
         if not self.wizard.allow_spend:
             self.notify(
                 "Starting a paid job is not allowed here (a replay needs --allow-spend).",
