@@ -134,7 +134,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_export_replay(args: argparse.Namespace) -> int:
     """Write a replay that reproduces a session's decisions in a new session."""
-    from ftwizard.replay import export_replay
+    from ftwizard.replay_export import export_replay
     from ftwizard.store import SessionStore
 
     store = SessionStore()

@@ -18,7 +18,7 @@ from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.dryrun.decision import DecisionPanel
 from ftwizard.screens.dryrun.results import ResultsPanel
-from ftwizard.screens.step import StepScreen
+from ftwizard.screens.step import StepScreen, job_conditions
 from ftwizard.session import StepId, assign
 
 HELP = """\
@@ -49,6 +49,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         "dryrun-finished": lambda screen: (
             not screen.busy and screen.session.dryrun.verdict is not None
         ),
+        **job_conditions("dryrun"),
     }
 
     def __init__(self) -> None:
@@ -56,6 +57,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.busy = False
         self.report: DryRunReport | None = None
         self._cancel: Any = None
+        # Set by Stop, so the run's end is recorded as stopped, not as done or failed.
+        self._stopping = False
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -237,6 +240,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             self._ask_and_run()
         elif button == "dryrun-stop":
             event.stop()
+            self.wizard.journal({"press": button}, screen=self.screen_name)
+            self._stopping = True
             if self._cancel is not None:
                 self._cancel()
         elif button == "dryrun-proceed":
@@ -259,11 +264,13 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         from ftwizard.dryrun.cost import estimate_dryrun_cost
         from ftwizard.dryrun.session import dryrun_inputs
 
+        self.job_started("dryrun")
         try:
             config, spec = dryrun_inputs(self.session, self.wizard.store)
             estimate = estimate_dryrun_cost(config, spec)
         except FtwizardError as exc:
             self.notify(str(exc), title="Cannot run the dry run", severity="error")
+            self.job_ended("dryrun", "failed")
             return
         if not estimate.paid:
             self._start(config, spec, estimate)
@@ -273,6 +280,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
                 "This dry run calls a paid model; a replay runs it only with --allow-spend.",
                 severity="error",
             )
+            self.job_ended("dryrun", "failed")
             return
         usd = estimate.cost.total_usd
         price = "an unknown amount" if usd is None else f"about ${usd:.4f}"
@@ -280,6 +288,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         def confirmed(answer: bool | None) -> None:
             if answer:
                 self._start(config, spec, estimate)
+            else:
+                self.job_ended("dryrun", "declined")
 
         self.app.push_screen(
             ConfirmScreen(
@@ -292,6 +302,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
 
     def _start(self, config: Any, spec: Any, estimate: Any) -> None:
         self.busy = True
+        self._stopping = False
         bar = self.query_one("#dryrun-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(1, estimate.samples), progress=0)
@@ -349,6 +360,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.query_one("#dryrun-stop", Button).display = False
         self.query_one("#dryrun-live", Static).update(Text(message, style="red"))
         self.notify(message, title="Dry run failed", severity="error")
+        self.job_ended("dryrun", "stopped" if self._stopping else "failed")
         self.refresh_frame()
 
     def _finished(self, report: DryRunReport) -> None:
@@ -365,4 +377,5 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             f"{report.generation_failures} failed to answer."
         )
         self._show_report(report)
+        self.job_ended("dryrun", "stopped" if self._stopping else "done")
         self.refresh_frame()

@@ -23,6 +23,7 @@ from ftwizard.graders.workbench import SAMPLES_PER_TEST, gallery, spec_digest
 from ftwizard.screens.grader.editing import EditingMixin
 from ftwizard.screens.grader.specs import STYLE_LABELS
 from ftwizard.screens.grader.testing import SampleTestMixin
+from ftwizard.screens.step import job_conditions
 from ftwizard.session import StepId
 
 HELP = """\
@@ -54,6 +55,7 @@ class GraderScreen(EditingMixin, SampleTestMixin):
     HELP: ClassVar[str] = HELP
     WAIT_CONDITIONS: ClassVar[dict[str, Any]] = {
         "grader-tested": lambda screen: not screen.busy and screen.session.grader.test is not None,
+        **job_conditions("grader-test"),
     }
 
     def __init__(self) -> None:

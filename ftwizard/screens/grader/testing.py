@@ -51,11 +51,16 @@ class SampleTestMixin(StepScreen):
         return False
 
     def _start_test(self, skip: int) -> None:
-        if self.busy or not self._check():
+        if self.busy:
+            return
+        self.job_started("grader-test")
+        if not self._check():
+            self.job_ended("grader-test", "failed")
             return
         data_path = self._data_path()
         if data_path is None:
             self.notify("Check the dataset step first: samples come from it.", severity="warning")
+            self.job_ended("grader-test", "failed")
             return
         self.busy = True
         self.query_one("#grader-source-label", Static).update("Grading samples...")
@@ -119,6 +124,7 @@ class SampleTestMixin(StepScreen):
         self.busy = False
         self.query_one("#grader-source-label", Static).update(Text(message, style="red"))
         self.notify(message, title="Test did not run", severity="error")
+        self.job_ended("grader-test", "failed")
         self.refresh_frame()
 
     def _tested(self, test: GraderTest, skip: int) -> None:
@@ -127,6 +133,7 @@ class SampleTestMixin(StepScreen):
         self.session.grader.test = test
         self.wizard.save_session()
         self._show_test(test)
+        self.job_ended("grader-test", "done")
         self.refresh_frame()
 
     def _show_test(self, test: GraderTest) -> None:

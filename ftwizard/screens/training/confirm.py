@@ -114,9 +114,11 @@ class ConfirmPart(StepScreen):
     def _ask_start(self) -> None:
         session = self.session
         store = self.wizard.store
+        self.job_started("training")
         blocker = training_plan.training_blocker(session, store)
         if blocker:
             self.notify(blocker, title="Not yet", severity="warning")
+            self.job_ended("training", "failed")
             return
         backend = session.task.backend
         if backend is Backend.local:
@@ -128,6 +130,7 @@ class ConfirmPart(StepScreen):
                 title="Not started",
                 severity="error",
             )
+            self.job_ended("training", "failed")
             return
         provider = self._provider()
         if isinstance(provider, QuotingProvider):
@@ -186,6 +189,8 @@ class ConfirmPart(StepScreen):
         def answer(yes: bool | None) -> None:
             if yes:
                 self._start()
+            else:
+                self.job_ended("training", "declined")
 
         self.app.push_screen(
             ConfirmScreen(
@@ -206,6 +211,7 @@ class ConfirmPart(StepScreen):
             provider = self._provider()
         except FtwizardError as exc:
             self.notify(str(exc), title="Not started", severity="error")
+            self.job_ended("training", "failed")
             return
         self.wizard.save_session()
         self.busy = True
@@ -232,6 +238,7 @@ class ConfirmPart(StepScreen):
         self.busy = False
         self.query_one("#training-status", Static).update(Text(message, style="red"))
         self.notify(message, title="Training did not start", severity="error")
+        self.job_ended("training", "failed")
         self.refresh_frame()
 
     def _job_created(self, job_id: str, reattached: bool) -> None:
