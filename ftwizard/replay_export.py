@@ -38,6 +38,7 @@ JOBS: dict[str, Job] = {
     "training": Job(("start-training",), "training-finished", 3600),
     "deploy": Job(("deploy-model",), "deployed", 300),
     "model-call": Job(("deploy-send",), "model-answered", 120),
+    "server-stop": Job(("deploy-stop",), "server-stopped", 60),
     "grader-eval": Job(("run-grader-eval",), "evaluation-graded", 600),
     "ab-eval": Job(("run-ab",), "evaluation-judged", 600),
 }

@@ -277,6 +277,7 @@ class DeploymentSection(BaseModel):
     endpoint: str | None = None
     deployed_at: datetime | None = None
     test_prompt: str | None = None
+    test_system: str | None = None  # the system prompt the test call sent, if any
     test_reply: str | None = None
     # Local deployment: the exported adapter, the merged model and the server's folder.
     adapter_dir: str | None = None
