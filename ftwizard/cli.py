@@ -35,6 +35,8 @@ def _run_app(session_id: str | None) -> int:
     # from spending unless --allow-spend.
     app = make_app(session_id=session_id, allow_spend=True)
     app.run()
+    for line in app.exit_note:
+        print(line)
     return app.return_code or 0
 
 

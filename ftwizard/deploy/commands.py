@@ -71,7 +71,7 @@ def run_deploy(args: argparse.Namespace) -> int:
 
     from ftwizard.credentials import redact
     from ftwizard.deploy import engine as deploy
-    from ftwizard.deploy.request import dataset_system_prompt, test_request
+    from ftwizard.deploy.request import dataset_system_prompt, try_request
     from ftwizard.errors import FtwizardError
     from ftwizard.store import SessionStore
 
@@ -85,7 +85,7 @@ def run_deploy(args: argparse.Namespace) -> int:
             store.save(session)
             prompt = args.prompt or deploy.sample_prompt(session)
             system = dataset_system_prompt(session) if args.system is None else args.system
-            request = test_request(session, prompt, system=system)
+            request = try_request(session, prompt, system=system)
             reply = asyncio.run(deploy.try_model(session, prompt, system=system))
             store.save(session)
     except FtwizardError as exc:

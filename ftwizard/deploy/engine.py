@@ -141,6 +141,34 @@ def stop_local_server(session: Session) -> None:
         LocalServer(session.deployment.server_dir).stop()
 
 
+def running_servers(store: SessionStore) -> list[tuple[str, str]]:
+    """``(session id, base URL)`` of every session's local server that still runs."""
+    from ftwizard.providers.local.serve import LocalServer
+
+    found: list[tuple[str, str]] = []
+    if not store.root.is_dir():
+        return found
+    for folder in sorted(store.root.glob(f"*/artifacts/{DEPLOY_DIR}/server")):
+        server = LocalServer(folder)
+        record = server.record()
+        if record is not None and server.is_alive():
+            found.append((folder.parents[2].name, record.base_url))
+    return found
+
+
+def goodbye(store: SessionStore, session_id: str | None) -> list[str]:
+    """What to print once the app has quit: how to resume, and the servers left running."""
+    lines = [f"saved; resume with ftwizard resume {session_id}"] if session_id else []
+    servers = running_servers(store)
+    if servers:
+        lines.append("local servers still running:")
+        lines += [
+            f"  {url} (session {sid}); stop it with: ftwizard deploy {sid} --stop"
+            for sid, url in servers
+        ]
+    return lines
+
+
 def sample_prompt(session: Session) -> str:
     """A prompt from the validation (else training) data: the first row's last user turn."""
     result = session.dataset.result
@@ -172,13 +200,13 @@ async def try_model(
 ) -> str:
     """Call the deployed model once with ``prompt`` (after ``system``, when given); record the
     exchange and return the reply. What is sent is exactly :func:`~ftwizard.deploy.request.
-    test_request`'s body: nothing is added to it."""
-    from ftwizard.deploy.request import test_request
+    try_request`'s body: nothing is added to it."""
+    from ftwizard.deploy.request import try_request
     from ftwizard.providers.models import build_generation_provider, close_provider, parse_model
 
-    request = test_request(session, prompt, system=system, max_tokens=max_tokens)
+    request = try_request(session, prompt, system=system, max_tokens=max_tokens)
     deployment = session.deployment
-    assert deployment.model is not None  # test_request checked it
+    assert deployment.model is not None  # try_request checked it
     ref = parse_model(deployment.model, base_url=deployment.base_url, field="deployment.model")
     provider = build_generation_provider(ref)
     try:
@@ -196,7 +224,9 @@ __all__ = [
     "deploy",
     "deploy_folder",
     "deploy_problem",
+    "goodbye",
     "local_server_alive",
+    "running_servers",
     "sample_prompt",
     "stop_local_server",
     "try_model",

@@ -1,6 +1,6 @@
 """The deploy step's test call as the endpoint sees it: the exact request, as curl and as SDK code.
 
-"Try the model" sends what :func:`test_request` builds, with the same provider code that builds
+"Try the model" sends what :func:`try_request` builds, with the same provider code that builds
 its body, so the request shown, the curl command and the openai-SDK snippet are the call made,
 not a description of it. Nothing is added behind the user's back: the system prompt goes in
 only when the user's system field holds one.
@@ -22,10 +22,8 @@ from ftwizard.session import Session
 MAX_TEST_TOKENS = 64
 
 
-class TestRequest(BaseModel):
+class TryRequest(BaseModel):
     """One chat call to the deployment: where it goes and its JSON body."""
-
-    __test__ = False  # not a pytest test class, despite the name
 
     provider: str  # the model string's provider (openai, together, vertex, ...)
     model: str  # the model name the endpoint is asked for
@@ -62,9 +60,9 @@ def dataset_system_prompt(session: Session) -> str | None:
     return None
 
 
-def test_request(
+def try_request(
     session: Session, prompt: str, *, system: str | None = None, max_tokens: int = MAX_TEST_TOKENS
-) -> TestRequest:
+) -> TryRequest:
     """The request a test call sends: ``system`` (when not empty), then ``prompt``."""
     from ftwizard.providers.models import VENDOR_ENDPOINTS, parse_model
 
@@ -98,7 +96,7 @@ def test_request(
             "messages": [m.model_dump(include={"role", "content"}) for m in messages],
             "max_tokens": max_tokens,
         }
-    return TestRequest(
+    return TryRequest(
         provider=ref.provider,
         model=ref.name,
         url=url,
@@ -108,7 +106,7 @@ def test_request(
     )
 
 
-def curl_snippet(request: TestRequest) -> str | None:
+def curl_snippet(request: TryRequest) -> str | None:
     """The same request as a curl command, or ``None`` when the API is not OpenAI-compatible."""
     if request.url is None:
         return None
@@ -119,7 +117,7 @@ def curl_snippet(request: TestRequest) -> str | None:
     return " \\\n".join(lines)
 
 
-def sdk_snippet(request: TestRequest) -> str | None:
+def sdk_snippet(request: TryRequest) -> str | None:
     """The same request with the openai SDK, or ``None`` when the API is not OpenAI-compatible."""
     if request.url is None:
         return None
@@ -142,9 +140,9 @@ def sdk_snippet(request: TestRequest) -> str | None:
 
 __all__ = [
     "MAX_TEST_TOKENS",
-    "TestRequest",
+    "TryRequest",
     "curl_snippet",
     "dataset_system_prompt",
     "sdk_snippet",
-    "test_request",
+    "try_request",
 ]

@@ -159,7 +159,7 @@ class DeployScreen(StepScreen):
             snippets.update("")
             return
         try:
-            request = deploy_request.test_request(
+            request = deploy_request.try_request(
                 self.session,
                 self.query_one("#deploy-prompt", Input).value,
                 system=self.query_one("#deploy-system", Input).value,
