@@ -158,6 +158,7 @@ class GraderTestRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     record: int
+    expected: str | None = None  # what the grader compares the answer with, when it says
     output: str
     score: float
     notes: str = ""

@@ -147,8 +147,9 @@ class SampleTestMixin(StepScreen):
             table.add_row(
                 row.record,
                 Text(f"{row.score:.2f}", style="green" if row.score >= 0.5 else "red"),
-                one_line(row.output, 60),
-                one_line(notes, 80),
+                one_line(row.expected, 24) if row.expected is not None else "-",
+                one_line(row.output, 40),
+                one_line(notes, 60),
             )
         errors = f", {test.n_errors} error(s)" if test.n_errors else ""
         self.query_one("#grader-mean", Static).update(f"Average score {test.mean:.2f}{errors}")
