@@ -323,6 +323,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             dry = DryRun(config, spec, judge=judge, sample_set=estimate.sample_set, journal=journal)
             loop = asyncio.get_running_loop()
             self._cancel = lambda: loop.call_soon_threadsafe(dry.cancel)
+            if self._stopping:  # Stop was pressed before the run could take it
+                dry.cancel()
             try:
                 return await dry.run(on_progress=progress)
             finally:
