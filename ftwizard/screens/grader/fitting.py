@@ -63,8 +63,9 @@ class FitMixin(StepScreen):
         row = self.query_one("#grader-map-row")
         if fields is None or not missing:
             note.update("")
-            row.display = False
+            note.display = row.display = False
             return
+        note.display = True
         known = ", ".join(field_choices(fields))
         note.update(
             Text(
