@@ -169,7 +169,11 @@ class DeployScreen(StepScreen):
             snippets.update("")
             return
         text = Text()
-        text.append("Send makes exactly this request:\n", style="bold")
+        if request.url is None:
+            heading = f"Send sends these messages (in {request.provider}'s own request format):"
+        else:
+            heading = "Send makes exactly this request:"
+        text.append(heading + "\n", style="bold")
         text.append(request.text())
         target.update(text)
         curl = deploy_request.curl_snippet(request)
