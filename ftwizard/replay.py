@@ -1,8 +1,9 @@
-"""Replay files: their format, parsing with line numbers, expectations, and export from a journal.
+"""Replay files: their format, parsing with line numbers, and expectations.
 
 A replay is a YAML file of semantic actions that drive the real screens (see docs/replay.md).
 This module knows the format and the session; driving the app lives in
-:mod:`ftwizard.autopilot`, which is the UI half.
+:mod:`ftwizard.autopilot`, which is the UI half, and writing a replay from a session's journal
+in :mod:`ftwizard.replay_export`.
 """
 
 from __future__ import annotations
