@@ -160,6 +160,7 @@ class ConfirmPart(StepScreen):
     def _quote_failed(self, message: str) -> None:
         self.query_one("#provider-quote", Static).update(Text(message, style="red"))
         self.notify(message, title="No price estimate", severity="error")
+        self.job_ended("training", "failed")
 
     def _quoted(self, quote: PriceQuote | None) -> None:
         widget = self.query_one("#provider-quote", Static)
@@ -170,6 +171,7 @@ class ConfirmPart(StepScreen):
         widget.update(Text(quote.summary, style="bold" if quote.allowed else "bold red"))
         if not quote.allowed:
             self.notify(quote.summary, title="Not started", severity="error")
+            self.job_ended("training", "failed")
             return
         self.session.training.estimated_cost_usd = quote.usd
         self.wizard.save_session()
