@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Collapsible, Input, Label, Static
 
 from ftwizard.deploy import engine as deploy
 from ftwizard.deploy import request as deploy_request
@@ -78,7 +78,12 @@ class DeployScreen(StepScreen):
             yield Input(placeholder="a prompt for the tuned model", id="deploy-prompt")
             yield Button("Send", id="deploy-send")
         yield Static("", id="deploy-request")
-        yield Static("", id="deploy-snippets")
+        with Collapsible(
+            title="The same request with curl and the openai SDK",
+            collapsed=True,
+            id="deploy-snippets-box",
+        ):
+            yield Static("", id="deploy-snippets")
         yield Static("", id="deploy-reply")
 
     def on_mount(self) -> None:
@@ -182,9 +187,9 @@ class DeployScreen(StepScreen):
             snippets.update(f"{request.provider} is not an OpenAI-compatible API: no curl form.")
             return
         code = Text()
-        code.append("The same request with curl:\n", style="bold")
+        code.append("curl:\n", style="bold")
         code.append(curl + "\n\n")
-        code.append("With the openai SDK:\n", style="bold")
+        code.append("openai SDK (Python):\n", style="bold")
         code.append(sdk)
         snippets.update(code)
 
