@@ -54,6 +54,8 @@ class FtwizardApp(App[int]):
         self.allow_spend = allow_spend
         self.session: Session | None = None
         self._lock: SessionLock | None = None
+        # Printed by the command line once the app has quit (the terminal is back by then).
+        self.exit_note: list[str] = []
 
     @property
     def available_steps(self) -> frozenset[StepId]:
@@ -160,8 +162,12 @@ class FtwizardApp(App[int]):
         self.push_screen(HelpScreen(text))
 
     async def action_quit(self) -> None:
-        """Save everything and exit."""
+        """Save everything and exit; leave a note on how to resume and what still runs."""
+        from ftwizard.deploy.engine import goodbye
+
+        session_id = self.session.id if self.session is not None else None
         self.close_session()
+        self.exit_note = goodbye(self.store, session_id)
         self.exit(0)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

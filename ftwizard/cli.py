@@ -36,6 +36,8 @@ def _run_app(session_id: str | None) -> int:
     # from spending unless --allow-spend.
     app = make_app(session_id=session_id, allow_spend=True)
     app.run()
+    for line in app.exit_note:
+        print(line)
     return app.return_code or 0
 
 
@@ -148,7 +150,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_export_replay(args: argparse.Namespace) -> int:
     """Write a replay that reproduces a session's decisions in a new session."""
-    from ftwizard.replay import export_replay
+    from ftwizard.replay_export import export_replay
     from ftwizard.store import SessionStore
 
     store = SessionStore()

@@ -1,8 +1,9 @@
-"""Replay files: their format, parsing with line numbers, expectations, and export from a journal.
+"""Replay files: their format, parsing with line numbers, and expectations.
 
 A replay is a YAML file of semantic actions that drive the real screens (see docs/replay.md).
 This module knows the format and the session; driving the app lives in
-:mod:`ftwizard.autopilot`, which is the UI half.
+:mod:`ftwizard.autopilot`, which is the UI half, and writing a replay from a session's journal
+in :mod:`ftwizard.replay_export`.
 """
 
 from __future__ import annotations
@@ -356,65 +357,3 @@ def check_expectation(session: Session, dotted: str, expected: Expected) -> str 
     if isinstance(expected, list):
         return None if actual in expected else f"{dotted} is {actual!r}, not one of {expected!r}"
     return None if actual == expected else f"{dotted} is {actual!r}, expected {expected!r}"
-
-
-# A press that starts background work -> the wait condition for its end, and a timeout. The
-# journal records the press, not the waiting, so the export adds it.
-WAIT_AFTER_PRESS: dict[str, tuple[str, int]] = {
-    "check-dataset": ("dataset-checked", 300),
-    "distill-run": ("distill-finished", 600),
-    "grader-test": ("grader-tested", 300),
-    "dryrun-run": ("dryrun-finished", 600),
-    "start-training": ("training-finished", 3600),
-    "deploy-model": ("deployed", 300),
-    "deploy-send": ("model-answered", 120),
-    "run-grader-eval": ("evaluation-graded", 600),
-}
-
-
-def export_replay(session: Session) -> str:
-    """A replay that, run with ``--replay``, makes the same decisions in a new session.
-
-    It starts like the session started (its journal's ``session`` entry), repeats every
-    journaled action, and ends with expectations on the step it stopped at and the task
-    choices, so a replay that drifted from the original fails instead of passing silently. A
-    session that was closed and resumed, any number of times, exports as one new session: the
-    journal runs on from each resume, so the whole of it reproduces the session as it is now.
-    """
-    start: dict[str, Any] = {"name": session.name}
-    actions: list[dict[str, Any]] = []
-    current: str | None = None
-    for entry in session.journal:
-        if "session" in entry.action:
-            start = dict(entry.action["session"])
-            continue
-        if "screen" in entry.action:
-            current = entry.action["screen"]
-        elif entry.screen != current:
-            # Wait for the screen the decision was made on (a dialog, the next step) before
-            # acting on it: screens appear a moment after the press that opens them.
-            actions.append({"screen": entry.screen})
-            current = entry.screen
-        action = dict(entry.action)
-        if action == {"press": "next"} and actions and actions[-1] == action:
-            continue  # one step, journaled twice (by the button and by the step it opened)
-        actions.append(action)
-        wait = WAIT_AFTER_PRESS.get(str(action.get("press")))
-        if wait is not None:
-            actions.append({"wait": {"for": wait[0], "timeout": wait[1]}})
-    expect: dict[str, Any] = {
-        "step": None,
-        "task.method": None,
-        "task.backend": None,
-        "task.base_model": None,
-    }
-    dumped = session.model_dump(mode="json")
-    for key in expect:
-        expect[key] = resolve_path(dumped, key)
-    actions.append({"expect": expect})
-    document = {"version": REPLAY_VERSION, "session": start, "actions": actions}
-    header = (
-        f"# Replay exported from ftwizard session '{session.name}' ({session.id}).\n"
-        "# Run it with: ftwizard --replay THIS_FILE\n"
-    )
-    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -158,6 +158,7 @@ class GraderTestRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     record: int
+    expected: str | None = None  # what the grader compares the answer with, when it says
     output: str
     score: float
     notes: str = ""
@@ -279,6 +280,7 @@ class DeploymentSection(BaseModel):
     endpoint: str | None = None
     deployed_at: datetime | None = None
     test_prompt: str | None = None
+    test_system: str | None = None  # the system prompt the test call sent, if any
     test_reply: str | None = None
     # Local deployment: the exported adapter, the merged model and the server's folder.
     adapter_dir: str | None = None

@@ -14,7 +14,8 @@ from ftwizard.app import make_app
 from ftwizard.autopilot import run_replay, run_replay_async
 from ftwizard.cli import main
 from ftwizard.flow import start_session
-from ftwizard.replay import export_replay, parse_replay, parse_replay_text
+from ftwizard.replay import parse_replay, parse_replay_text
+from ftwizard.replay_export import export_replay
 from ftwizard.session import Backend, Method, Session
 from ftwizard.store import SessionStore
 

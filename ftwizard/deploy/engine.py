@@ -11,8 +11,10 @@
 - Fireworks: the output model is the deployment (``fireworks:accounts/<account>/models/<id>``),
   called through Fireworks' OpenAI-compatible chat completions.
 
-:func:`try_model` calls the deployment once with any prompt and records the exchange, which is
-what makes the step done: a model that answered.
+:func:`try_model` calls the deployment once with any prompt (and the system prompt the user
+left in the field, nothing else) and records the exchange, which is what makes the step done: a
+model that answered. :mod:`ftwizard.deploy.request` builds that call and shows it as curl and
+openai-SDK code.
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ftwizard.deploy.request import MAX_TEST_TOKENS, first_row
 from ftwizard.errors import InputError
-from ftwizard.inputs import read_text_lines
 from ftwizard.session import Backend, DeploymentSection, Session
 from ftwizard.store import SessionStore
 
 DEPLOY_DIR = "deploy"
 SERVED_NAME = "ftwizard-tuned"
 DEFAULT_PROMPT = "Reply with one short sentence to show that you are working."
-MAX_TEST_TOKENS = 64
 
 
 def deploy_problem(session: Session) -> str | None:
@@ -140,11 +141,32 @@ def stop_local_server(session: Session) -> None:
         LocalServer(session.deployment.server_dir).stop()
 
 
-def _first_row(path: str) -> object:
-    """The first line of a JSONL file, decoded (``{}`` when the file is empty)."""
-    for _, text in read_text_lines(path):
-        return json.loads(text or "{}")
-    return {}
+def running_servers(store: SessionStore) -> list[tuple[str, str]]:
+    """``(session id, base URL)`` of every session's local server that still runs."""
+    from ftwizard.providers.local.serve import LocalServer
+
+    found: list[tuple[str, str]] = []
+    if not store.root.is_dir():
+        return found
+    for folder in sorted(store.root.glob(f"*/artifacts/{DEPLOY_DIR}/server")):
+        server = LocalServer(folder)
+        record = server.record()
+        if record is not None and server.is_alive():
+            found.append((folder.parents[2].name, record.base_url))
+    return found
+
+
+def goodbye(store: SessionStore, session_id: str | None) -> list[str]:
+    """What to print once the app has quit: how to resume, and the servers left running."""
+    lines = [f"saved; resume with ftwizard resume {session_id}"] if session_id else []
+    servers = running_servers(store)
+    if servers:
+        lines.append("local servers still running:")
+        lines += [
+            f"  {url} (session {sid}); stop it with: ftwizard deploy {sid} --stop"
+            for sid, url in servers
+        ]
+    return lines
 
 
 def sample_prompt(session: Session) -> str:
@@ -154,7 +176,7 @@ def sample_prompt(session: Session) -> str:
         if not path:
             continue
         try:
-            row = _first_row(path)
+            row = first_row(path)
         except (OSError, ValueError, InputError):
             continue
         messages = row.get("messages") if isinstance(row, dict) else None
@@ -172,51 +194,26 @@ def sample_prompt(session: Session) -> str:
     return DEFAULT_PROMPT
 
 
-def _system_prompt(session: Session) -> str | None:
-    # The tuned model learned with the dataset's system prompt; a test without it would ask a
-    # question the model was never trained on.
-    result = session.dataset.result
-    if result is None:
-        return None
-    try:
-        row = _first_row(result.training_file)
-    except (OSError, ValueError, InputError):
-        return None
-    messages = row.get("messages") if isinstance(row, dict) else None
-    if isinstance(messages, list) and messages and isinstance(messages[0], dict):
-        first = messages[0]
-        if first.get("role") == "system" and isinstance(first.get("content"), str):
-            return str(first["content"])
-    return None
-
-
-async def try_model(session: Session, prompt: str, *, max_tokens: int = MAX_TEST_TOKENS) -> str:
-    """Call the deployed model once with ``prompt``; record and return its reply.
-
-    The dataset's system prompt, when it has one, goes first, as in training.
-    """
-    from ftwizard.providers.base import ChatMessage, GenerationRequest
+async def try_model(
+    session: Session, prompt: str, *, system: str | None = None, max_tokens: int = MAX_TEST_TOKENS
+) -> str:
+    """Call the deployed model once with ``prompt`` (after ``system``, when given); record the
+    exchange and return the reply. What is sent is exactly :func:`~ftwizard.deploy.request.
+    try_request`'s body: nothing is added to it."""
+    from ftwizard.deploy.request import try_request
     from ftwizard.providers.models import build_generation_provider, close_provider, parse_model
 
+    request = try_request(session, prompt, system=system, max_tokens=max_tokens)
     deployment = session.deployment
-    if not deployment.model:
-        raise InputError("deploy the model first", field="deployment.model")
-    prompt = prompt.strip()
-    if not prompt:
-        raise InputError("type a prompt", field="Try the model")
+    assert deployment.model is not None  # try_request checked it
     ref = parse_model(deployment.model, base_url=deployment.base_url, field="deployment.model")
     provider = build_generation_provider(ref)
-    messages = [ChatMessage(role="user", content=prompt)]
-    system = _system_prompt(session)
-    if system:
-        messages.insert(0, ChatMessage(role="system", content=system))
     try:
-        reply = await provider.generate(
-            GenerationRequest(model=ref.name, messages=messages, max_tokens=max_tokens)
-        )
+        reply = await provider.generate(request.generation)
     finally:
         await close_provider(provider)
-    deployment.test_prompt = prompt
+    deployment.test_prompt = prompt.strip()
+    deployment.test_system = system.strip() if system and system.strip() else None
     deployment.test_reply = reply.text
     return reply.text
 
@@ -226,7 +223,9 @@ __all__ = [
     "deploy",
     "deploy_folder",
     "deploy_problem",
+    "goodbye",
     "local_server_alive",
+    "running_servers",
     "sample_prompt",
     "stop_local_server",
     "try_model",

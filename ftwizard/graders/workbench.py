@@ -13,8 +13,12 @@ import itertools
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from ftwizard.datasets.loading import iter_records
+from ftwizard.errors import InputError
 from ftwizard.files import atomic_write_text
+from ftwizard.graders.fitting import expected_answer
 from ftwizard.graders.loading import GraderProblem, check_grader_file, dataset_fields
 from ftwizard.graders.preview import test_on_samples
 from ftwizard.graders.samples import grading_item, samples_from_answers, samples_from_model
@@ -107,17 +111,62 @@ def read_items(
     return items, lines
 
 
+def data_fields(path: str | None) -> set[str] | None:
+    """The fields a grader may read from this data's rows (``reference_answer`` included when
+    rows carry their own answer), or ``None`` when there is no data to read."""
+    if not path:
+        return None
+    items, _ = read_items(path, limit=50)
+    return dataset_fields(items) if items else None
+
+
+def read_spec_file(path: str | Path) -> str:
+    """A grader file's text, ready for the spec editor: a python grader's ``source_file`` is
+    read into ``source`` (the session keeps the spec, not a path beside it).
+
+    Raises :class:`InputError` naming the file (and line) when it cannot be read or is not a
+    grader mapping; problems inside the spec are left to the check, which lists them all.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise InputError("is a folder; choose a grader file (YAML or JSON)", path=p)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("grader file not found; check the path", path=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read grader file: {exc}", path=p) from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(
+            f"invalid YAML: {problem}", path=p, line=mark.line + 1 if mark else None
+        ) from None
+    if not isinstance(spec, dict):
+        raise InputError("a grader file holds one mapping with a 'type' field", path=p, line=1)
+    source_file = spec.get("source_file")
+    if spec.get("type") == "python" and isinstance(source_file, str):
+        try:
+            source = (p.parent / source_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"cannot read source_file: {exc.strerror or exc}", path=p, field="source_file"
+            ) from None
+        spec.pop("source_file")
+        spec["source"] = source
+        return yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    return text
+
+
 def check_spec(
     text: str, *, out_dir: Path, data_path: str | None
 ) -> tuple[AnyGrader | None, list[GraderProblem], Path]:
     """Write the spec to ``out_dir/grader.yaml`` and validate it against the dataset's fields."""
     path = out_dir / SPEC_FILE
     atomic_write_text(path, text if text.endswith("\n") else text + "\n")
-    fields: set[str] | None = None
-    if data_path:
-        items, _ = read_items(data_path, limit=50)
-        fields = dataset_fields(items) if items else None
-    spec, problems = check_grader_file(path, fields=fields)
+    spec, problems = check_grader_file(path, fields=data_fields(data_path))
     return spec, problems, path
 
 
@@ -179,12 +228,13 @@ async def run_sample_test(
     rows = [
         GraderTestRow(
             record=row.record,
+            expected=expected_answer(spec, item),
             output=row.output,
             score=row.score,
             notes=row.notes,
             error=error or row.error,
         )
-        for row, error in zip(result.rows, errors, strict=True)
+        for row, error, item in zip(result.rows, errors, items, strict=True)
     ]
     return GraderTest(
         spec_digest=spec_digest(text),

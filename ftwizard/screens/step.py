@@ -35,6 +35,9 @@ class StepScreen(Screen[None]):
     WAIT_CONDITIONS: ClassVar[dict[str, Callable[[StepScreen], bool]]] = {}
     # The journal entry of the set being folded, and the session before that set.
     _fold_start: tuple[int, dict[str, Any]] | None = None
+    # How each background job on this screen last ended (job -> done | failed | stopped |
+    # declined), cleared when the job starts again; replays wait on it.
+    _outcomes: dict[str, str] | None = None
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("ctrl+n", "next", "Next"),
@@ -105,6 +108,25 @@ class StepScreen(Screen[None]):
         self.refresh_frame()
         for editor in self.query(TextArea):
             editor.border_subtitle = self.EDITOR_HINT
+
+    # Background jobs ------------------------------------------------------------------------
+
+    def job_started(self, job: str) -> None:
+        """Forget how ``job`` ended last time: a replay waiting on it waits for this run."""
+        if self._outcomes is not None:
+            self._outcomes.pop(job, None)
+
+    def job_ended(self, job: str, result: str) -> None:
+        """Record how ``job`` ended (done, failed, stopped, declined) and journal it, so an
+        exported replay waits on the outcome that happened rather than on success."""
+        if self._outcomes is None:
+            self._outcomes = {}
+        self._outcomes[job] = result
+        self.wizard.journal({"outcome": {job: result}}, screen=self.screen_name)
+
+    def job_outcome(self, job: str) -> str | None:
+        """How ``job`` last ended on this screen, or ``None`` while it runs or never ran."""
+        return (self._outcomes or {}).get(job)
 
     def on_screen_resume(self) -> None:
         self.wizard.journal({"screen": self.screen_name}, screen=self.screen_name)
@@ -319,6 +341,21 @@ class StepScreen(Screen[None]):
             # Leaving the session from its first step closes it; that is not a decision to replay.
             self.wizard.journal({"press": "back"}, screen=self.screen_name)
         self.wizard.go_back(self.STEP)
+
+
+def ended(job: str, *results: str) -> Callable[[StepScreen], bool]:
+    """A wait condition: ``job`` has ended here, with one of ``results`` (any when none)."""
+
+    def holds(screen: StepScreen) -> bool:
+        outcome = screen.job_outcome(job)
+        return outcome is not None and (not results or outcome in results)
+
+    return holds
+
+
+def job_conditions(job: str) -> dict[str, Callable[[StepScreen], bool]]:
+    """``<job>-failed`` and ``<job>-ended``: the conditions every background job has."""
+    return {f"{job}-failed": ended(job, "failed"), f"{job}-ended": ended(job)}
 
 
 def _sets(screen: str, action: dict[str, Any]) -> tuple[str, set[str]]:

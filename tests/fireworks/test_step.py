@@ -50,6 +50,16 @@ def test_train_status_and_deploy_from_the_command_line(
     deployed = json.loads(capsys.readouterr().out)
     assert json.dumps(deployed).count(f"fireworks:{model}") >= 1
     assert fireworks.chat_reply in json.dumps(deployed)
+    # The request printed is the one sent, with the data's system prompt shown in it.
+    sent = fireworks.requests_to("/inference/v1/chat/completions", "POST")[-1].json()
+    assert deployed["request"] == sent
+    assert [m["role"] for m in sent["messages"]] == ["system", "user"]
+    assert main(["deploy", session.id, "--system", "", "--prompt", "Printer on fire"]) == 0
+    printed = capsys.readouterr().out
+    sent = fireworks.requests_to("/inference/v1/chat/completions", "POST")[-1].json()
+    assert sent["messages"] == [{"role": "user", "content": "Printer on fire"}]
+    assert "request      POST http" in printed and '"content": "Printer on fire"' in printed
+    assert '"role": "system"' not in printed
     assert fireworks.job_count == 1
 
 

@@ -112,7 +112,8 @@ async def test_a_broken_script_scores_zero_with_the_error_per_row(
         await _test_on_samples(app, pilot)
         assert _scores(app) == ["1.00", "0.00", "1.00", "1.00", "0.00"]
         table = app.screen.query_one("#grader-results", DataTable)
-        assert "no blue allowed" in str(table.get_row_at(1)[3])
+        assert "no blue allowed" in str(table.get_cell_at((1, 4)))
+        assert str(table.get_cell_at((1, 2))) == "blue"  # the expected answer beside it
         assert "2 error(s)" in _text(app, "#grader-mean")
 
 

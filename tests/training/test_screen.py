@@ -6,6 +6,7 @@ moves when the test says so: no test waits for simulated time.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -203,20 +204,35 @@ async def test_completion_checkpoints_then_deploy_and_try_the_model(
         assert deployed in _text(app, "#deploy-info")
         prompt = app.screen.query_one("#deploy-prompt", Input)
         prompt.value = "My invoice is wrong"
+        # The system prompt is shown, not added silently: the data's own, in its field.
+        system = app.screen.query_one("#deploy-system", Input)
+        assert system.value == tickets.valid_rows()[0]["messages"][0]["content"]
+        system.value = ""  # the prompt alone
+        await pilot.pause()
+        shown = _text(app, "#deploy-request")
+        snippets = _text(app, "#deploy-snippets")
         await _press(app, pilot, "#deploy-send")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.session.deployment.test_reply == "echo: My invoice is wrong"
         assert "echo: My invoice is wrong" in _text(app, "#deploy-reply")
+        sent = openai_env.chat_bodies()[-1]
+        assert sent["messages"] == [{"role": "user", "content": "My invoice is wrong"}]
+        body = json.loads(shown[shown.index("{") :])
+        assert body == sent  # what the screen showed is what the endpoint got
+        assert "curl " in snippets and "client.chat.completions.create(" in snippets
+        assert "Bearer $OPENAI_API_KEY" in snippets
     saved = store.load(session.id)
     assert saved.deployment.test_prompt == "My invoice is wrong"
     journal = [e.action for e in saved.journal if e.screen == "training"]
     assert {"set": {"training-checkpoints": first}} in journal
     assert {"press": "choose-checkpoint"} in journal
     deploy_journal = [e.action for e in saved.journal if e.screen == "deploy"]
-    assert deploy_journal[-2:] == [
+    assert deploy_journal[-4:] == [
+        {"set": {"deploy-system": ""}},
         {"set": {"deploy-prompt": "My invoice is wrong"}},
         {"press": "deploy-send"},
+        {"outcome": {"model-call": "done"}},
     ]
     assert openai_env.tuning.job_count == 1
 

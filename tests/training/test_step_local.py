@@ -15,6 +15,7 @@ import pytest
 
 from ftwizard.cli import main
 from ftwizard.deploy import engine as deploy
+from ftwizard.deploy.request import dataset_system_prompt
 from ftwizard.providers.local.job import LocalTrainingJob
 from ftwizard.store import SessionStore
 from ftwizard.training import jobs as training_jobs
@@ -67,7 +68,11 @@ def test_train_status_and_deploy_from_the_command_line(
         assert deploy.deploy_problem(deployed) is None
         # Another prompt through the same deployment: a label again.
         reply = asyncio.run(
-            deploy.try_model(deployed, tickets.valid_rows()[1]["messages"][-2]["content"])
+            deploy.try_model(
+                deployed,
+                tickets.valid_rows()[1]["messages"][-2]["content"],
+                system=dataset_system_prompt(deployed),
+            )
         )
         assert reply in LABELS
     finally:

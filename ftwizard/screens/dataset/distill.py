@@ -179,6 +179,7 @@ class DistillTab(StepScreen):
         if self.busy:
             self.notify("Wait for the check to finish.", severity="warning")
             return
+        self.job_started("distill")
         try:
             plan = plan_distill(self.session, self.wizard.store)
             found = estimate(plan)
@@ -187,6 +188,7 @@ class DistillTab(StepScreen):
         except FtwizardError as exc:
             self.query_one("#distill-status", Static).update(Text(str(exc), style="red"))
             self.notify(str(exc), title="Cannot distill", severity="error")
+            self.job_ended("distill", "failed")
             return
         if not needs_spend(plan, found):
             self._start_distill(plan, found)
@@ -195,11 +197,14 @@ class DistillTab(StepScreen):
             message = "Distillation calls a paid teacher; a replay runs it only with --allow-spend."
             self.query_one("#distill-status", Static).update(Text(message, style="red"))
             self.notify(message, severity="error")
+            self.job_ended("distill", "failed")
             return
 
         def confirmed(answer: bool | None) -> None:
             if answer:
                 self._start_distill(plan, found)
+            else:
+                self.job_ended("distill", "declined")
 
         self.app.push_screen(
             ConfirmScreen(
@@ -287,6 +292,7 @@ class DistillTab(StepScreen):
             self.query_one("#distill-status", Static).update(Text(message, style="red"))
             self.notify(message, title="Distillation failed", severity="error")
         self._show_distill_estimate()
+        self.job_ended("distill", "stopped" if stopped else "failed")
         self.refresh_frame()
 
     def _distill_finished(self, result: DistillResult) -> None:
@@ -300,6 +306,7 @@ class DistillTab(StepScreen):
         self._distill_ended()
         self._show_distill_summary()
         self._show_distill_estimate()
+        self.job_ended("distill", "done")
         if result.kept == 0:
             self.query_one("#distill-status", Static).update(
                 Text("No answer was kept: the training file stays as it was.", style="yellow")

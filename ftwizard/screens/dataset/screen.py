@@ -39,6 +39,7 @@ from ftwizard.screens.dataset.problems import ProblemsTab, checked_text
 from ftwizard.screens.dataset.tokens import TokensTab
 from ftwizard.screens.dataset.topics import TopicsTab
 from ftwizard.screens.file_picker import FilePickerScreen
+from ftwizard.screens.step import job_conditions
 from ftwizard.session import DatasetResult, Session, StepId
 
 HELP = """\
@@ -77,6 +78,8 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         "distill-finished": lambda screen: (
             not screen.distilling and screen.session.dataset.distilled is not None
         ),
+        **job_conditions("dataset-check"),
+        **job_conditions("distill"),
     }
 
     def __init__(self) -> None:
@@ -211,6 +214,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             self._ask_and_distill()
         elif button == "distill-stop":
             event.stop()
+            self.wizard.journal({"press": button}, screen=self.screen_name)
             self._distill_stop.set()
             self.query_one("#distill-status", Static).update(
                 "Stopping after the answers in flight..."
@@ -246,8 +250,10 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             # The run switches the training file when it ends and checks the new one then.
             self.notify("Distillation is running; it checks its file when it finishes.")
             return
+        self.job_started("dataset-check")
         if not self.session.dataset.choice.train_path:
             self.notify("Choose a training file first.", severity="warning")
+            self.job_ended("dataset-check", "failed")
             return
         self.busy = True
         bar = self.query_one("#dataset-progress", ProgressBar)
@@ -291,6 +297,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self.query_one("#dataset-progress", ProgressBar).display = False
         self.query_one("#dataset-status", Static).update(Text(message, style="bold red"))
         self.notify(message, title="Cannot check the data", severity="error")
+        self.job_ended("dataset-check", "failed")
         self.refresh_frame()
 
     def _checked(self, result: DatasetResult, report: ValidationReport) -> None:
@@ -302,6 +309,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self.query_one("#dataset-status", Static).update(checked_text(report))
         self._status_shows_result = True
         self._show_report()
+        self.job_ended("dataset-check", "done")
         self.refresh_frame()
 
     def _load_report(self) -> None:

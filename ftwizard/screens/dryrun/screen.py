@@ -18,7 +18,7 @@ from ftwizard.flow import dryrun_problem
 from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.dryrun.decision import DecisionPanel
 from ftwizard.screens.dryrun.results import ResultsPanel
-from ftwizard.screens.step import StepScreen
+from ftwizard.screens.step import StepScreen, job_conditions
 from ftwizard.session import StepId, assign
 
 HELP = """\
@@ -59,9 +59,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         "dryrun-finished": lambda screen: (
             not screen.busy and screen.session.dryrun.verdict is not None
         ),
-        # The last press of Run ended in an error (a missing key, nothing measured): what a
-        # replay of a keyless cloud dry run waits on instead of a verdict that never comes.
-        "dryrun-failed": lambda screen: not screen.busy and screen.failure is not None,
+        **job_conditions("dryrun"),
     }
 
     def __init__(self) -> None:
@@ -71,6 +69,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self._cancel: Any = None
         # Why the last run did not give a verdict (None: it did, or none was tried).
         self.failure: str | None = None
+        # Set by Stop, so the run's end is recorded as stopped, not as done or failed.
+        self._stopping = False
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -262,6 +262,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             self._ask_and_run()
         elif button == "dryrun-stop":
             event.stop()
+            self.wizard.journal({"press": button}, screen=self.screen_name)
+            self._stopping = True
             if self._cancel is not None:
                 self._cancel()
         elif button == "dryrun-proceed":
@@ -284,6 +286,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         from ftwizard.dryrun.cost import estimate_dryrun_cost
         from ftwizard.dryrun.session import preflight_session_dryrun
 
+        self.job_started("dryrun")
         try:
             # The preflight first: a missing key is named before any cost question.
             config, spec = preflight_session_dryrun(self.session, self.wizard.store)
@@ -291,6 +294,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         except FtwizardError as exc:
             self.failure = str(exc)
             self.notify(str(exc), title="Cannot run the dry run", severity="error")
+            self.job_ended("dryrun", "failed")
             return
         if not estimate.paid:
             self._start(config, spec, estimate)
@@ -300,6 +304,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
                 "This dry run calls a paid model; a replay runs it only with --allow-spend.",
                 severity="error",
             )
+            self.job_ended("dryrun", "failed")
             return
         usd = estimate.cost.total_usd
         price = "an unknown amount" if usd is None else f"about ${usd:.4f}"
@@ -307,6 +312,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         def confirmed(answer: bool | None) -> None:
             if answer:
                 self._start(config, spec, estimate)
+            else:
+                self.job_ended("dryrun", "declined")
 
         self.app.push_screen(
             ConfirmScreen(
@@ -321,6 +328,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     def _start(self, config: Any, spec: Any, estimate: Any) -> None:
         self.failure = None
         self.busy = True
+        self._stopping = False
         bar = self.query_one("#dryrun-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(1, estimate.samples), progress=0)
@@ -341,6 +349,8 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             dry = DryRun(config, spec, judge=judge, sample_set=estimate.sample_set, journal=journal)
             loop = asyncio.get_running_loop()
             self._cancel = lambda: loop.call_soon_threadsafe(dry.cancel)
+            if self._stopping:  # Stop was pressed before the run could take it
+                dry.cancel()
             try:
                 return await dry.run(on_progress=progress)
             finally:
@@ -380,6 +390,7 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.query_one("#dryrun-stop", Button).display = False
         self.query_one("#dryrun-live", Static).update(Text(message, style="red"))
         self.notify(message, title="Dry run failed", severity="error")
+        self.job_ended("dryrun", "stopped" if self._stopping else "failed")
         self.refresh_frame()
 
     def _finished(self, report: DryRunReport) -> None:
@@ -401,4 +412,5 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
             f"{report.generation_failures} failed to answer."
         )
         self._show_report(report)
+        self.job_ended("dryrun", "stopped" if self._stopping else "done")
         self.refresh_frame()

@@ -32,6 +32,8 @@ class EvaluateRunning(StepScreen):
     # Set by :class:`EvaluateScreen`'s constructor; ``_stop`` is polled by the A/B worker.
     busy: bool
     _stop: bool
+    # The job the last run button started (grader-eval or ab-eval), for its outcome.
+    _eval_job: str = "grader-eval"
     grader_report: GraderComparison | None
     pairwise_report: PairwiseReport | None
 
@@ -45,6 +47,10 @@ class EvaluateRunning(StepScreen):
         if self.busy:
             return
         from ftwizard.graders.judges import judge_ref
+
+        self._stop = False
+        self._eval_job = "ab-eval" if judges else "grader-eval"
+        self.job_started(self._eval_job)
 
         try:
             plan = make_plan(self.session, with_judges=judges)
@@ -74,6 +80,8 @@ class EvaluateRunning(StepScreen):
         def confirmed(answer: bool | None) -> None:
             if answer:
                 self._start(plan, spec, judges=judges)
+            else:
+                self.job_ended(self._eval_job, "declined")
 
         what = "the blind A/B" if judges else "the grader comparison"
         self.app.push_screen(
@@ -203,6 +211,7 @@ class EvaluateRunning(StepScreen):
         message = redact(message)
         self.query_one("#eval-status", Static).update(Text(message, style="red"))
         self.notify(message, title="Evaluation did not run", severity="error")
+        self.job_ended(self._eval_job, "stopped" if self._stop else "failed")
         self.refresh_frame()
 
     def _finished(self, plan: EvalPlan, result: GraderComparison | PairwiseReport) -> None:
@@ -226,4 +235,5 @@ class EvaluateRunning(StepScreen):
         except (OSError, FtwizardError) as exc:
             status += f" (the run ledger was not updated: {exc})"
         self.query_one("#eval-status", Static).update(status)
+        self.job_ended(self._eval_job, "done")
         self.refresh_frame()

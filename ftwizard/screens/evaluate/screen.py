@@ -33,6 +33,7 @@ from ftwizard.flow import evaluate_problem
 from ftwizard.report.evaluation import load_grader_report, load_pairwise_report
 from ftwizard.screens.evaluate.results import EvaluateResults
 from ftwizard.screens.evaluate.running import EvaluateRunning
+from ftwizard.screens.step import job_conditions
 from ftwizard.session import Session, StepId
 
 HELP = """\
@@ -73,6 +74,8 @@ class EvaluateScreen(EvaluateRunning, EvaluateResults):
         "evaluation-judged": lambda screen: (
             not screen.busy and screen.session.evaluation.ab_report_file is not None
         ),
+        **job_conditions("grader-eval"),
+        **job_conditions("ab-eval"),
     }
 
     def __init__(self) -> None:
@@ -288,6 +291,7 @@ class EvaluateScreen(EvaluateRunning, EvaluateResults):
             self._ask_and_run(judges=button == "run-ab")
         elif button == "eval-stop":
             event.stop()
+            self.wizard.journal({"press": button}, screen=self.screen_name)
             self._stop = True
             self.query_one("#eval-status", Static).update("Stopping...")
         else:

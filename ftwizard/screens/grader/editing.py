@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from textual.widgets import Input, RadioButton, RadioSet, Select, TextArea
 
-from ftwizard.graders.workbench import STARTERS, gallery
+from ftwizard.graders.workbench import STARTERS, gallery, read_spec_file
+from ftwizard.screens.grader.fitting import FitMixin
 from ftwizard.screens.grader.sandbox_note import SandboxNoteMixin
 from ftwizard.screens.grader.specs import judge_yaml, parse_spec, script_yaml, style_of
 from ftwizard.session import assign
 
 
-class EditingMixin(SandboxNoteMixin):
+class EditingMixin(FitMixin, SandboxNoteMixin):
     """Keeps the forms, the spec editor and the session's spec text in step."""
 
     # Set while the screen writes the editors itself, so those writes are not decisions.
@@ -43,6 +43,31 @@ class EditingMixin(SandboxNoteMixin):
             self.query_one("#judge-rubric", TextArea).load_text(str(system))
         elif spec.get("type") == "python" and isinstance(spec.get("source"), str):
             self.query_one("#grader-source", TextArea).load_text(spec["source"])
+
+    def set_spec_text(self, text: str, *, journal: bool = True) -> None:
+        """Replace the whole spec; journaled as the spec editor's text unless ``journal`` is
+        false (a loaded file: the replay loads the same file)."""
+        if journal:
+            self._set_spec(text, widget_id="grader-spec", value=text)
+            return
+        if assign(self.session.grader, "spec_text", text):
+            self.wizard.save_session()
+        editor = self.query_one("#grader-spec", TextArea)
+        if editor.text != text:
+            self._filling = True
+            editor.load_text(text)
+            self._filling = False
+        self.refresh_frame()
+
+    def fill_from_spec(self, text: str) -> None:
+        """Show the style and the forms that edit this spec, without journaling them."""
+        style = style_of(parse_spec(text))
+        self._filling = True
+        self.query_one(f"#grader-style-{style}", RadioButton).value = True
+        self._fill_forms(text)
+        self._filling = False
+        self.session.grader.style = style
+        self._show_style(style)
 
     def _set_spec(self, text: str, *, widget_id: str, value: Any) -> None:
         self.decide(
@@ -80,19 +105,19 @@ class EditingMixin(SandboxNoteMixin):
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        if event.select.id != "grader-example" or not isinstance(event.value, str):
+        if not isinstance(event.value, str):
+            return
+        if event.select.id == "grader-map-field":
+            if not self._filling:
+                self.map_missing_field(event.value)
+            return
+        if event.select.id != "grader-example":
             return
         path = gallery().get(event.value)
         if path is None:
             return
-        text = path.read_text(encoding="utf-8")
-        spec = parse_spec(text)
-        source_file = spec.get("source_file")
-        if spec.get("type") == "python" and isinstance(source_file, str):
-            # The spec is copied into the session, so its script is copied in with it.
-            spec.pop("source_file")
-            spec["source"] = (path.parent / source_file).read_text(encoding="utf-8")
-            text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+        # The spec is copied into the session, so a script's source_file is copied in with it.
+        text = read_spec_file(path)
         example = event.value
 
         self.decide(
@@ -100,13 +125,7 @@ class EditingMixin(SandboxNoteMixin):
             example,
             lambda session: assign(session.grader, "example", example),
         )
-        style = style_of(spec)
-        self._filling = True
-        self.query_one(f"#grader-style-{style}", RadioButton).value = True
-        self._fill_forms(text)
-        self._filling = False
-        self.session.grader.style = style
-        self._show_style(style)
+        self.fill_from_spec(text)
         self._set_spec(text, widget_id="grader-spec", value=text)
 
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -23,6 +23,7 @@ from ftwizard.graders.workbench import SAMPLES_PER_TEST, gallery, spec_digest
 from ftwizard.screens.grader.editing import EditingMixin
 from ftwizard.screens.grader.specs import STYLE_LABELS
 from ftwizard.screens.grader.testing import SampleTestMixin
+from ftwizard.screens.step import job_conditions
 from ftwizard.session import StepId
 from ftwizard.widgets.choice import Choice
 
@@ -55,6 +56,7 @@ class GraderScreen(EditingMixin, SampleTestMixin):
     HELP: ClassVar[str] = HELP
     WAIT_CONDITIONS: ClassVar[dict[str, Any]] = {
         "grader-tested": lambda screen: not screen.busy and screen.session.grader.test is not None,
+        **job_conditions("grader-test"),
     }
 
     def __init__(self) -> None:
@@ -70,10 +72,17 @@ class GraderScreen(EditingMixin, SampleTestMixin):
             for style, label in STYLE_LABELS.items():
                 yield Choice(label, id=f"grader-style-{style}")
         yield Select[str](
-            [(name.replace("_", " "), name) for name in gallery()],
+            [(self.example_label(name, path), name) for name, path in gallery().items()],
             id="grader-example",
             prompt="or start from an example",
         )
+        with Horizontal(classes="row"):
+            yield Input(placeholder="or load a grader file (YAML or JSON)", id="grader-file")
+            yield Button("Browse", id="grader-browse")
+            yield Button("Load", id="grader-load")
+        yield Static("", id="grader-fit")
+        with Horizontal(classes="row", id="grader-map-row"):
+            yield Select[str]([], id="grader-map-field", prompt="a field of your data")
         yield Label("Judge", classes="field-label judge-only")
         with Horizontal(classes="row judge-only"):
             yield Input(placeholder="judge model, e.g. gpt-4.1-mini-2025-04-14", id="judge-model")
@@ -103,8 +112,9 @@ class GraderScreen(EditingMixin, SampleTestMixin):
         # Fixed widths, as in every table: see welcome.py.
         table.add_column("Record", key="record", width=7)
         table.add_column("Score", key="score", width=6)
-        table.add_column("Answer", key="output", width=60)
-        table.add_column("Notes", key="notes", width=80)
+        table.add_column("Expected", key="expected", width=24)
+        table.add_column("Answer", key="output", width=40)
+        table.add_column("Notes", key="notes", width=60)
         grader = self.session.grader
         self._filling = True
         if grader.style:
@@ -127,6 +137,7 @@ class GraderScreen(EditingMixin, SampleTestMixin):
 
     def refresh_frame(self) -> None:
         super().refresh_frame()
+        self.refresh_fit()
         grader = self.session.grader
         text = grader.spec_text or ""
         tested = grader.test is not None and grader.test.spec_digest == spec_digest(text)
@@ -148,6 +159,12 @@ class GraderScreen(EditingMixin, SampleTestMixin):
             else:
                 skip = self._tested_records if button == "grader-more" else 0
                 self._start_test(skip)
+        elif button == "grader-browse":
+            event.stop()
+            self.browse_grader()
+        elif button == "grader-load":
+            event.stop()
+            self.load_grader_file()
         elif button == "grader-looks-right":
             event.stop()
             self._confirm()
@@ -158,3 +175,8 @@ class GraderScreen(EditingMixin, SampleTestMixin):
             self.notify("Edit the grader, then test it again.")
         else:
             pass  # next and back: Textual calls StepScreen.on_button_pressed after this
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "grader-file":
+            event.stop()
+            self.load_grader_file()

@@ -51,11 +51,16 @@ class SampleTestMixin(StepScreen):
         return False
 
     def _start_test(self, skip: int) -> None:
-        if self.busy or not self._check():
+        if self.busy:
+            return
+        self.job_started("grader-test")
+        if not self._check():
+            self.job_ended("grader-test", "failed")
             return
         data_path = self._data_path()
         if data_path is None:
             self.notify("Check the dataset step first: samples come from it.", severity="warning")
+            self.job_ended("grader-test", "failed")
             return
         self.busy = True
         self.query_one("#grader-source-label", Static).update("Grading samples...")
@@ -119,6 +124,7 @@ class SampleTestMixin(StepScreen):
         self.busy = False
         self.query_one("#grader-source-label", Static).update(Text(message, style="red"))
         self.notify(message, title="Test did not run", severity="error")
+        self.job_ended("grader-test", "failed")
         self.refresh_frame()
 
     def _tested(self, test: GraderTest, skip: int) -> None:
@@ -127,6 +133,7 @@ class SampleTestMixin(StepScreen):
         self.session.grader.test = test
         self.wizard.save_session()
         self._show_test(test)
+        self.job_ended("grader-test", "done")
         self.refresh_frame()
 
     def _show_test(self, test: GraderTest) -> None:
@@ -140,8 +147,9 @@ class SampleTestMixin(StepScreen):
             table.add_row(
                 row.record,
                 Text(f"{row.score:.2f}", style="green" if row.score >= 0.5 else "red"),
-                one_line(row.output, 60),
-                one_line(notes, 80),
+                one_line(row.expected, 24) if row.expected is not None else "-",
+                one_line(row.output, 40),
+                one_line(notes, 60),
             )
         errors = f", {test.n_errors} error(s)" if test.n_errors else ""
         self.query_one("#grader-mean", Static).update(f"Average score {test.mean:.2f}{errors}")

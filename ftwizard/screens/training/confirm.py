@@ -114,9 +114,11 @@ class ConfirmPart(StepScreen):
     def _ask_start(self) -> None:
         session = self.session
         store = self.wizard.store
+        self.job_started("training")
         blocker = training_plan.training_blocker(session, store)
         if blocker:
             self.notify(blocker, title="Not yet", severity="warning")
+            self.job_ended("training", "failed")
             return
         backend = session.task.backend
         if backend is Backend.local:
@@ -133,6 +135,7 @@ class ConfirmPart(StepScreen):
                 title="Not started",
                 severity="error",
             )
+            self.job_ended("training", "failed")
             return
         provider = self._provider()
         if isinstance(provider, QuotingProvider):
@@ -162,6 +165,7 @@ class ConfirmPart(StepScreen):
     def _quote_failed(self, message: str) -> None:
         self.query_one("#provider-quote", Static).update(Text(message, style="red"))
         self.notify(message, title="No price estimate", severity="error")
+        self.job_ended("training", "failed")
 
     def _quoted(self, quote: PriceQuote | None) -> None:
         widget = self.query_one("#provider-quote", Static)
@@ -172,6 +176,7 @@ class ConfirmPart(StepScreen):
         widget.update(Text(quote.summary, style="bold" if quote.allowed else "bold red"))
         if not quote.allowed:
             self.notify(quote.summary, title="Not started", severity="error")
+            self.job_ended("training", "failed")
             return
         self.session.training.estimated_cost_usd = quote.usd
         self.wizard.save_session()
@@ -191,6 +196,8 @@ class ConfirmPart(StepScreen):
         def answer(yes: bool | None) -> None:
             if yes:
                 self._start()
+            else:
+                self.job_ended("training", "declined")
 
         self.app.push_screen(
             ConfirmScreen(
@@ -211,6 +218,7 @@ class ConfirmPart(StepScreen):
             provider = self._provider()
         except FtwizardError as exc:
             self.notify(str(exc), title="Not started", severity="error")
+            self.job_ended("training", "failed")
             return
         self.wizard.save_session()
         self.busy = True
@@ -237,6 +245,7 @@ class ConfirmPart(StepScreen):
         self.busy = False
         self.query_one("#training-status", Static).update(Text(message, style="red"))
         self.notify(message, title="Training did not start", severity="error")
+        self.job_ended("training", "failed")
         self.refresh_frame()
 
     def _job_created(self, job_id: str, reattached: bool) -> None:

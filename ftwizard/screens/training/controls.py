@@ -98,6 +98,7 @@ class ControlsPart(StepScreen):
             training_jobs.record_job(self.session, job_id)
         if (section.events_cursor, section.metrics_cursor) != (events_cursor, metrics_cursor):
             return  # a newer poll already applied these points
+        was_finished = section.status in ("succeeded", "failed", "cancelled")
         training_follow.apply_update(self.session, update)
         self.wizard.save_session()
         self._show_job(update.status)
@@ -105,6 +106,10 @@ class ControlsPart(StepScreen):
         if update.status.finished:
             self._stop_polling()
             training_follow.record_in_ledger(self.session, self.wizard.store)
+            if not was_finished:
+                state = update.status.state.value
+                result = {"succeeded": "done", "cancelled": "stopped"}.get(state, "failed")
+                self.job_ended("training", result)
 
     def _ask_control(self, action: str) -> None:
         questions = {

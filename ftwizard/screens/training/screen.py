@@ -24,6 +24,7 @@ from textual.widgets import Button, DataTable, Input, Label, Log, ProgressBar, S
 from textual_plotext import PlotextPlot
 
 from ftwizard.providers.training import JobStatus, TrainingProvider
+from ftwizard.screens.step import job_conditions
 from ftwizard.screens.training.charts import STEP_COLUMNS, ChartsPart
 from ftwizard.screens.training.checkpoints import CheckpointsPart
 from ftwizard.screens.training.confirm import ConfirmPart
@@ -67,6 +68,7 @@ class TrainingScreen(ConfirmPart, ChartsPart, CheckpointsPart, ControlsPart):
         "training-finished": lambda screen: (
             screen.session.training.status in ("succeeded", "failed", "cancelled")
         ),
+        **job_conditions("training"),
     }
 
     def __init__(self) -> None:
