@@ -65,6 +65,9 @@ def register(sub: Any) -> None:
         '"judges","kappa",...}',
     )
     parser.set_defaults(handler=run_eval_ab)
+    from ftwizard.evaluate import checkpoint_commands
+
+    checkpoint_commands.register(sub)
 
 
 def run_eval_ab(args: argparse.Namespace) -> int:
