@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ftwizard.errors import InputError
-from ftwizard.session import ModelIdentity
+from ftwizard.session import ModelIdentity, Session
 
 # The file that holds a folder's trained weights, in the order looked for: a LoRA adapter
 # (peft), then a whole model (transformers). Sharded models are named by their index file.
@@ -155,10 +155,37 @@ def same_weights(a: ModelIdentity | None, b: ModelIdentity | None) -> bool:
     return a.model is not None and a.model == b.model
 
 
+def identity_flags(session: Session) -> list[str]:
+    """Every way the session's deployed or evaluated weights are not what was evaluated:
+    files changed since, or an evaluation of other weights than the ones deployed."""
+    flags: list[str] = []
+    deployed = session.deployment.identity
+    change = identity_change(deployed)
+    if change:
+        flags.append(f"deployed model: {change}")
+    ev = session.evaluation
+    for label, identity in (
+        ("grader comparison", ev.grader_identity),
+        ("blind A/B", ev.ab_identity),
+    ):
+        if identity is None:
+            continue
+        change = identity_change(identity)
+        if change:
+            flags.append(f"{label}: {change}")
+        elif deployed is not None and not same_weights(identity, deployed):
+            flags.append(
+                f"{label}: it evaluated {identity.label()}, but the deployed model is "
+                f"{deployed.label()}"
+            )
+    return flags
+
+
 __all__ = [
     "WEIGHTS_FILES",
     "hosted_identity",
     "identity_change",
+    "identity_flags",
     "local_identity",
     "same_weights",
     "sha256_file",
