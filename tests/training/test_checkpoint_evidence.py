@@ -15,6 +15,7 @@ from ftwizard.evaluate.session import record_grader_comparison
 from ftwizard.graders.results import GradeResult
 from ftwizard.identity import identity_change, identity_flags, local_identity, sha256_file
 from ftwizard.providers.training import CheckpointInfo
+from ftwizard.report.build import write_report
 from ftwizard.session import Backend, CheckpointEval, CheckpointScore, Session
 from ftwizard.store import SessionStore
 from ftwizard.training import follow as training_follow
@@ -186,6 +187,22 @@ def test_an_adapter_changed_after_evaluation_is_flagged_in_show(
     out = capsys.readouterr().out
     assert "CHANGED     deployed model: the adapter weights" in out
     assert "CHANGED     grader comparison:" in out
+    markdown = Path(write_report(store, session.id).markdown).read_text()
+    assert f"| grader comparison | `{digest[:12]}` |" in markdown
+    assert "- **CHANGED**: deployed model: the adapter weights" in markdown
+
+
+def test_the_report_plots_the_score_by_checkpoint(store: SessionStore, tickets: Tickets) -> None:
+    session = with_checkpoints(store, tickets, [0.1, 0.4, 0.77])
+    store.save(session)
+    files = write_report(store, session.id)
+    drawn = {p.name: p.file for p in files.plots if p.file}
+    assert "checkpoint-scores" in drawn
+    assert Path(drawn["checkpoint-scores"] or "").read_bytes().startswith(b"\x89PNG")
+    markdown = Path(files.markdown).read_text()
+    assert "| ck30 | 30 | 0.770 |" in markdown
+    assert "Best checkpoint: **ck30** by grader score (0.77)." in markdown
+    assert "more epochs may help" in markdown
 
 
 def ckpt_reply(labels: dict[str, str]) -> Any:
