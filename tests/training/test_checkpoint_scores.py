@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,11 @@ ROWS = 40
 def trained_session(store: SessionStore, tickets: Tickets, ramp: TrainedAdapter) -> Session:
     """A local session whose training finished with the ramp run's checkpoints."""
     session = session_at_training(store, tickets, backend=Backend.local)
+    # What the local provider reports for the run (run in its own thread: a screen test calls
+    # this inside its event loop).
     provider = LocalTrainingProvider(ramp.run_dir.parent)
-    checkpoints = asyncio.run(provider.checkpoints(str(ramp.run_dir)))
+    with ThreadPoolExecutor(1) as pool:
+        checkpoints = pool.submit(asyncio.run, provider.checkpoints(str(ramp.run_dir))).result()
     training = session.training
     training.status = "succeeded"
     training.fine_tuned_model = str(ramp.adapter_dir)
@@ -123,3 +127,49 @@ def test_an_interrupted_scoring_run_resumes_with_the_checkpoints_not_scored(
     assert [s.id for s in section.scores] == ["step-4", "step-8", "step-12"]
     assert section.scores[0].scored_at == first
     assert all(s.score is not None for s in section.scores)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(80, 24), (120, 60)])
+async def test_the_training_screen_scores_the_checkpoints_and_chooses_by_score(
+    store: SessionStore,
+    tiny_model: Path,
+    tickets: Tickets,
+    tickets_ramp: TrainedAdapter,
+    size: tuple[int, int],
+) -> None:
+    from textual.widgets import Button, DataTable, Input, Static
+
+    from ftwizard.app import make_app
+    from ftwizard.screens.training.screen import TrainingScreen
+
+    session = trained_session(store, tickets, tickets_ramp)
+    app = make_app(store=store, session_id=session.id)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrainingScreen)
+        assert screen.query_one("#checkpoint-scores-panel").display
+        screen.query_one("#checkpoint-rows", Input).value = "10"
+        screen.query_one("#score-checkpoints", Button).press()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.session is not None
+        assert TrainingScreen.WAIT_CONDITIONS["checkpoints-scored"](screen)
+        section = app.session.training.checkpoint_eval
+        assert section is not None and section.rows == 10
+        assert [s.id for s in section.scores if s.score is not None] == [
+            "step-4",
+            "step-8",
+            "step-12",
+        ]
+        assert screen.query_one("#checkpoint-scores", DataTable).row_count == 3
+        screen.query_one("#choose-best", Button).press()
+        await pilot.pause()
+        assert app.session.training.chosen_by == "grader score"
+        summary = str(screen.query_one("#training-summary", Static).render())
+        assert "Best checkpoint by grader score" in summary
+    saved = store.load(session.id)
+    assert saved.training.checkpoint_eval is not None
+    assert {"press": "score-checkpoints"} in [e.action for e in saved.journal]
