@@ -36,6 +36,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _parts(weights: Path) -> list[Path]:
+    """The files whose bytes are the weights: the file itself, or a sharded model's index and
+    every shard it names (hashing the index alone would miss a changed shard)."""
+    if not weights.name.endswith(".index.json"):
+        return [weights]
+    import json
+
+    try:
+        mapping = json.loads(weights.read_text(encoding="utf-8")).get("weight_map", {})
+    except (OSError, ValueError, AttributeError):
+        return [weights]
+    shards = sorted({str(name) for name in mapping.values()})
+    return [weights, *((weights.parent / name).resolve() for name in shards)]
+
+
+def sha256_weights(weights: Path) -> str:
+    """The digest of a weights file, or of a sharded model (its index and shards, in order)."""
+    parts = _parts(weights)
+    if len(parts) == 1:
+        return sha256_file(weights)
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(f"{part.name}:{sha256_file(part)}\n".encode())
+    return digest.hexdigest()
+
+
 def weights_file(folder: str | Path) -> Path:
     """The resolved weights file of a model or adapter folder (or of a file given directly).
 
@@ -59,8 +85,9 @@ def weights_file(folder: str | Path) -> Path:
 
 
 def _stat(path: Path) -> tuple[int, int]:
-    info = path.stat()
-    return info.st_size, info.st_mtime_ns
+    """Total size and latest modification time of the weights' files."""
+    infos = [part.stat() for part in _parts(path)]
+    return sum(i.st_size for i in infos), max(i.st_mtime_ns for i in infos)
 
 
 def local_identity(
@@ -74,7 +101,7 @@ def local_identity(
         model=model,
         source=os.fspath(folder),
         path=str(weights),
-        sha256=sha256_file(weights),
+        sha256=sha256_weights(weights),
         size=size,
         mtime_ns=mtime,
     )
@@ -83,7 +110,7 @@ def local_identity(
         m_size, m_mtime = _stat(merged_weights)
         identity.merged_source = os.fspath(merged)
         identity.merged_path = str(merged_weights)
-        identity.merged_sha256 = sha256_file(merged_weights)
+        identity.merged_sha256 = sha256_weights(merged_weights)
         identity.merged_size = m_size
         identity.merged_mtime_ns = m_mtime
     return identity
@@ -106,17 +133,17 @@ def _file_change(
         return None
     try:
         now = weights_file(source)
-    except InputError:
+    except (InputError, OSError):
         return f"the {label} {source} is gone"
     if path and str(now) != path:
         # A re-pointed symlink or a replaced folder: hash what is there now.
-        if sha256_file(now) != sha:
+        if sha256_weights(now) != sha:
             return f"the {label} {source} now points at {now}, whose weights differ"
         return None
     n_size, n_mtime = _stat(now)
     if n_size == size and n_mtime == mtime:
         return None  # untouched since it was hashed
-    if sha256_file(now) != sha:
+    if sha256_weights(now) != sha:
         return f"the {label} weights {now} changed since they were evaluated"
     return None
 
@@ -189,5 +216,6 @@ __all__ = [
     "local_identity",
     "same_weights",
     "sha256_file",
+    "sha256_weights",
     "weights_file",
 ]

@@ -217,7 +217,19 @@ async def _score_one(
 
     info = candidate.info
     assert candidate.model is not None
-    identity = _identity(candidate)
+    try:
+        identity = _identity(candidate)
+    except (InputError, OSError) as exc:
+        # A checkpoint folder deleted or emptied since training: say so, score the others.
+        return CheckpointScore(
+            id=info.id,
+            step=info.step,
+            epoch=info.epoch,
+            path=candidate.path,
+            model=candidate.model,
+            error=str(exc),
+            scored_at=datetime.now(UTC),
+        )
     ref = parse_model(candidate.model, field="checkpoint")
     provider = build_generation_provider(ref)
     judge = None

@@ -243,3 +243,41 @@ def test_openai_checkpoint_models_are_scored_on_the_fake(
     assert data["best"]["step"] == 4  # tied with step 6: the earlier one
     called = {b["model"] for b in openai_env.chat_bodies()}
     assert {r["model"].removeprefix("openai:") for r in data["checkpoints"]} <= called
+
+
+def test_a_sharded_model_is_hashed_with_its_shards(tmp_path: Path) -> None:
+    folder = tmp_path / "merged"
+    folder.mkdir()
+    index = {
+        "weight_map": {
+            "a": "model-00001-of-00002.safetensors",
+            "b": "model-00002-of-00002.safetensors",
+        }
+    }
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "model-00001-of-00002.safetensors").write_bytes(b"first half")
+    (folder / "model-00002-of-00002.safetensors").write_bytes(b"second half")
+    identity = local_identity(folder)
+    assert identity.path and identity.path.endswith("model.safetensors.index.json")
+    assert identity_change(identity) is None
+    (folder / "model-00002-of-00002.safetensors").write_bytes(b"second half, retrained")
+    change = identity_change(identity)
+    assert change is not None and "changed since they were evaluated" in change
+
+
+def test_a_deleted_checkpoint_folder_is_reported_and_the_run_exits_1(
+    store: SessionStore, tickets: Tickets, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = session_at_training(store, tickets, backend=Backend.local)
+    session.training.status = "succeeded"
+    session.training.checkpoints = [
+        CheckpointInfo(
+            id="step-5", name=str(tmp_path / "gone" / "checkpoint-5"), step=5
+        ).model_dump(mode="json")
+    ]
+    store.save(session)
+    assert main(["checkpoints", session.id, "--eval", "--rows", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "error: step-5: " in out and "gone/checkpoint-5: no such model folder" in out
+    saved = store.load(session.id).training.checkpoint_eval
+    assert saved is not None and saved.scores[0].score is None
