@@ -353,6 +353,7 @@ WAIT_AFTER_PRESS: dict[str, tuple[str, int]] = {
     "grader-test": ("grader-tested", 300),
     "dryrun-run": ("dryrun-finished", 600),
     "start-training": ("training-finished", 3600),
+    "score-checkpoints": ("checkpoints-scored", 600),
     "deploy-model": ("deployed", 300),
     "deploy-send": ("model-answered", 120),
     "run-grader-eval": ("evaluation-graded", 600),
