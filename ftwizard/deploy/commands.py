@@ -55,6 +55,13 @@ def run_deploy(args: argparse.Namespace) -> int:
         for key in ("model", "base_url", "endpoint", "test_prompt"):
             print(f"{key:12} {result.get(key) or '-'}")
         print(f"{'test_reply':12} {reply}")
+        if session.deployment.identity is not None:
+            print(f"{'weights':12} {session.deployment.identity.label()}")
+        from ftwizard.training.choice import choice_note
+
+        note = choice_note(session)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 
