@@ -49,3 +49,7 @@ def test_together_checkpoints_are_priced_and_only_the_served_one_is_scored(
     assert all(r["score"] is None and "from_checkpoint" in r["error"] for r in rows[:2])
     assert rows[2]["model"] == f"together:{session.training.fine_tuned_model}"
     assert rows[2]["score"] is not None and rows[2]["n"] == 5
+    # The deployment names the hosted model it serves; the ledger's run entry carries it.
+    assert main(["deploy", session.id, "--json"]) == 0
+    deployed = json.loads(capsys.readouterr().out)
+    assert deployed["identity"]["model"] == rows[2]["model"]
