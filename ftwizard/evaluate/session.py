@@ -278,6 +278,13 @@ def evaluated_identity(session: Session) -> ModelIdentity | None:
 
     deployment = session.deployment
     recorded = deployment.identity
+    if recorded is None and deployment.adapter_dir:
+        # A local deployment made before identities were recorded: its exported adapter.
+        recorded = ModelIdentity(
+            model=deployment.model,
+            source=deployment.adapter_dir,
+            merged_source=deployment.merged_dir,
+        )
     if recorded is not None and recorded.source:
         try:
             return local_identity(
