@@ -20,6 +20,8 @@ GRADER_SCORE = "grader score"
 RISING_MARGIN = 0.05
 # A drop from the best this large (on a 0-1 score) makes an early best worth choosing.
 FALLING_MARGIN = 0.02
+# A grader's top score: a last checkpoint there needs no more epochs.
+PERFECT = 1.0
 # Validation loss still falling by this share over the last two points: not converged.
 LOSS_FALLING_SHARE = 0.02
 
@@ -148,6 +150,7 @@ def training_advice(session: Session) -> list[str]:
         figures = ", ".join(f"{s.id} {s.score:.2f}" for s in scores)
         if (
             best_index == len(values) - 1
+            and last < PERFECT  # a perfect score has nothing left to gain
             and last - sum(before) / len(before) >= RISING_MARGIN
             and last > values[-2]
         ):

@@ -97,6 +97,9 @@ def test_a_rising_score_at_the_end_suggests_more_epochs(
     advice = training_advice(session)
     assert any("more epochs may help" in a and "0.77" in a and "ck10 0.10" in a for a in advice)
     assert not any("still falling" in a for a in advice)  # 0.60 -> 0.58 is under 2 %
+    # A perfect last score has nothing left to gain.
+    perfect = with_checkpoints(store, tickets, [0.34, 0.9, 1.0], losses=[0.9, 0.6, 0.58])
+    assert training_advice(perfect) == []
 
 
 def test_an_early_best_that_later_falls_suggests_choosing_it(
