@@ -128,6 +128,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     for key, value in summary.model_dump(mode="json").items():
         print(f"{key:11} {value if value is not None else '-'}")
     print(f"{'journal':11} {len(session.journal)} decisions")
+    from ftwizard.identity import identity_flags
+
+    if session.deployment.identity is not None:
+        print(f"{'deployed':11} {session.deployment.identity.label()}")
+    for label, identity in (
+        ("graded", session.evaluation.grader_identity),
+        ("judged", session.evaluation.ab_identity),
+    ):
+        if identity is not None:
+            print(f"{label:11} {identity.label()}")
+    for flag in identity_flags(session):
+        print(f"CHANGED     {flag}")
     return 0
 
 

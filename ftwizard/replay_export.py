@@ -36,6 +36,7 @@ JOBS: dict[str, Job] = {
     "grader-test": Job(("grader-test", "grader-more"), "grader-tested", 300),
     "dryrun": Job(("dryrun-run", "dryrun-more"), "dryrun-finished", 600),
     "training": Job(("start-training",), "training-finished", 3600),
+    "checkpoints": Job(("score-checkpoints",), "checkpoints-scored", 600),
     "deploy": Job(("deploy-model",), "deployed", 300),
     "model-call": Job(("deploy-send",), "model-answered", 120),
     "server-stop": Job(("deploy-stop",), "server-stopped", 60),

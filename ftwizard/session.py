@@ -13,6 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Evidence about weights and checkpoints: re-exported, since the sections below hold them.
+from ftwizard.session_evidence import CheckpointEval, CheckpointScore, ModelIdentity  # noqa: F401
+
 SCHEMA_VERSION = 1
 
 
@@ -260,6 +263,9 @@ class TrainingSection(BaseModel):
     metrics_cursor: str | None = None
     checkpoints: list[dict[str, Any]] = Field(default_factory=list)  # CheckpointInfo JSON
     chosen_checkpoint: str | None = None
+    # How the chosen checkpoint was picked: "grader score", a validation metric, or "hand".
+    chosen_by: str | None = None
+    checkpoint_eval: CheckpointEval | None = None
     cost_usd: float | None = None
     endpoint: str | None = None  # Vertex: the tuned model's endpoint
     # The job's event log (JobEvent JSON, newest last, bounded) and its own cursor.
@@ -286,6 +292,8 @@ class DeploymentSection(BaseModel):
     adapter_dir: str | None = None
     merged_dir: str | None = None
     server_dir: str | None = None
+    # What is deployed: the adapter's (and merged export's) digests, or the hosted model id.
+    identity: ModelIdentity | None = None
 
 
 class EvaluationSection(BaseModel):
@@ -318,6 +326,9 @@ class EvaluationSection(BaseModel):
     # The A/B's figures a changelog quotes beside the win rate.
     kappa: float | None = None
     first_position_rate: float | None = None
+    # What each evaluation evaluated as the tuned model (digests or hosted id), when it ran.
+    grader_identity: ModelIdentity | None = None
+    ab_identity: ModelIdentity | None = None
 
 
 class JournalEntry(BaseModel):

@@ -28,6 +28,7 @@ from tests.fakes.fixtures import (  # noqa: F401
 from tests.tiny_local import (  # noqa: F401
     tickets,
     tickets_adapter,
+    tickets_ramp,
     tiny_model,
     tiny_model_build,
 )

@@ -88,6 +88,7 @@ def test_a_new_session_draws_nothing_and_says_why(
         "dryrun-histogram": "no dry run has been recorded",
         "training-loss": "no training metrics have been recorded",
         "training-reward": "no training metrics have been recorded",
+        "checkpoint-scores": "no checkpoint has been scored with the grader",
         "grader-means": "no grader comparison has been recorded",
         "win-rates": "no blind A/B has been recorded",
     }

@@ -11,6 +11,10 @@ Import what a test module needs, e.g. ``from tests.tiny_local import tiny_model,
 - ``tickets_adapter`` (session): a LoRA adapter trained on the tickets with the default tiny
   hyperparameters through the real worker (about 15-60 s on 2 shared cores), with the job's
   final status; reused by every test that needs a tuned model.
+- ``tickets_ramp`` (session): a short run (12 steps at a high learning rate, a checkpoint every
+  4 steps, no validation pass) whose checkpoints answer the tickets increasingly well (measured
+  on 40 held-out rows: 20 %, 30 %, 40 %), for tests that need checkpoints whose grader scores
+  differ by construction (about 15-25 s on 2 shared cores).
 - ``accuracy(model, rows)``: exact-match accuracy of a local model (name or adapter folder).
 """
 
@@ -160,6 +164,60 @@ def tickets_adapter(
     )
 
 
+RAMP_STEPS = 12
+RAMP_EVERY = 4
+
+
+@pytest.fixture(scope="session")
+def tickets_ramp(
+    tiny_model_build: TinyBuild, tickets: Tickets, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TrainedAdapter]:
+    """The tiny model trained briefly on the tickets, with a checkpoint every 4 steps.
+
+    The cheapest run measured whose checkpoints score differently on the held-out rows: fewer
+    steps or a lower rate leave every checkpoint at the same (near zero) score.
+    """
+    import time
+
+    from ftwizard.providers.local.config import LocalHyperparameters
+
+    run_dir = tmp_path_factory.mktemp("tickets-ramp")
+    config = LocalTrainingConfig(
+        method="sft",
+        base_model=f"local:{TINY_MODEL_NAME}",
+        train_file=tickets.train,
+        run_dir=run_dir,
+        hyperparameters=LocalHyperparameters(
+            epochs=100,
+            max_steps=RAMP_STEPS,
+            eval_steps=RAMP_EVERY,
+            logging_steps=RAMP_EVERY,
+            learning_rate=2e-2,
+            batch_size=16,
+            lora_r=16,
+            lora_alpha=32,
+            lora_dropout=0.0,
+            max_length=256,
+        ),
+        device="cpu",
+    )
+    started = time.monotonic()
+    job = LocalTrainingJob.start(config, env=worker_env(tiny_model_build.home))
+    try:
+        status = job.wait(timeout_s=TRAINING_TIMEOUT_S)
+    finally:
+        if job.is_alive():
+            job.cancel(timeout_s=10)
+    assert status.state == "succeeded", f"{status.message}\n{status.log_tail}"
+    assert status.adapter_dir is not None
+    yield TrainedAdapter(
+        adapter_dir=Path(status.adapter_dir),
+        run_dir=run_dir,
+        status=status,
+        wall_s=time.monotonic() - started,
+    )
+
+
 __all__ = [
     "TICKETS_DIR",
     "Tickets",
@@ -169,6 +227,7 @@ __all__ = [
     "label_requests",
     "tickets",
     "tickets_adapter",
+    "tickets_ramp",
     "tiny_model",
     "tiny_model_build",
     "worker_env",

@@ -103,6 +103,13 @@ def run_deploy(args: argparse.Namespace) -> int:
             print(
                 f"the local server keeps running; stop it with: ftwizard deploy {session_id} --stop"
             )
+        if session.deployment.identity is not None:
+            print(f"{'weights':12} {session.deployment.identity.label()}")
+        from ftwizard.training.choice import choice_note
+
+        note = choice_note(session)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -86,7 +86,12 @@ def _deploy_local(session: Session, store: SessionStore, adapter: str) -> Deploy
             if stale != merged_dir and stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
     assert record is not None  # start() returns only once the server answered
+    from ftwizard.identity import local_identity
+
+    # The checkpoint as chosen (its path resolved before hashing) and the merge that is served.
+    identity = local_identity(adapter, model=f"openai:{SERVED_NAME}", merged=merged_dir)
     return DeploymentSection(
+        identity=identity,
         model=f"openai:{SERVED_NAME}",
         base_url=record.base_url,
         endpoint=record.base_url,
@@ -121,6 +126,10 @@ def deploy(session: Session, store: SessionStore) -> DeploymentSection:
         section = DeploymentSection(model=f"fireworks:{model}", deployed_at=datetime.now(UTC))
     else:
         raise InputError("choose a backend on the task step", field="task.backend")
+    if section.identity is None and section.model:
+        from ftwizard.identity import hosted_identity
+
+        section.identity = hosted_identity(section.model)
     session.deployment = section
     return section
 

@@ -65,6 +65,9 @@ def register(sub: Any) -> None:
         '"judges","kappa",...}',
     )
     parser.set_defaults(handler=run_eval_ab)
+    from ftwizard.evaluate import checkpoint_commands
+
+    checkpoint_commands.register(sub)
 
 
 def run_eval_ab(args: argparse.Namespace) -> int:
@@ -124,8 +127,9 @@ async def _evaluate(args: argparse.Namespace) -> Any:
         for spec, r in zip(args.judge, judge_refs, strict=True)
     ]
     provider_a, provider_b = build_generation_provider(a), build_generation_provider(b)
+    identity = _identity_of(b)
     try:
-        return await evaluate_ab(
+        report = await evaluate_ab(
             rows,
             model_a=(provider_a, a.name),
             model_b=(provider_b, b.name),
@@ -134,9 +138,22 @@ async def _evaluate(args: argparse.Namespace) -> Any:
             answer_concurrency=args.concurrency,
             answer_max_tokens=args.max_tokens,
         )
+        report.tuned_identity = identity
+        return report
     finally:
         for provider in (provider_a, provider_b, *(j.provider for j in judges)):
             await close_provider(provider)
+
+
+def _identity_of(ref: Any) -> Any:
+    """Model B's weights: a local folder's digest (resolved first), else the model string."""
+    from pathlib import Path
+
+    from ftwizard.identity import hosted_identity, local_identity
+
+    if ref.provider == "local" and Path(ref.name).expanduser().exists():
+        return local_identity(ref.name, model=ref.spec)
+    return hosted_identity(ref.spec)
 
 
 def _pct(value: float | None) -> str:

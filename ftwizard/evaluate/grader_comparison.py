@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from ftwizard.evaluate.stats import mean, mean_interval
 from ftwizard.graders.results import GradeResult
 from ftwizard.providers.base import ChatProvider
+from ftwizard.session import ModelIdentity
 
 SMALL_N = 30
 
@@ -61,6 +62,8 @@ class GraderComparison(BaseModel):
     skipped: int
     rows: list[RowScores]
     warnings: list[str]
+    # The weights the tuned model ran on (local digests or hosted id), recorded with it.
+    tuned_identity: ModelIdentity | None = None
 
     @property
     def tuned_better(self) -> bool:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from ftwizard.evaluate.judging import Judgment
 from ftwizard.evaluate.mapping import Verdict
 from ftwizard.evaluate.stats import wilson_interval
+from ftwizard.session import ModelIdentity
 
 # Fewer decisive judgments than this cannot show a position bias either way.
 MIN_DECISIVE_FOR_BIAS = 10
@@ -156,6 +157,8 @@ class PairwiseReport(BaseModel):
     failed_answers: int = 0
     warnings: list[str]
     judgments: list[Judgment]
+    # The weights model B (the tuned one) ran on, when the evaluate step recorded it.
+    tuned_identity: ModelIdentity | None = None
 
     def to_cli_json(self) -> dict[str, object]:
         """The object ``ftwizard eval-ab --json`` prints."""

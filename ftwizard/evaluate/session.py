@@ -20,7 +20,7 @@ from ftwizard.errors import InputError
 from ftwizard.evaluate.ab import EvalRow, GraderComparison, PairwiseReport
 from ftwizard.files import atomic_write_text
 from ftwizard.providers.models import ModelRef
-from ftwizard.session import Session
+from ftwizard.session import ModelIdentity, Session
 from ftwizard.store import SessionStore
 
 REPORT_DIR = "evaluation"
@@ -177,11 +177,13 @@ def is_paid(ref: ModelRef) -> bool:
     return True
 
 
-def _tokens(text: str) -> int:
+def token_estimate(text: str) -> int:
+    """A rough token count of ``text``, for estimates made before any call."""
     return max(1, len(text) // _CHARS_PER_TOKEN)
 
 
-def _call_cost(ref: ModelRef, input_tokens: int, output_tokens: int) -> float | None:
+def call_cost(ref: ModelRef, input_tokens: int, output_tokens: int) -> float | None:
+    """The price of one call to ``ref`` (0 for a free model, ``None`` when unknown)."""
     from ftwizard.pricing import inference_cost_per_call
 
     if not is_paid(ref):
@@ -212,13 +214,13 @@ def estimate_spend(
         calls += n_calls
         if is_paid(ref) and ref.spec not in paid:
             paid.append(ref.spec)
-        each = _call_cost(ref, inp, out)
+        each = call_cost(ref, inp, out)
         total = None if total is None or each is None else total + each * n_calls
 
     orders = (2 if both_orders else 1) * runs
     for row in plan.rows:
-        prompt = _tokens(conversation_text(row.prompt))
-        answer = _tokens(row.reference) if row.reference else _DEFAULT_ANSWER_TOKENS
+        prompt = token_estimate(conversation_text(row.prompt))
+        answer = token_estimate(row.reference) if row.reference else _DEFAULT_ANSWER_TOKENS
         add(plan.base, 1, prompt, answer)
         add(plan.tuned, 1, prompt, answer)
         judge_in = prompt + 2 * answer + _JUDGE_OVERHEAD_TOKENS
@@ -270,11 +272,44 @@ def report_path(store: SessionStore, session: Session, name: str) -> Path:
     return folder / name
 
 
+def evaluated_identity(session: Session) -> ModelIdentity | None:
+    """What the deployed tuned model is now: its weights hashed again (local; the path
+    resolved first), or its hosted id. ``None`` when nothing is deployed."""
+    from ftwizard.identity import hosted_identity, local_identity
+
+    deployment = session.deployment
+    recorded = deployment.identity
+    if recorded is None and deployment.adapter_dir:
+        # A local deployment made before identities were recorded: its exported adapter.
+        recorded = ModelIdentity(
+            model=deployment.model,
+            source=deployment.adapter_dir,
+            merged_source=deployment.merged_dir,
+        )
+    if recorded is not None and recorded.source:
+        try:
+            return local_identity(
+                recorded.source, model=recorded.model, merged=recorded.merged_source
+            )
+        except InputError:
+            return recorded.model_copy(update={"sha256": None, "path": None})
+    if deployment.model:
+        return hosted_identity(deployment.model)
+    return None
+
+
 def record_grader_comparison(
-    store: SessionStore, session: Session, held_out: str, comparison: GraderComparison
+    store: SessionStore,
+    session: Session,
+    held_out: str,
+    comparison: GraderComparison,
+    *,
+    identity: ModelIdentity | None = None,
 ) -> None:
     """Write the full comparison of the rows in ``held_out`` and put its figures into
-    ``session.evaluation``."""
+    ``session.evaluation``, with the identity of the tuned model it evaluated (``identity``,
+    else the deployed model's, hashed now)."""
+    comparison.tuned_identity = identity or evaluated_identity(session)
     path = report_path(store, session, GRADER_REPORT)
     atomic_write_text(path, comparison.model_dump_json(indent=2) + "\n")
     ev = session.evaluation
@@ -285,13 +320,20 @@ def record_grader_comparison(
     ev.fail_to_pass = comparison.fail_to_pass
     ev.pass_to_fail = comparison.pass_to_fail
     ev.grader_report_file = str(path)
+    ev.grader_identity = comparison.tuned_identity
 
 
 def record_pairwise(
-    store: SessionStore, session: Session, held_out: str, report: PairwiseReport
+    store: SessionStore,
+    session: Session,
+    held_out: str,
+    report: PairwiseReport,
+    *,
+    identity: ModelIdentity | None = None,
 ) -> None:
     """Write the full A/B report (every judgment) of the rows in ``held_out`` and put its
-    figures into the session."""
+    figures into the session, with the identity of the tuned model (model B) it judged."""
+    report.tuned_identity = identity or evaluated_identity(session)
     path = report_path(store, session, AB_REPORT)
     atomic_write_text(path, report.model_dump_json(indent=2) + "\n")
     ev = session.evaluation
@@ -304,6 +346,7 @@ def record_pairwise(
     ev.kappa = report.kappa
     ev.first_position_rate = report.position_bias.first_position_rate
     ev.ab_report_file = str(path)
+    ev.ab_identity = report.tuned_identity
 
 
 def clear_pairwise(session: Session) -> None:
@@ -311,6 +354,7 @@ def clear_pairwise(session: Session) -> None:
     ev = session.evaluation
     ev.tuned_win_rate = ev.tuned_win_ci95 = ev.ab_verdict = ev.ab_report_file = None
     ev.n = ev.kappa = ev.first_position_rate = None
+    ev.ab_identity = None
 
 
 def clear_grader(session: Session) -> None:
@@ -318,3 +362,4 @@ def clear_grader(session: Session) -> None:
     ev = session.evaluation
     ev.base_mean = ev.tuned_mean = ev.grader_report_file = None
     ev.grader_n = ev.fail_to_pass = ev.pass_to_fail = None
+    ev.grader_identity = None

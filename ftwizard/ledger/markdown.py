@@ -97,7 +97,10 @@ def run_markdown(run: RunEntry) -> str:
     if run.deployed_model or run.endpoint:
         serving = f"`{run.deployed_model}`" if run.deployed_model else ""
         where = f" at {run.endpoint}" if run.endpoint else ""
-        out.append(f"- **Serving**: {serving}{where}")
+        weights = run.deployed_identity
+        digest = f"; weights sha256 `{weights.sha256[:12]}`" if weights and weights.sha256 else ""
+        chosen = f"; checkpoint chosen by {run.chosen_by}" if run.chosen_by else ""
+        out.append(f"- **Serving**: {serving}{where}{digest}{chosen}")
     data = f"- **Data**: {_file(run.training_file)}"
     if run.examples is not None:
         data += f", {_number(run.examples)} examples"

@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field, ValidationError
 from ftwizard.credentials import redact
 from ftwizard.errors import InputError
 from ftwizard.files import atomic_write_text
-from ftwizard.session import Session
+from ftwizard.ledger.checkpoint_entry import CheckpointEntry
+from ftwizard.session import ModelIdentity, Session
 from ftwizard.store import SessionStore
 
 LEDGER_FILE = "ledger.jsonl"
@@ -54,6 +55,9 @@ class EvaluationInfo(BaseModel):
     ab_verdict: str | None = None
     kappa: float | None = None
     first_position_rate: float | None = None
+    # What each evaluation evaluated as the tuned model.
+    grader_identity: ModelIdentity | None = None
+    ab_identity: ModelIdentity | None = None
 
 
 class RunEntry(BaseModel):
@@ -90,6 +94,10 @@ class RunEntry(BaseModel):
     dryrun_mean: float | None = None
     dryrun_n: int | None = None
     evaluation: EvaluationInfo | None = None
+    # What is deployed (adapter and merged digests, or the hosted model id).
+    deployed_identity: ModelIdentity | None = None
+    chosen_checkpoint: str | None = None
+    chosen_by: str | None = None
     notes: list[str] = Field(default_factory=list)
 
     def same_run_facts(self, other: RunEntry) -> bool:
@@ -107,7 +115,7 @@ class NoteEntry(BaseModel):
     text: str
 
 
-LedgerLine = RunEntry | NoteEntry
+LedgerLine = RunEntry | NoteEntry | CheckpointEntry
 
 
 def ledger_path(store: SessionStore) -> Path:
@@ -195,6 +203,8 @@ def _evaluation(session: Session) -> EvaluationInfo | None:
         ab_verdict=ev.ab_verdict,
         kappa=ev.kappa,
         first_position_rate=ev.first_position_rate,
+        grader_identity=ev.grader_identity,
+        ab_identity=ev.ab_identity,
     )
 
 
@@ -261,6 +271,9 @@ def entry_for(session: Session, *, now: datetime | None = None) -> RunEntry:
         dryrun_mean=session.dryrun.mean,
         dryrun_n=session.dryrun.n,
         evaluation=_evaluation(session),
+        deployed_identity=session.deployment.identity,
+        chosen_checkpoint=training.chosen_checkpoint,
+        chosen_by=training.chosen_by,
         notes=_notes(session),
     )
 
@@ -275,6 +288,8 @@ def _parse_line(text: str, *, path: Path, line: int) -> LedgerLine:
     try:
         if data.get("kind") == "note":
             return NoteEntry.model_validate(data)
+        if data.get("kind") == "checkpoint":
+            return CheckpointEntry.model_validate(data)
         return RunEntry.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -313,7 +328,7 @@ def current_runs(lines: list[LedgerLine]) -> list[RunEntry]:
     for line in lines:
         if isinstance(line, NoteEntry):
             notes.setdefault(line.key, []).append(line.text)
-        else:
+        elif isinstance(line, RunEntry):
             latest[line.key] = line
     runs = [
         run.model_copy(update={"notes": [*run.notes, *notes.get(run.key, [])]})
@@ -349,9 +364,12 @@ def rebuild(store: SessionStore) -> list[RunEntry]:
     """Rewrite the ledger from the sessions that exist now, keeping the notes."""
     notes = [line for line in read_lines(store) if isinstance(line, NoteEntry)]
     summaries, _problems = store.list()
-    entries = [
-        entry_for(session) for session in (store.load(s.id) for s in summaries) if has_run(session)
-    ]
+    sessions = [s for s in (store.load(s.id) for s in summaries) if has_run(s)]
+    entries: list[LedgerLine] = [entry_for(session) for session in sessions]
+    from ftwizard.ledger.checkpoints import checkpoint_entries
+
+    for session in sessions:
+        entries.extend(checkpoint_entries(session))
     text = "".join(redact(line.model_dump_json()) + "\n" for line in [*entries, *notes])
     atomic_write_text(ledger_path(store), text)
     return current_runs(read_lines(store))

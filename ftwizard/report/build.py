@@ -1,10 +1,11 @@
 """``ftwizard report ID``: a Markdown and an HTML report of a session, with PNG plots.
 
 Written into ``<session>/report/``: ``report.md``, ``report.html`` and one PNG per plot that has
-data — the dry run's score histogram, the training loss and reward curves, the grader means and
-the A/B win rates. A plot whose data the session does not have (no dry run yet, a method without
-rewards, no evaluation) is not drawn, and the report says which and why; so does a missing
-matplotlib (an optional dependency).
+data — the dry run's score histogram, the training loss and reward curves, the grader score by
+checkpoint, the grader means and the A/B win rates; and the weights deployed and evaluated, with
+a flag for any file changed since it was evaluated. A plot whose data the session does not have
+(no dry run yet, a method without rewards, no evaluation) is not drawn, and the report says which
+and why; so does a missing matplotlib (an optional dependency).
 """
 
 from __future__ import annotations
@@ -198,6 +199,9 @@ def _training_section(session: Session, plotter: _Plotter) -> list[str]:
             else f"the training metrics have no {label} values",
         )
         out += ["", plotter.markdown(info)]
+    from ftwizard.report.checkpoints import checkpoint_section
+
+    out += ["", *checkpoint_section(session, plotter)]
     return out
 
 
@@ -304,6 +308,11 @@ def report_markdown(session: Session, folder: Path) -> tuple[str, list[PlotInfo]
             + ".",
             "",
         ]
+    from ftwizard.report.checkpoints import identity_lines
+
+    weights = identity_lines(session)
+    if weights:
+        out += [*weights, ""]
     out += [*_evaluation_section(session, plotter), ""]
     absent = [p for p in plotter.plots if p.absent_reason]
     if absent:

@@ -130,6 +130,8 @@ class DeployScreen(StepScreen):
         text.append(f"\nModel to deploy: {model or '-'}")
         if summary["chosen_checkpoint"]:
             text.append(" (a chosen checkpoint)")
+        if summary["choice_note"]:
+            text.append(f"\n{summary['choice_note']}", style="bold yellow")
         self.query_one("#deploy-results", Static).update(text)
 
     def _show_deployment(self) -> None:
@@ -148,6 +150,9 @@ class DeployScreen(StepScreen):
                 self.session
             ):
                 text.append("\nThe local server is not running: press Deploy again.", style="red")
+            from ftwizard.widgets.evidence import evidence_text
+
+            text.append_text(evidence_text(self.session))
             info.update(text)
         reply = deployment.test_reply
         self.query_one("#deploy-reply", Static).update(

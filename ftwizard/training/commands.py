@@ -183,6 +183,8 @@ def run_status(args: argparse.Namespace) -> int:
     for key, value in summary.items():
         if key == "latest":
             value = ", ".join(f"{k} {v:.4f}" for k, v in value.items()) or None
+        elif isinstance(value, list):
+            value = "; ".join(str(v) for v in value) or None
         print(f"{key:18} {value if value is not None else '-'}")
     return EXIT_OK
 

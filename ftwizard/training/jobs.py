@@ -301,6 +301,8 @@ def new_attempt(session: Session) -> None:
         "metrics_cursor",
         "events_cursor",
         "chosen_checkpoint",
+        "chosen_by",
+        "checkpoint_eval",
         "cost_usd",
         "confirmed_at",
         "endpoint",

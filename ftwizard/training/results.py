@@ -79,8 +79,9 @@ def checkpoints_of(session: Session) -> list[CheckpointInfo]:
 
 
 def best_checkpoint_of(session: Session) -> tuple[CheckpointInfo, str] | None:
-    """The best recorded checkpoint and the metric it was chosen by (validation loss first,
-    else validation reward), or ``None`` when no checkpoint has a validation figure."""
+    """The best recorded checkpoint by validation metric and that metric (validation loss
+    first, else validation reward), or ``None`` when no checkpoint has a validation figure.
+    :func:`ftwizard.training.choice.best_choice` prefers grader scores when there are any."""
     checkpoints = checkpoints_of(session)
     for metric in _BEST_METRICS:
         pick = best_checkpoint(checkpoints, metric=metric)
@@ -98,6 +99,7 @@ def choose_checkpoint(session: Session, checkpoint_id: str) -> CheckpointInfo:
                     "this checkpoint has no callable model", field="training.checkpoints"
                 )
             session.training.chosen_checkpoint = checkpoint.name
+            session.training.chosen_by = "hand"
             return checkpoint
     raise InputError(f"no checkpoint '{checkpoint_id}'", field="training.checkpoints")
 
@@ -135,7 +137,9 @@ def training_summary(session: Session) -> dict[str, Any]:
     duration = None
     if section.started_at and section.finished_at:
         duration = (section.finished_at - section.started_at).total_seconds()
-    best = best_checkpoint_of(session)
+    from ftwizard.training.choice import best_choice, choice_note, training_advice
+
+    best = best_choice(session)
     return {
         "job_id": job_id_of(session),
         "status": section.status,
@@ -149,9 +153,18 @@ def training_summary(session: Session) -> dict[str, Any]:
         "cost_usd": section.cost_usd,
         "fine_tuned_model": section.fine_tuned_model,
         "chosen_checkpoint": section.chosen_checkpoint,
-        "best_checkpoint": best[0].id if best else None,
-        "best_by": best[1] if best else None,
+        "best_checkpoint": best.checkpoint.id if best else None,
+        "best_by": best.by if best else None,
+        "best_value": best.value if best else None,
+        "chosen_by": section.chosen_by,
+        "choice_note": choice_note(session),
+        "advice": training_advice(session),
         "checkpoints": len(section.checkpoints),
+        "scored_checkpoints": sum(
+            1
+            for s in (section.checkpoint_eval.scores if section.checkpoint_eval else [])
+            if s.score is not None
+        ),
     }
 
 

@@ -313,6 +313,8 @@ def test_cli_json_shape_and_exact_counts(
     stored = json.loads(report_path.read_text())
     assert len(stored["judgments"]) == 2 * N
     assert all("presentation" in j for j in stored["judgments"])
+    # The report names what model B was (a hosted model: its id).
+    assert stored["tuned_identity"]["model"] == "openai:tuned"
 
 
 def test_cli_unusable_input_exits_2(

@@ -191,10 +191,14 @@ class EvaluateScreen(EvaluateRunning, EvaluateResults):
         except FtwizardError as exc:
             self.query_one("#eval-models", Static).update(Text(str(exc), style="yellow"))
             return
-        self.query_one("#eval-models", Static).update(
+        from ftwizard.widgets.evidence import evidence_text
+
+        text = Text(
             f"Base model: {base.spec}    Tuned model: {tuned.spec}"
             + (f" at {tuned.base_url}" if tuned.base_url else "")
         )
+        text.append_text(evidence_text(self.session))
+        self.query_one("#eval-models", Static).update(text)
 
     # Settings -------------------------------------------------------------------------------
 

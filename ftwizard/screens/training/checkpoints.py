@@ -19,13 +19,16 @@ class CheckpointsPart(StepScreen):
     def _show_checkpoints(self) -> None:
         table = self.query_one("#training-checkpoints", DataTable)
         table.clear()
-        best = training_results.best_checkpoint_of(self.session)
+        from ftwizard.training.choice import best_choice
+
+        by_metric = training_results.best_checkpoint_of(self.session)
+        best = best_choice(self.session)
         chosen = self.session.training.chosen_checkpoint
         for checkpoint in training_results.checkpoints_of(self.session):
-            metric = best[1] if best else None
+            metric = by_metric[1] if by_metric else None
             value = checkpoint.metrics.get(metric) if metric else None
             marks = []
-            if best is not None and best[0].id == checkpoint.id:
+            if best is not None and best.checkpoint.id == checkpoint.id:
                 marks.append("best")
             if chosen is not None and checkpoint.name == chosen:
                 marks.append("chosen")
@@ -59,6 +62,10 @@ class CheckpointsPart(StepScreen):
         text.append(f"   cost ${cost:,.2f}" if cost is not None else "   cost -")
         if summary["best_checkpoint"]:
             text.append(f"\nBest checkpoint by {summary['best_by']}: {summary['best_checkpoint']}")
+        if summary["choice_note"]:
+            text.append(f"\n{summary['choice_note']}", style="bold yellow")
+        for line in summary["advice"]:
+            text.append(f"\n{line}", style="yellow")
         target.update(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -91,8 +98,15 @@ class CheckpointsPart(StepScreen):
         self.refresh_frame()
 
     def _choose_best(self) -> None:
-        best = training_results.best_checkpoint_of(self.session)
-        if best is None:
-            self.notify("No checkpoint has a validation figure to compare.", severity="warning")
+        from ftwizard.training.choice import choose_best
+
+        try:
+            best = choose_best(self.session)
+        except InputError as exc:
+            self.notify(str(exc), severity="warning")
             return
-        self._choose(best[0].id)
+        self.notify(f"Chose {best.checkpoint.id} by {best.by}.")
+        self.wizard.save_session()
+        self._show_checkpoints()
+        self._show_summary()
+        self.refresh_frame()

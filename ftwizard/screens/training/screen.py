@@ -26,6 +26,7 @@ from textual_plotext import PlotextPlot
 from ftwizard.providers.training import JobStatus, TrainingProvider
 from ftwizard.screens.step import job_conditions
 from ftwizard.screens.training.charts import STEP_COLUMNS, ChartsPart
+from ftwizard.screens.training.checkpoint_scores import CheckpointScoresPanel, scoring_finished
 from ftwizard.screens.training.checkpoints import CheckpointsPart
 from ftwizard.screens.training.confirm import ConfirmPart
 from ftwizard.screens.training.controls import ControlsPart
@@ -50,7 +51,11 @@ Pause (OpenAI) and Cancel ask for confirmation.
 
 **When it ends**, compare the checkpoints: the last one is not always the best, and an early
 checkpoint's score is not the final model's. Select a checkpoint to deploy it instead of the
-final model, or press *Choose best*.
+final model, or press *Choose best*. **Score checkpoints** answers the evaluate step's
+held-out rows with every checkpoint and grades them with your grader (it asks first when that
+costs); *Choose best* then goes by that score (ties to the earlier step) instead of the
+validation loss, and the summary says when the curve suggests more epochs or an earlier
+checkpoint.
 """
 
 
@@ -69,6 +74,8 @@ class TrainingScreen(ConfirmPart, ChartsPart, CheckpointsPart, ControlsPart):
             screen.session.training.status in ("succeeded", "failed", "cancelled")
         ),
         **job_conditions("training"),
+        "checkpoints-scored": scoring_finished,
+        **job_conditions("checkpoints"),
     }
 
     def __init__(self) -> None:
@@ -121,6 +128,7 @@ class TrainingScreen(ConfirmPart, ChartsPart, CheckpointsPart, ControlsPart):
             with Horizontal(id="training-charts"):
                 yield PlotextPlot(id="loss-chart")
                 yield PlotextPlot(id="reward-chart")
+            yield CheckpointScoresPanel(id="checkpoint-scores-panel")
             yield DataTable(id="training-steps", cursor_type="row", zebra_stripes=True)
             yield Label("Checkpoints (select one to deploy it)", classes="field-label")
             yield DataTable(id="training-checkpoints", cursor_type="row")
@@ -259,6 +267,7 @@ class TrainingScreen(ConfirmPart, ChartsPart, CheckpointsPart, ControlsPart):
         self._show_charts(points)
         self._show_steps(points)
         self._show_checkpoints()
+        self.query_one(CheckpointScoresPanel).show()
         self._show_events()
         self._show_summary()
 

@@ -1,0 +1,62 @@
+"""Ledger lines for scored checkpoints: one per checkpoint and score, beside the run's entry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ftwizard.ledger.checkpoint_entry import CheckpointEntry
+from ftwizard.ledger.store import _append, _run_key, read_lines, record_session
+from ftwizard.session import Session
+from ftwizard.store import SessionStore
+
+
+def checkpoint_entries(session: Session, *, now: datetime | None = None) -> list[CheckpointEntry]:
+    """A ledger line per scored checkpoint of the session's run."""
+    section = session.training.checkpoint_eval
+    if section is None:
+        return []
+    when = now or datetime.now(UTC)
+    return [
+        CheckpointEntry(
+            key=_run_key(session),
+            recorded_at=when,
+            session_id=session.id,
+            checkpoint=score.id,
+            step=score.step,
+            epoch=score.epoch,
+            identity=score.identity,
+            grader_digest=section.grader_digest,
+            held_out_file=section.held_out_file,
+            rows=section.rows,
+            score=score.score,
+            ci95=score.ci95,
+            n=score.n,
+        )
+        for score in section.scores
+        if score.score is not None
+    ]
+
+
+def record_checkpoints(store: SessionStore, session: Session) -> list[CheckpointEntry]:
+    """Append a line per scored checkpoint whose score is not in the ledger yet, and the
+    run's own entry (which names the chosen checkpoint); return the lines appended."""
+    record_session(store, session)
+    known = [line for line in read_lines(store) if isinstance(line, CheckpointEntry)]
+    added: list[CheckpointEntry] = []
+    for entry in checkpoint_entries(session):
+        if not any(entry.same_facts(line) for line in known):
+            _append(store, entry)
+            added.append(entry)
+    return added
+
+
+def checkpoint_lines(store: SessionStore, key: str) -> list[CheckpointEntry]:
+    """The ledger's checkpoint lines of run ``key``, the latest per checkpoint, in step order."""
+    latest: dict[str, CheckpointEntry] = {}
+    for line in read_lines(store):
+        if isinstance(line, CheckpointEntry) and line.key == key:
+            latest[line.checkpoint] = line
+    return sorted(latest.values(), key=lambda e: (e.step or 0, e.checkpoint))
+
+
+__all__ = ["checkpoint_entries", "checkpoint_lines", "record_checkpoints"]
