@@ -48,7 +48,8 @@ def deploy_folder(session: Session, store: SessionStore) -> Path:
     return store.artifacts_dir(session.id) / DEPLOY_DIR
 
 
-def _model_to_deploy(session: Session) -> str:
+def model_to_deploy(session: Session) -> str:
+    """The tuned model training produced (local: the adapter folder); ``InputError`` if none."""
     from ftwizard.training.results import final_model, training_problem
 
     problem = training_problem(session)
@@ -100,7 +101,7 @@ def deploy(session: Session, store: SessionStore) -> DeploymentSection:
 
     Local export and merge take seconds to minutes: call this off the UI thread.
     """
-    model = _model_to_deploy(session)
+    model = model_to_deploy(session)
     backend = session.task.backend
     if backend is Backend.local:
         section = _deploy_local(session, store, model)
@@ -165,7 +166,8 @@ def sample_prompt(session: Session) -> str:
     return DEFAULT_PROMPT
 
 
-def _system_prompt(session: Session) -> str | None:
+def data_system_prompt(session: Session) -> str | None:
+    """The system prompt the training data uses (its first row's), or ``None``."""
     # The tuned model learned with the dataset's system prompt; a test without it would ask a
     # question the model was never trained on.
     result = session.dataset.result
@@ -201,7 +203,7 @@ async def try_model(session: Session, prompt: str, *, max_tokens: int = MAX_TEST
     ref = parse_model(deployment.model, base_url=deployment.base_url, field="deployment.model")
     provider = build_generation_provider(ref)
     messages = [ChatMessage(role="user", content=prompt)]
-    system = _system_prompt(session)
+    system = data_system_prompt(session)
     if system:
         messages.insert(0, ChatMessage(role="system", content=system))
     try:
@@ -217,10 +219,12 @@ async def try_model(session: Session, prompt: str, *, max_tokens: int = MAX_TEST
 
 __all__ = [
     "DEFAULT_PROMPT",
+    "data_system_prompt",
     "deploy",
     "deploy_folder",
     "deploy_problem",
     "local_server_alive",
+    "model_to_deploy",
     "sample_prompt",
     "stop_local_server",
     "try_model",
