@@ -19,6 +19,7 @@ message rather than approximated.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,9 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], generation: bool) ->
 def _to_go(rendered: str, bos: str | None) -> str:
     if bos and rendered.startswith(bos):
         rendered = rendered[len(bos) :]
-    for mark, action in ((SYSTEM_MARK, GO_SYSTEM), (PROMPT_MARK, GO_PROMPT)):
-        pieces = rendered.split(mark)
-        rendered = action.join(_go_literal(p) for p in pieces) if len(pieces) > 1 else rendered
-    if PROMPT_MARK in rendered or SYSTEM_MARK in rendered:
-        raise InputError("the chat template repeats the message text", field="chat_template")
-    return rendered
+    actions = {SYSTEM_MARK: GO_SYSTEM, PROMPT_MARK: GO_PROMPT}
+    pieces = re.split(f"({SYSTEM_MARK}|{PROMPT_MARK})", rendered)
+    return "".join(actions.get(piece) or _go_literal(piece) for piece in pieces)
 
 
 def _stops(tokenizer: Any, end_of_turn: str, eos_ids: list[int]) -> list[str]:
