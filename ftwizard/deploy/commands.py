@@ -6,7 +6,8 @@ OpenAI-compatible server, which keeps running after the command), or with ``--se
 registers a server that already runs (vLLM, SGLang, llama-server, Ollama), and calls it once
 with a test prompt. ``export`` writes the tuned model as GGUF, an Ollama folder, a merged
 model, vLLM/SGLang scripts, or pushes it to the Hub. Exit codes: 0 done, 1 a check failed
-(a GGUF that does not reproduce the merged model), 2 unusable input or a failed call.
+(a GGUF that does not reproduce the merged model) or a server or call failed, 2 unusable
+input.
 """
 
 from __future__ import annotations
