@@ -14,6 +14,7 @@ its bytes travel base64 in the commit; no LFS or Xet):
 - ``POST /api/repos/create``: a new empty repo (409 when it exists; ``exist_ok`` accepts that);
 - ``POST /api/models/{repo}/preupload/{rev}``: every file is uploaded as ``regular``;
 - ``POST /api/models/{repo}/commit/{rev}``: the NDJSON commit; its files replace the repo's.
+  ``POST /api/validate-yaml`` parses a README's YAML block (400 when invalid; ``validated``).
   Writes need ``Authorization: Bearer <write_token>`` (401 otherwise); ``commits`` keeps each
   commit's summary.
 
@@ -63,6 +64,7 @@ class FakeHub:
         self.write_token = write_token
         self.commits: list[dict[str, Any]] = []
         self.created: list[dict[str, Any]] = []
+        self.validated: list[dict[str, Any]] = []
         self.delay_per_chunk_s = 0.0
         self.drop_once_after: int | None = None
         self.requests: list[tuple[str, str, str | None, str | None]] = []
@@ -215,6 +217,20 @@ class FakeHub:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if auth != f"Bearer {hub.write_token}":
                     self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
+                    return
+                if path == "/api/validate-yaml":
+                    # The Hub checks a README's YAML metadata block before the commit.
+                    import yaml
+
+                    content = json.loads(body)["content"]
+                    head = content.split("---")[1] if content.startswith("---") else ""
+                    try:
+                        meta = yaml.safe_load(head)
+                    except yaml.YAMLError as exc:
+                        self._error(400, "BadRequest", f"invalid YAML metadata: {exc}")
+                        return
+                    hub.validated.append(meta if isinstance(meta, dict) else {})
+                    self._json(200, {"errors": [], "warnings": []})
                     return
                 if path == "/api/repos/create":
                     payload = json.loads(body)
