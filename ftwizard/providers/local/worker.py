@@ -271,6 +271,7 @@ def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> 
         if "num_tokens" in logged:
             final["num_tokens"] = logged["num_tokens"]
     step, epoch = trainer.state.global_step, trainer.state.epoch
+    _report_rank(trainer, final)
     if stop.is_set():
         events.write(
             TrainingEvent(
@@ -286,6 +287,24 @@ def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> 
         events.write(
             TrainingEvent(event="done", step=step, epoch=epoch, path=str(adapter), metrics=final)
         )
+
+
+def _report_rank(trainer: Any, final: dict[str, float]) -> None:
+    """One line per rank in the worker's log: with several processes, every rank must end
+    with the same loss and the same adapter weights (one data-parallel training, not N)."""
+    import torch
+
+    with torch.no_grad():
+        checksum = sum(
+            float(p.detach().double().sum()) for p in trainer.model.parameters() if p.requires_grad
+        )
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    loss = final.get("train_loss", float("nan"))
+    print(
+        f"ftwizard rank {_rank()}/{world}: step {trainer.state.global_step} "
+        f"train_loss {loss:.6f} adapter_checksum {checksum:.6f}",
+        flush=True,
+    )
 
 
 def _tail(text: str, lines: int = TRACEBACK_LINES) -> str:
