@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from ftwizard.deploy import engine as deploy
 from ftwizard.errors import FtwizardError
+from ftwizard.screens.deploy_export import ExportPanel
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import Backend, DeploymentSection, StepId
 from ftwizard.training import results as training_results
@@ -30,6 +31,12 @@ HELP = """\
 - **Vertex AI**: the tuned model's endpoint is the deployment.
 
 Then type a prompt and press **Send** to try the model. The step is done once it answered.
+
+**Export** (local backend) writes the tuned model where people run models: a GGUF made by
+llama.cpp's converter and checked against the merged model, an Ollama folder (GGUF and
+Modelfile), the merged model, vLLM/SGLang scripts, or a push to the Hugging Face Hub
+(`HF_TOKEN`). **Use server** makes an OpenAI-compatible server that already runs (vLLM, SGLang,
+llama-server, Ollama) the deployment that evaluation calls.
 """
 
 
@@ -42,6 +49,10 @@ class DeployScreen(StepScreen):
         "deployed": lambda screen: not screen.busy and screen.session.deployment.model is not None,
         "model-answered": lambda screen: (
             not screen.busy and screen.session.deployment.test_reply is not None
+        ),
+        "exported": lambda screen: (
+            not screen.query_one(ExportPanel).busy
+            and screen.query_one(ExportPanel).last_result is not None
         ),
     }
 
@@ -60,6 +71,7 @@ class DeployScreen(StepScreen):
             yield Input(placeholder="a prompt for the tuned model", id="deploy-prompt")
             yield Button("Send", id="deploy-send")
         yield Static("", id="deploy-reply")
+        yield ExportPanel(on_deployed=self._server_deployed)
 
     def on_mount(self) -> None:
         deployment = self.session.deployment
@@ -187,6 +199,13 @@ class DeployScreen(StepScreen):
         self.session.deployment = section
         self.wizard.save_session()
         self._done("Deployed.")
+
+    def _server_deployed(self, section: DeploymentSection, reply: str) -> None:
+        # A running vLLM/SGLang/Ollama server became the deployment and answered a sample.
+        self.session.deployment = section
+        self.query_one("#deploy-prompt", Input).value = section.test_prompt or ""
+        self.wizard.save_session()
+        self._done("")
 
     # Try it ---------------------------------------------------------------------------------
 
