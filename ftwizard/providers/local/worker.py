@@ -264,6 +264,7 @@ def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> 
     # CPU seconds of this process (all its threads) for training: on a shared machine a
     # steadier cost figure than train_runtime, which counts the time others held the CPU.
     final["train_cpu_s"] = cpu_s
+    final.update(_peak_memory(device))
     for entry in trainer.state.log_history:
         # The summary keeps the last validation scores and the count of trained tokens.
         logged = clean_metrics(entry)
@@ -287,6 +288,19 @@ def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> 
         events.write(
             TrainingEvent(event="done", step=step, epoch=epoch, path=str(adapter), metrics=final)
         )
+
+
+def _peak_memory(device: str) -> dict[str, float]:
+    """Peak resident memory of this process (MB) and, on a GPU, peak allocated GPU memory."""
+    import resource
+
+    import torch
+
+    # ru_maxrss is in kilobytes on Linux.
+    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device == "cuda":
+        peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak
 
 
 def _report_rank(trainer: Any, final: dict[str, float]) -> None:
