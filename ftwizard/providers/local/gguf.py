@@ -193,7 +193,15 @@ def verify_gguf(
             )["input_ids"]
         else:
             ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
-        settings = {"max_new_tokens": max_new_tokens, "do_sample": False, "num_beams": 1}
+        # Both stop on the merged model's end tokens: the GGUF's generation config knows only
+        # the tokenizer's eos, and would run past an end-of-turn token the merged one stops at.
+        settings = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": False,
+            "num_beams": 1,
+            "eos_token_id": merged.generation_config.eos_token_id,
+            "pad_token_id": merged.generation_config.pad_token_id or tokenizer.pad_token_id,
+        }
         with torch.no_grad():
             want = merged.generate(ids, **settings)[0, ids.shape[1] :].tolist()
             got = loaded.generate(ids, **settings)[0, ids.shape[1] :].tolist()
