@@ -108,14 +108,23 @@ def _merged(store: SessionStore, session: Session, adapter: Path) -> Path:
     return folder
 
 
-def _gguf(merged: Path, out: Path, quant: str, prompts: list[str]) -> tuple[Path, dict[str, Any]]:
+def _check_gguf_tools(quant: str) -> None:
+    # Before the merge, which takes a while: a missing tool is known at once.
     from ftwizard.providers.local import gguf
 
+    problem = gguf.converter_problem()
+    if problem:
+        raise InputError(problem, field="export")
     if quant not in gguf.available_quants():
         problem = gguf.quantizer_problem() if quant in gguf.K_QUANTS else None
         raise InputError(
             problem or f"choose one of {', '.join(gguf.available_quants())}", field="--quant"
         )
+
+
+def _gguf(merged: Path, out: Path, quant: str, prompts: list[str]) -> tuple[Path, dict[str, Any]]:
+    from ftwizard.providers.local import gguf
+
     target = out / f"model-{quant}.gguf"
     if quant in gguf.CONVERT_TYPES:
         gguf.convert_to_gguf(merged, target, quant)  # type: ignore[arg-type]
@@ -237,9 +246,10 @@ def export_model(
         export_merged(adapter, folder, overwrite=True)
         result.files = sorted(str(p) for p in folder.iterdir())
     elif target in ("gguf", "ollama"):
+        result.quant = quant or DEFAULT_QUANT
+        _check_gguf_tools(result.quant)
         prompts = sample_prompts(session)
         merged_dir = _merged(store, session, adapter)
-        result.quant = quant or DEFAULT_QUANT
         gguf_file, result.check = _gguf(merged_dir, folder, result.quant, prompts)
         result.files = [str(gguf_file), str(folder / "gguf-check.json")]
         if target == "ollama":

