@@ -210,7 +210,10 @@ def verify_gguf(
         )
     except Exception as exc:  # transformers raises many kinds here; all mean "cannot read"
         raise CheckFailed(
-            f"transformers cannot read {gguf_path} back: {type(exc).__name__}: {exc}"
+            f"transformers cannot read {gguf_path} back, so the export is not verified: "
+            f"{type(exc).__name__}: {str(exc)[:300]} (its GGUF loader restores only some config "
+            "fields: Qwen3's head_dim is taken as 128 and Gemma 3's query_pre_attn_scalar as "
+            "256; a model that differs may still run in llama.cpp)"
         ) from None
     checks: list[PromptCheck] = []
     for prompt in prompts:
