@@ -25,8 +25,8 @@ def scale_out_lines(session: Session, gpus: int | None = None) -> list[str]:
     gpus = visible_gpu_count() if gpus is None else gpus
     chosen = current_hyperparameters(session).get("processes")
     processes = chosen or max(1, gpus)
-    where = f"{gpus} GPU(s)" if gpus else "CPU (FSDP/DeepSpeed need GPUs; CPU ranks run DDP)"
-    lines = [f"Processes: {processes} on {where}; set 'processes' to change it."]
+    where = f"{gpus} GPU(s)" if gpus else "CPU (FSDP/DeepSpeed need GPUs)"
+    lines = [f"Processes: {processes} on {where}; setting 'processes'."]
     if gpus:
         lines.append(
             f"Shard a large model: {LAUNCH} --config_file {TRL_CONFIGS}/fsdp2.yaml "

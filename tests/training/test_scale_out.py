@@ -13,8 +13,7 @@ from tests.training.sessions import session_at_training
 def test_one_cpu_process_says_so_and_nothing_more(store: SessionStore, tickets: Tickets) -> None:
     session = session_at_training(store, tickets)
     assert scale_out_lines(session, gpus=0) == [
-        "Processes: 1 on CPU (FSDP/DeepSpeed need GPUs; CPU ranks run DDP); "
-        "set 'processes' to change it."
+        "Processes: 1 on CPU (FSDP/DeepSpeed need GPUs); setting 'processes'."
     ]
 
 
