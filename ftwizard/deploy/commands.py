@@ -55,6 +55,12 @@ def register(sub: Any) -> None:
     export.add_argument("--repo", metavar="OWNER/NAME", help="hub: the repo to push to")
     export.add_argument("--merged", action="store_true", help="hub: push the merged model")
     export.add_argument("--public", action="store_true", help="hub: create the repo public")
+    export.add_argument(
+        "--start",
+        action="store_true",
+        help="vllm: start the server here (needs vllm and a GPU) and make it the deployment",
+    )
+    export.add_argument("--port", type=int, default=8000, help="vllm: the server's port")
     export.add_argument("--json", action="store_true", help="print one JSON object")
     export.set_defaults(handler=run_export)
 
@@ -114,7 +120,18 @@ def run_export(args: argparse.Namespace) -> int:
                 repo=args.repo,
                 merged=args.merged,
                 private=not args.public,
+                start=args.start,
+                port=args.port,
             )
+            if result.deployed:
+                import asyncio
+
+                from ftwizard.deploy import engine as deploy
+
+                store.save(session)
+                reply = asyncio.run(deploy.try_model(session, deploy.sample_prompt(session)))
+                result.notes.append(f"test call answered: {reply}")
+                store.save(session)
     except FtwizardError as exc:
         print(f"ftwizard export: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code

@@ -46,6 +46,7 @@ class ExportResult(BaseModel):
     commands: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     url: str | None = None
+    deployed: bool = False
 
 
 def sample_prompts(session: Session, n: int = CHECK_PROMPTS) -> list[str]:
@@ -174,24 +175,39 @@ def _ollama(session: Session, merged: Path, out: Path, target: Path) -> tuple[li
     return [str(path), str(readme)], [command, *notes]
 
 
-def _vllm(session: Session, adapter: Path, out: Path) -> tuple[list[str], list[str], list[str]]:
+def _vllm(
+    session: Session, adapter: Path, out: Path, result: ExportResult, *, start: bool, port: int
+) -> None:
     from ftwizard.deploy.serve_lines import serve_lines, vllm_startable, write_scripts
     from ftwizard.providers.local.export import export_adapter
     from ftwizard.providers.local.models import resolve_local_model
 
+    why_not = vllm_startable()
+    if start and why_not:
+        raise InputError(f"cannot start vLLM here: {why_not}", field="--start")
     copy = export_adapter(adapter, out / "adapter", overwrite=True)
     base = session.task.base_model or ""
     bare = base.removeprefix("local:")
     # A Hub repo id serves as is; a built-in or folder model is served from its folder.
-    base_arg = (
-        bare if bare.count("/") == 1 and not Path(bare).exists() else str(resolve_local_model(base))
-    )
-    lines = serve_lines(base_arg, copy, SERVED_NAME)
+    hub_id = bare.count("/") == 1 and not Path(bare).exists()
+    base_arg = bare if hub_id else str(resolve_local_model(base))
+    lines = serve_lines(base_arg, copy, SERVED_NAME, port=port)
     scripts = write_scripts(out, lines)
-    notes = [f"LoRA rank {lines.lora_rank} -> --max-lora-rank {lines.max_lora_rank}"]
-    why_not = vllm_startable()
-    notes.append(why_not or "vllm and a GPU are here: run serve-vllm.sh to start it")
-    return [str(copy), *map(str, scripts)], [lines.vllm, lines.vllm_docker, lines.sglang], notes
+    result.files = [str(copy), *map(str, scripts)]
+    result.commands = [lines.vllm, lines.vllm_docker, lines.sglang]
+    result.notes = [f"LoRA rank {lines.lora_rank} -> --max-lora-rank {lines.max_lora_rank}"]
+    if not start:
+        result.notes.append(why_not or "vllm and a GPU are here: --start runs serve-vllm.sh")
+        return
+    from ftwizard.deploy.external import register_server
+    from ftwizard.providers.local.engine_server import start_script, wait_until_serving
+
+    url = f"http://127.0.0.1:{port}/v1"
+    pid = start_script(scripts[0])
+    wait_until_serving(url, pid, scripts[0].with_suffix(".log"))
+    register_server(session, url, SERVED_NAME)
+    result.deployed = True
+    result.notes.append(f"vLLM runs (pid {pid}, log serve-vllm.log) and is the deployment")
 
 
 def _hub(
@@ -232,8 +248,14 @@ def export_model(
     repo: str | None = None,
     merged: bool = False,
     private: bool = True,
+    start: bool = False,
+    port: int = 8000,
 ) -> ExportResult:
-    """Export the session's tuned local model as ``target`` into ``out`` (default: artifacts)."""
+    """Export the session's tuned local model as ``target`` into ``out`` (default: artifacts).
+
+    ``start`` (target ``vllm``, where vllm imports and a GPU is visible) runs the script and
+    makes the server the session's deployment (the caller saves and makes the test call).
+    """
     if target not in EXPORT_TARGETS:
         raise InputError(f"choose one of {', '.join(EXPORT_TARGETS)}", field="--to")
     adapter = _adapter(session)
@@ -258,8 +280,7 @@ def export_model(
         else:
             result.commands = [f"llama-server -m {gguf_file} --port 8080"]
     elif target == "vllm":
-        files, result.commands, result.notes = _vllm(session, adapter, folder)
-        result.files = files
+        _vllm(session, adapter, folder, result, start=start, port=port)
     else:
         result.files, result.url = _hub(session, store, adapter, folder, repo, merged, private)
     return result

@@ -32,6 +32,7 @@ class ServeLines(BaseModel):
     name: str
     lora_rank: int
     max_lora_rank: int
+    vllm_port: int = VLLM_PORT
     vllm: str
     vllm_docker: str
     sglang: str
@@ -68,7 +69,7 @@ def _join(words: list[str]) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def serve_lines(base: str, adapter_dir: Path, name: str) -> ServeLines:
+def serve_lines(base: str, adapter_dir: Path, name: str, *, port: int = VLLM_PORT) -> ServeLines:
     """The vLLM and SGLang command lines (and their ``docker run`` forms) for one adapter.
 
     ``base`` is a Hub repo id or a local folder; a folder is mounted into the containers.
@@ -79,7 +80,7 @@ def serve_lines(base: str, adapter_dir: Path, name: str) -> ServeLines:
     base_is_folder = Path(base).is_dir()
     base_arg = str(Path(base).resolve()) if base_is_folder else base
     vllm = ["vllm", "serve", base_arg, "--enable-lora", "--lora-modules", f"{name}={adapter}"]
-    vllm += ["--max-lora-rank", str(max_rank), "--port", str(VLLM_PORT)]
+    vllm += ["--max-lora-rank", str(max_rank), "--port", str(port)]
     sglang = ["sglang", "serve", "--model-path", base_arg, "--enable-lora"]
     sglang += ["--lora-paths", f"{name}={adapter}", "--max-lora-rank", str(max_rank)]
     sglang += ["--port", str(SGLANG_PORT)]
@@ -89,7 +90,7 @@ def serve_lines(base: str, adapter_dir: Path, name: str) -> ServeLines:
     if base_is_folder:
         mounts += ["-v", f"{base_arg}:/models/base"]
     docker = ["docker", "run", "--rm", "--gpus", "all", "--ipc=host"]
-    vllm_docker = [*docker, *mounts, "-p", f"{VLLM_PORT}:{VLLM_PORT}", VLLM_IMAGE, in_box_base]
+    vllm_docker = [*docker, *mounts, "-p", f"{port}:{VLLM_PORT}", VLLM_IMAGE, in_box_base]
     vllm_docker += ["--enable-lora", "--lora-modules", f"{name}=/adapters/{name}"]
     vllm_docker += ["--max-lora-rank", str(max_rank)]
     sglang_docker = [*docker, *mounts, "-p", f"{SGLANG_PORT}:{SGLANG_PORT}", SGLANG_IMAGE]
@@ -104,6 +105,7 @@ def serve_lines(base: str, adapter_dir: Path, name: str) -> ServeLines:
         name=name,
         lora_rank=rank,
         max_lora_rank=max_rank,
+        vllm_port=port,
         vllm=_join(vllm),
         vllm_docker=_join(vllm_docker).replace(
             home, '"$HOME/.cache/huggingface:/root/.cache/huggingface"'
@@ -131,7 +133,7 @@ def write_scripts(folder: Path, lines: ServeLines) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for file, line, docker, port in (
-        ("serve-vllm.sh", lines.vllm, lines.vllm_docker, VLLM_PORT),
+        ("serve-vllm.sh", lines.vllm, lines.vllm_docker, lines.vllm_port),
         ("serve-sglang.sh", lines.sglang, lines.sglang_docker, SGLANG_PORT),
     ):
         path = folder / file

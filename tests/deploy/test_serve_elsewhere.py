@@ -151,3 +151,69 @@ def test_sglang_adapter_names_are_picked_when_they_are_the_only_adapter() -> Non
         models=[ServedModel(id="Qwen/Qwen3-0.6B"), ServedModel(id="Qwen/Qwen3-0.6B:ft")],
     )
     assert probe.pick(None) == "Qwen/Qwen3-0.6B:ft"
+
+
+FAKE_VLLM = """#!/bin/sh
+# A stand-in for `vllm serve BASE --enable-lora --lora-modules NAME=ADAPTER ... --port P`:
+# ftwizard's own OpenAI-compatible server, serving the adapter under NAME.
+shift 2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --lora-modules) NAME="${2%%=*}"; ADAPTER="${2#*=}"; shift 2 ;;
+    --port) PORT="$2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
+exec "$FTW_PYTHON" -m ftwizard.providers.local.serve --model "$ADAPTER" --name "$NAME" \\
+  --port "$PORT" --device cpu
+"""
+
+
+@pytest.mark.slow
+def test_start_runs_the_script_where_vllm_and_a_gpu_are_and_deploys_to_it(
+    store: SessionStore,
+    trained_session: Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import re
+    import signal
+    import sys
+
+    from ftwizard.deploy import serve_lines as serve_module
+    from ftwizard.providers.local.job import free_port
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "vllm").write_text(FAKE_VLLM)
+    (bin_dir / "vllm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FTW_PYTHON", sys.executable)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    monkeypatch.setattr(serve_module, "vllm_startable", lambda: None)
+    port = free_port()
+    args = ["export", trained_session.id, "--to", "vllm", "--start", "--port", str(port)]
+    code = main([*args, "--json"])
+    result = json.loads(capsys.readouterr().out) if code == 0 else {}
+    pids = [int(p) for n in result.get("notes", []) for p in re.findall(r"pid (\d+)", n)]
+    try:
+        assert code == 0, capsys.readouterr().err
+        assert result["deployed"] is True
+        assert any(n.startswith("test call answered: ") for n in result["notes"])
+        saved = store.load(trained_session.id)
+        assert saved.deployment.model == "openai:ftwizard-tuned"
+        assert saved.deployment.base_url == f"http://127.0.0.1:{port}/v1"
+        assert saved.deployment.test_reply is not None
+    finally:
+        for pid in pids:
+            os.killpg(pid, signal.SIGTERM)
+
+
+def test_start_without_vllm_says_why(
+    trained_session: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", trained_session.id, "--to", "vllm", "--start"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot start vLLM here: vllm is not installed here" in err
