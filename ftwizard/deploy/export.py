@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -163,7 +164,8 @@ def _ollama(session: Session, merged: Path, out: Path, target: Path) -> tuple[li
     notes = []
     if system and not parts.system_supported:
         notes.append("the chat template refuses a system message, so the Modelfile has no SYSTEM")
-    name = session.name.lower().replace(" ", "-") or "ftwizard-tuned"
+    # Ollama model names: lowercase letters, digits, '-', '_', '.'.
+    name = re.sub(r"[^a-z0-9_.-]+", "-", session.name.lower()).strip("-.") or SERVED_NAME
     command = f"ollama create {name} -f Modelfile"
     readme = out / "README.md"
     readme.write_text(
@@ -286,4 +288,11 @@ def export_model(
     return result
 
 
-__all__ = ["EXPORT_TARGETS", "ExportResult", "export_model", "sample_prompts"]
+def quant_problem() -> str | None:
+    """Why Q4_K_M cannot be made here (llama.cpp's quantizer is absent), or ``None``."""
+    from ftwizard.providers.local.gguf import quantizer_problem
+
+    return quantizer_problem()
+
+
+__all__ = ["EXPORT_TARGETS", "ExportResult", "export_model", "quant_problem", "sample_prompts"]

@@ -81,9 +81,9 @@ class ExportPanel(Vertical):
             yield Button("Use server", id="deploy-server-use")
 
     def on_mount(self) -> None:
-        from ftwizard.providers.local.gguf import quantizer_problem
+        from ftwizard.deploy.export import quant_problem
 
-        problem = quantizer_problem()
+        problem = quant_problem()
         if problem:
             # Said plainly where it is chosen, not only when the export fails.
             self.query_one("#export-status", Static).update(Text(problem, style="dim"))
