@@ -13,6 +13,8 @@ from ftwizard.cli import main
 from ftwizard.session import Session
 from tests.fakes.hf_hub import FakeHub
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def upload_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:

@@ -67,6 +67,7 @@ def test_vllm_and_sglang_lines_for_a_hub_base_model(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_vllm_export_writes_runnable_scripts_for_the_sessions_adapter(
     store: SessionStore, trained_session: Session, capsys: pytest.CaptureFixture[str]
 ) -> None:
