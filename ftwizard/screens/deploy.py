@@ -15,6 +15,7 @@ from textual.widgets import Button, Collapsible, Input, Label, Static
 from ftwizard.deploy import engine as deploy
 from ftwizard.deploy import request as deploy_request
 from ftwizard.errors import FtwizardError
+from ftwizard.screens.deploy_export import ExportPanel
 from ftwizard.screens.step import StepScreen, job_conditions
 from ftwizard.session import Backend, DeploymentSection, StepId
 from ftwizard.training import results as training_results
@@ -36,6 +37,13 @@ exactly what is sent, and the curl command and the openai-SDK code send the same
 prompt field starts with the training data's system prompt (the model learned with it); what
 it holds is sent, and nothing else: clear it to send the prompt alone. The step is done once
 the model answered.
+Then type a prompt and press **Send** to try the model. The step is done once it answered.
+
+**Export** (local backend) writes the tuned model where people run models: a GGUF made by
+llama.cpp's converter and checked against the merged model, an Ollama folder (GGUF and
+Modelfile), the merged model, vLLM/SGLang scripts, or a push to the Hugging Face Hub
+(`HF_TOKEN`). **Use server** makes an OpenAI-compatible server that already runs (vLLM, SGLang,
+llama-server, Ollama) the deployment that evaluation calls.
 """
 
 
@@ -55,6 +63,10 @@ class DeployScreen(StepScreen):
         **job_conditions("deploy"),
         **job_conditions("model-call"),
         **job_conditions("server-stop"),
+        "exported": lambda screen: (
+            not screen.query_one(ExportPanel).busy
+            and screen.query_one(ExportPanel).last_result is not None
+        ),
     }
 
     def __init__(self) -> None:
@@ -85,6 +97,7 @@ class DeployScreen(StepScreen):
         ):
             yield Static("", id="deploy-snippets")
         yield Static("", id="deploy-reply")
+        yield ExportPanel(on_deployed=self._server_deployed)
 
     def on_mount(self) -> None:
         deployment = self.session.deployment
@@ -277,6 +290,13 @@ class DeployScreen(StepScreen):
         self.session.deployment = section
         self.wizard.save_session()
         self._done("Deployed.", job="deploy")
+
+    def _server_deployed(self, section: DeploymentSection, reply: str) -> None:
+        # A running vLLM/SGLang/Ollama server became the deployment and answered a sample.
+        self.session.deployment = section
+        self.query_one("#deploy-prompt", Input).value = section.test_prompt or ""
+        self.wizard.save_session()
+        self._done("")
 
     # Try it ---------------------------------------------------------------------------------
 

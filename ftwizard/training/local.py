@@ -66,7 +66,9 @@ def planned_steps(config: LocalTrainingConfig, train_examples: int) -> int | Non
         return hp.max_steps
     if train_examples <= 0:
         return None
-    per_step = hp.batch_size * hp.grad_accumulation
+    from ftwizard.providers.local.job import process_count
+
+    per_step = hp.batch_size * hp.grad_accumulation * process_count(config)
     if config.method == "rft":
         # GRPO generates num_generations completions per prompt inside the same batch.
         per_step = max(1, per_step // hp.num_generations)

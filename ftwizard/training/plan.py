@@ -42,7 +42,7 @@ LOCAL_STARTUP_S = 10.0
 
 # Which hyperparameters the confirmation screen offers, per backend and method.
 _LOCAL_FIELDS = ("epochs", "learning_rate", "batch_size", "grad_accumulation", "lora_r")
-_LOCAL_MORE = ("lora_alpha", "lora_dropout", "max_length", "eval_steps", "max_steps")
+_LOCAL_MORE = ("lora_alpha", "lora_dropout", "max_length", "eval_steps", "max_steps", "processes")
 _TOGETHER_FIELDS = (
     "n_epochs",
     "batch_size",
@@ -239,7 +239,7 @@ def set_hyperparameter(session: Session, name: str, text: str) -> bool:
         raise InputError(f"not a setting of {backend.value} {method.value.upper()}", field=name)
     defaults = default_hyperparameters(session)
     value = _parse_value(text, defaults.get(name))
-    if value is None and name not in ("eval_steps", "max_steps", "adapter_size"):
+    if value is None and name not in ("eval_steps", "max_steps", "adapter_size", "processes"):
         raise InputError("a value is required", field=name)
     values = current_hyperparameters(session)
     if values.get(name) == value:

@@ -8,6 +8,16 @@ It answers what ``huggingface_hub`` asks when it looks a model up and downloads 
 - a gated repo answers 403 with ``X-Error-Code: GatedRepo`` unless the request carries
   ``gated_token``; an unknown repo answers 404 with ``X-Error-Code: RepoNotFound``.
 
+Uploads, as ``HfApi.create_repo`` and ``upload_folder`` make them (every file "regular", so
+its bytes travel base64 in the commit; no LFS or Xet):
+
+- ``POST /api/repos/create``: a new empty repo (409 when it exists; ``exist_ok`` accepts that);
+- ``POST /api/models/{repo}/preupload/{rev}``: every file is uploaded as ``regular``;
+- ``POST /api/models/{repo}/commit/{rev}``: the NDJSON commit; its files replace the repo's.
+  ``POST /api/validate-yaml`` parses a README's YAML block (400 when invalid; ``validated``).
+  Writes need ``Authorization: Bearer <write_token>`` (401 otherwise); ``commits`` keeps each
+  commit's summary.
+
 ``delay_per_chunk_s`` slows file bodies (to cancel mid-way); ``drop_once_after = N`` closes the
 next whole-file transfer after N bytes (a broken connection, to resume); ``requests`` logs
 ``(method, path, range header, authorization header)``.
@@ -15,6 +25,7 @@ next whole-file transfer after N bytes (a broken connection, to resume); ``reque
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -47,9 +58,13 @@ class FakeRepo:
 class FakeHub:
     """The fake Hub; use as a context manager, read ``endpoint``."""
 
-    def __init__(self, gated_token: str = "hf_gated_ok") -> None:
+    def __init__(self, gated_token: str = "hf_gated_ok", write_token: str = "hf_write_ok") -> None:
         self.repos: dict[str, FakeRepo] = {}
         self.gated_token = gated_token
+        self.write_token = write_token
+        self.commits: list[dict[str, Any]] = []
+        self.created: list[dict[str, Any]] = []
+        self.validated: list[dict[str, Any]] = []
         self.delay_per_chunk_s = 0.0
         self.drop_once_after: int | None = None
         self.requests: list[tuple[str, str, str | None, str | None]] = []
@@ -186,6 +201,84 @@ class FakeHub:
 
             def do_GET(self) -> None:
                 self._serve(body=True)
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                path = unquote(urlsplit(self.path).path)
+                auth = self.headers.get("Authorization")
+                hub.requests.append(("POST", path, None, auth))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if auth != f"Bearer {hub.write_token}":
+                    self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
+                    return
+                if path == "/api/validate-yaml":
+                    # The Hub checks a README's YAML metadata block before the commit.
+                    import yaml
+
+                    content = json.loads(body)["content"]
+                    head = content.split("---")[1] if content.startswith("---") else ""
+                    try:
+                        meta = yaml.safe_load(head)
+                    except yaml.YAMLError as exc:
+                        self._error(400, "BadRequest", f"invalid YAML metadata: {exc}")
+                        return
+                    hub.validated.append(meta if isinstance(meta, dict) else {})
+                    self._json(200, {"errors": [], "warnings": []})
+                    return
+                if path == "/api/repos/create":
+                    payload = json.loads(body)
+                    repo_id = "/".join(
+                        p for p in (payload.get("organization"), payload["name"]) if p
+                    )
+                    hub.created.append(payload)
+                    if repo_id in hub.repos:
+                        self._error(409, "RepoExists", "You already created this model repo")
+                        return
+                    hub.repos[repo_id] = FakeRepo({})
+                    self._json(200, {"url": f"{hub.endpoint}/{repo_id}", "name": repo_id})
+                    return
+                rest = path.removeprefix("/api/models/")
+                if "/preupload/" in rest:
+                    files = json.loads(body).get("files", [])
+                    modes = [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                        for f in files
+                    ]
+                    self._json(200, {"files": modes})
+                    return
+                if "/commit/" in rest:
+                    repo_id = rest.split("/commit/")[0]
+                    repo = hub.repos.get(repo_id)
+                    if repo is None:
+                        self._error(404, "RepoNotFound", "Repository not found")
+                        return
+                    summary = ""
+                    for line in body.splitlines():
+                        item = json.loads(line)
+                        if item["key"] == "header":
+                            summary = item["value"].get("summary", "")
+                        elif item["key"] == "file":
+                            value = item["value"]
+                            repo.files[value["path"]] = base64.b64decode(value["content"])
+                    repo.sha = ""
+                    repo.__post_init__()
+                    hub.commits.append({"repo": repo_id, "summary": summary, "sha": repo.sha})
+                    self._json(
+                        200,
+                        {
+                            "commitUrl": f"{hub.endpoint}/{repo_id}/commit/{repo.sha}",
+                            "commitOid": repo.sha,
+                        },
+                    )
+                    return
+                self._error(404, "EntryNotFound", f"no route {path}")
 
             def do_HEAD(self) -> None:
                 self._serve(body=False)

@@ -46,6 +46,10 @@ class LocalHyperparameters(BaseModel):
     logging_steps: int = Field(default=10, ge=1)
     eval_steps: int | None = Field(default=None, ge=1)
     seed: int = 42
+    # Data-parallel processes (accelerate launch); None: one per visible GPU, 1 on CPU. Each
+    # takes batch_size rows per step, so the global batch is processes x batch_size x
+    # grad_accumulation.
+    processes: int | None = Field(default=None, ge=1, le=64)
     # DPO and GRPO.
     beta: float = Field(default=0.1, ge=0)
     # GRPO only.

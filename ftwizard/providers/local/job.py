@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,11 +101,28 @@ class LocalJobStatus(BaseModel):
         return self.state in FINISHED_STATES
 
 
-def worker_command(config: LocalTrainingConfig, config_path: Path, python: str) -> list[str]:
-    """The command line that runs the worker: plain, or ``accelerate launch`` for many GPUs."""
-    processes = config.num_processes
+def process_count(config: LocalTrainingConfig) -> int:
+    """How many training processes the job runs (``processes``, else one per visible GPU)."""
+    processes = config.hyperparameters.processes or config.num_processes
     if processes is None:
         processes = 1 if config.device == "cpu" else max(1, visible_gpu_count())
+    return processes
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for the ranks' rendezvous."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def worker_command(config: LocalTrainingConfig, config_path: Path, python: str) -> list[str]:
+    """The command line that runs the worker: plain, or ``accelerate launch`` for N processes.
+
+    ``--multi_gpu`` also serves CPU ranks: the worker gives the trainer ``use_cpu=True``, so
+    the ranks join one gloo process group (``--cpu --num_processes N`` would start one).
+    """
+    processes = process_count(config)
     module = ["-m", "ftwizard.providers.local.worker", str(config_path)]
     if processes <= 1:
         return [python, *module]
@@ -115,6 +133,11 @@ def worker_command(config: LocalTrainingConfig, config_path: Path, python: str) 
         "--multi_gpu",
         "--num_processes",
         str(processes),
+        "--num_machines",
+        "1",
+        # Its own port, so two jobs on one machine never join each other's group.
+        "--main_process_port",
+        str(free_port()),
         *module,
     ]
 
@@ -415,5 +438,7 @@ __all__ = [
     "LocalTrainingJob",
     "WorkerRecord",
     "best_checkpoint",
+    "free_port",
+    "process_count",
     "worker_command",
 ]

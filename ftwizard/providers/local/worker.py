@@ -264,6 +264,7 @@ def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> 
     # CPU seconds of this process (all its threads) for training: on a shared machine a
     # steadier cost figure than train_runtime, which counts the time others held the CPU.
     final["train_cpu_s"] = cpu_s
+    final.update(_peak_memory(device))
     for entry in trainer.state.log_history:
         # The summary keeps the last validation scores and the count of trained tokens.
         logged = clean_metrics(entry)
@@ -271,6 +272,7 @@ def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> 
         if "num_tokens" in logged:
             final["num_tokens"] = logged["num_tokens"]
     step, epoch = trainer.state.global_step, trainer.state.epoch
+    _report_rank(trainer, final)
     if stop.is_set():
         events.write(
             TrainingEvent(
@@ -286,6 +288,37 @@ def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> 
         events.write(
             TrainingEvent(event="done", step=step, epoch=epoch, path=str(adapter), metrics=final)
         )
+
+
+def _peak_memory(device: str) -> dict[str, float]:
+    """Peak resident memory of this process (MB) and, on a GPU, peak allocated GPU memory."""
+    import resource
+
+    import torch
+
+    # ru_maxrss is in kilobytes on Linux.
+    peak = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device == "cuda":
+        peak["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return peak
+
+
+def _report_rank(trainer: Any, final: dict[str, float]) -> None:
+    """One line per rank in the worker's log: with several processes, every rank must end
+    with the same loss and the same adapter weights (one data-parallel training, not N)."""
+    import torch
+
+    with torch.no_grad():
+        checksum = sum(
+            float(p.detach().double().sum()) for p in trainer.model.parameters() if p.requires_grad
+        )
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    loss = final.get("train_loss", float("nan"))
+    print(
+        f"ftwizard rank {_rank()}/{world}: step {trainer.state.global_step} "
+        f"train_loss {loss:.6f} adapter_checksum {checksum:.6f}",
+        flush=True,
+    )
 
 
 def _tail(text: str, lines: int = TRACEBACK_LINES) -> str:

@@ -20,6 +20,7 @@ from ftwizard.screens.training.charts import (
 from ftwizard.session import Backend, Session
 from ftwizard.training import jobs as training_jobs
 from ftwizard.training import plan as training_plan
+from ftwizard.training.scale_out import scale_out_lines
 
 
 class ConfirmPart(StepScreen):
@@ -68,6 +69,8 @@ class ConfirmPart(StepScreen):
         text.append(f" ({estimate.basis})\n")
         text.append(f"Estimated time {duration_text(estimate.seconds)}", style="bold")
         text.append(f" ({estimate.time_basis})")
+        for line in scale_out_lines(self.session):
+            text.append(f"\n{line}", style="dim")
         self.query_one("#training-estimate", Static).update(text)
 
     def on_input_changed(self, event: Input.Changed) -> None:
