@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,10 @@ STRUCTURED_FIELDS = frozenset(
         "functions",
     }
 )
+
+
+# Fields that are text or, in TRL's conversational style, a message list written as JSON text.
+MAYBE_STRUCTURED_FIELDS = frozenset({"prompt", "completion", "chosen", "rejected"})
 
 
 def iter_csv(p: Path) -> Iterator[Record]:
@@ -141,6 +146,15 @@ def apply_mapping(
                         f"column {key!r} must hold JSON text for the field {name!r}; "
                         "fix the cell or map another column"
                     )
+            elif (
+                parse_json
+                and name in MAYBE_STRUCTURED_FIELDS
+                and isinstance(value, str)
+                and value.startswith("[{")
+            ):
+                # plain text that happens to start like JSON stays text
+                with contextlib.suppress(ValueError):
+                    value = loads(value)
             out[name] = value
         if mapping:
             missing = [col for col in mapping.values() if col not in rec.data]
