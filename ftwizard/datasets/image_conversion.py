@@ -7,23 +7,20 @@ turn in the target's own shape: ``image_url`` parts (OpenAI chat, Together, Fire
 Relative paths become absolute (the converted file lives elsewhere) and inline bytes (a Hugging
 Face ``Image`` column) become data URIs, so a JSONL file never holds bare bytes.
 
-:func:`place_images` then rewrites every reference for the backend that trains: base64 data URIs
-for Together and Fireworks (and local files for OpenAI), the session's bucket for Vertex.
+:mod:`ftwizard.providers.media_files` then places every reference for the backend that trains,
+at upload: base64 data URIs for Together and Fireworks (and local files for OpenAI), the
+session's bucket for Vertex.
 """
 
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ftwizard.datasets.formats import DatasetFormat
 from ftwizard.datasets.images import IMAGE_COLUMNS, find_images
 from ftwizard.providers import media
-
-Uploader = Callable[[bytes, str], str]
-"""Uploads image bytes (with their MIME type) and returns the ``gs://`` URI to reference."""
 
 _IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 _GEMINI_FILE_KEYS = ("fileData", "file_data", "inlineData", "inline_data")
@@ -180,103 +177,6 @@ def put_images(out: dict[str, Any], images: list[tuple[int, str]], dst: DatasetF
         target = _nth_user(turns, turn)
         target["content"] = [{"type": "image"}, *_text_parts(target["content"])]
     out["images"] = [ref for _, ref in images]
-
-
-def rewrite_refs(data: Any, fn: Callable[[str], str]) -> Any:
-    """``data`` with every image reference passed through ``fn`` (bytes become data URIs)."""
-    if not isinstance(data, dict):
-        return data
-    out = dict(data)
-
-    def parts(content: Any) -> Any:
-        if not isinstance(content, list):
-            return content
-        new = []
-        for p in content:
-            if isinstance(p, dict) and p.get("type") == "image_url":
-                inner = p.get("image_url")
-                if isinstance(inner, dict) and isinstance(inner.get("url"), str):
-                    p = {**p, "image_url": {**inner, "url": fn(inner["url"])}}
-                elif isinstance(inner, str):
-                    p = {**p, "image_url": fn(inner)}
-            elif (
-                isinstance(p, dict)
-                and p.get("type") == "input_image"
-                and isinstance(p.get("image_url"), str)
-            ):
-                p = {**p, "image_url": fn(p["image_url"])}
-            new.append(p)
-        return new
-
-    def messages(value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        return [
-            {**m, "content": parts(m.get("content"))} if isinstance(m, dict) else m for m in value
-        ]
-
-    for key in ("messages", "prompt", "completion", "chosen", "rejected"):
-        if key in out:
-            out[key] = messages(out[key])
-    if isinstance(out.get("input"), dict):
-        out["input"] = {**out["input"], "messages": messages(out["input"].get("messages"))}
-    if isinstance(out.get("contents"), list):
-        out["contents"] = [_gemini_turn(t, fn) for t in out["contents"]]
-    for key in IMAGE_COLUMNS:
-        if key in out and out[key] is not None:
-            value = out[key]
-            items = value if isinstance(value, list) else [value]
-            fixed = [fn(_column_ref(item)) for item in items]
-            out[key] = fixed if isinstance(value, list) else fixed[0]
-    return out
-
-
-def _column_ref(item: Any) -> str:
-    slot = find_images({"image": item})[0]
-    return media.data_uri(slot.data) if slot.data is not None else (slot.ref or "")
-
-
-def _gemini_turn(turn: Any, fn: Callable[[str], str]) -> Any:
-    if not isinstance(turn, dict) or not isinstance(turn.get("parts"), list):
-        return turn
-    new = []
-    for p in turn["parts"]:
-        fd = p.get("fileData") if isinstance(p, dict) else None
-        if isinstance(fd, dict) and isinstance(fd.get("fileUri"), str):
-            p = {**p, "fileData": {**fd, "fileUri": fn(fd["fileUri"])}}
-        new.append(p)
-    return {**turn, "parts": new}
-
-
-def placer(
-    backend: str, *, base_dir: Path | None, uploader: Uploader | None = None
-) -> Callable[[str], str]:
-    """The reference rewrite for ``backend``: what :func:`place_images` applies to each image."""
-    limits = media.limits_for(backend)
-    uploaded: dict[str, str] = {}
-
-    def place(ref: str) -> str:
-        kind = media.reference_kind(ref)
-        if backend == "vertex":
-            if kind in ("gs", "https", "http"):
-                return ref
-            if ref not in uploaded:
-                if uploader is None:
-                    raise media.MediaUnavailable(
-                        "Vertex reads images from Cloud Storage; no bucket to upload to",
-                        reason="no-bucket-reader",
-                    )
-                data = media.resolve_image(ref, base_dir=base_dir)
-                uploaded[ref] = uploader(data, media.sniff_image(data).mime)
-            return uploaded[ref]
-        if kind in ("path", "file") and (limits.base64_only or backend == "openai"):
-            return media.to_data_uri(ref, base_dir=base_dir)
-        if kind == "path":
-            path = media.local_path(ref, base_dir)
-            return str(path.resolve()) if path is not None else ref
-        return ref
-
-    return place
 
 
 def embedded(value: Any) -> Any:

@@ -29,6 +29,7 @@ from email.policy import HTTP
 from typing import Any
 
 from tests.fakes.http_server import DROP, FakeResponse, RecordedRequest, Scripted
+from tests.fakes.image_rules import chat_image_problem
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.together_spec import request_errors, response_errors
 
@@ -207,6 +208,9 @@ class FakeTogetherServer(FakeOpenAIServer):
                     json.loads(line)
                 except ValueError:
                     return self._bad(f"Line {number} of the file is not valid JSON")
+        problem = chat_image_problem(data, "together")
+        if problem is not None:
+            return self._bad(problem)
         with self.tlock:
             f = SimFile(f"file-{next(self._seq)}", fields["file_name"].decode(), data, self.clock)
             self.files[f.id] = f

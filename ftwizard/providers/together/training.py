@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
+from ftwizard.providers.media_files import place_file
 from ftwizard.providers.retry import (
     CallFailure,
     RetryEvent,
@@ -104,6 +105,8 @@ class TogetherTrainingProvider:
     async def _upload_one(self, path: Path, role: str) -> str:
         if not path.is_file():
             raise InputError(f"{role} file not found", path=path)
+        # Together reads images only as base64 data URIs: local image files are embedded.
+        path = await asyncio.to_thread(place_file, path, "together")
         filename = upload_name(path, role)
         size = path.stat().st_size
         listing = await self.client.call("GET", "files")
