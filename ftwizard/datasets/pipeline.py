@@ -215,6 +215,9 @@ def prepare(
         report_file=str(report_file),
         fingerprint=fingerprint(choice.train_path, choice.valid_path),
         notes=notes,
+        images=report.images,
+        image_tokens=report.image_tokens,
+        image_tokens_note=report.image_tokens_note,
     )
     say("done", 1.0)
     return result, report

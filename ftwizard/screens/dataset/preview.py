@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -48,12 +49,36 @@ class PreviewTab(StepScreen):
             target.update(f"No lines from {line} on.")
             return
         self._preview_line = records[0].line
+        from ftwizard.datasets.images import may_hold_images
+
         text = Text()
         for record in records:
             text.append(f"{record.line:>7} ", style="bold cyan")
             if record.ok:
-                body = json.dumps(record.data, ensure_ascii=False)
+                body = json.dumps(record.data, ensure_ascii=False, default=_bytes_label)
                 text.append(body[:400] + ("…" if len(body) > 400 else "") + "\n")
+                if may_hold_images(record.raw, record.data):
+                    for picture in self._pictures(record.data, Path(path).parent):
+                        text.append_text(picture)
             else:
                 text.append(f"{record.error}\n", style="red")
         target.update(text)
+
+    def _pictures(self, data: object, base_dir: Path) -> list[Text]:
+        """The example's images drawn in block characters, with size, format and tokens."""
+        from ftwizard.datasets.image_preview import preview_images
+
+        task = self.session.task
+        return preview_images(
+            data,
+            base_dir=base_dir,
+            backend=task.backend.value if task.backend else "local",
+            model=task.base_model or "",
+        )
+
+
+def _bytes_label(value: object) -> str:
+    """How image bytes (a Hugging Face Image column) read in the JSON line."""
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value):,} bytes>"
+    return repr(value)
