@@ -191,8 +191,12 @@ class OpenAIChatProvider:
             params["response_format"] = response_format_for(request.json_schema)
         return params
 
-    def _message(self, message: ChatMessage) -> dict[str, str]:
+    def _message(self, message: ChatMessage) -> dict[str, Any]:
         role = "system" if self.compatible and message.role == "developer" else message.role
+        if message.images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+            parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+            return {"role": role, "content": parts}
         return {"role": role, "content": message.content}
 
     async def _attempt(self, request: GenerationRequest) -> Generation:
