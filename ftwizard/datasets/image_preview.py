@@ -53,9 +53,11 @@ def preview_images(
     max_pixels: int | None = None,
     limit: int = 2,
     width: int = 32,
+    pictures: bool = True,
 ) -> list[Text]:
     """A picture and a line (``PNG 8x6 RGB, 1.2 KB, 6 tokens``) for each of the first
-    ``limit`` images of one example; a line saying why for an image that cannot be shown."""
+    ``limit`` images of one example (only the line with ``pictures=False``, when the terminal
+    draws the picture itself); a line saying why for an image that cannot be shown."""
     rule = rule_for(backend, model, max_pixels=max_pixels)
     out: list[Text] = []
     for slot in [s for s in find_images(data) if not s.placeholder][:limit]:
@@ -72,6 +74,19 @@ def preview_images(
         tokens = rule.count(info.width, info.height, slot.detail)
         about = "" if rule.exact else "about "
         caption = Text(f"  {slot.field}: {info.summary()}, {about}{tokens:,} tokens\n", style="dim")
-        picture = block_picture(raw, width=width)
-        out.append(Text.assemble(caption, picture))
+        out.append(Text.assemble(caption, block_picture(raw, width=width)) if pictures else caption)
     return out
+
+
+def first_image_bytes(data: Any, base_dir: Path | None) -> bytes | None:
+    """The bytes of the example's first image that can be read here, else ``None``."""
+    for slot in find_images(data):
+        if slot.placeholder:
+            continue
+        if slot.data is not None:
+            return slot.data
+        try:
+            return media.resolve_image(slot.ref or "", base_dir=base_dir)
+        except media.MediaUnavailable:
+            continue
+    return None

@@ -78,3 +78,42 @@ def test_block_picture_keeps_colours_and_fits_its_box() -> None:
     lines = picture.plain.splitlines()
     assert len(lines) <= 4 and all(len(line) <= 20 for line in lines)
     assert "rgb(10,200,30)" in str(picture.spans[0].style)
+
+
+async def test_a_terminal_with_graphics_gets_the_picture_widget(
+    store: SessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("textual_image")
+    from textual_image.widget import HalfcellImage
+
+    from ftwizard.widgets import terminal_image
+
+    # What prepare() records on a Kitty or Sixel terminal; half cells draw under Pilot too.
+    monkeypatch.setattr(terminal_image, "_widget_class", HalfcellImage)
+    data = _rows(tmp_path)
+    session = start_session(store, "images")
+    session.step = StepId.dataset
+    store.save(session)
+    app = make_app(store=store, session_id=session.id)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#train-path", Input).value = str(data)
+        app.screen.query_one("#check-dataset").focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.screen.show_preview(2)
+        await pilot.pause()
+        box = app.screen.query_one("#preview-image")
+        assert [type(w) for w in box.children] == [HalfcellImage]
+        preview = str(app.screen.query_one("#preview-page", Static).render())
+        assert "JPEG 6x8 RGB" in preview and "▀" not in preview  # the caption, no blocks
+
+
+def test_prepare_is_a_no_op_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftwizard.widgets import terminal_image
+
+    monkeypatch.setattr(terminal_image, "_widget_class", None)
+    terminal_image.prepare()  # stdout is not a terminal under pytest
+    assert not terminal_image.graphics_available()
+    assert terminal_image.picture_widget(png()) is None
