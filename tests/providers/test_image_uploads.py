@@ -129,6 +129,30 @@ def test_together_refuses_an_image_url_before_uploading(
     assert together_env.files == {}
 
 
+def test_together_refuses_images_for_a_base_its_limits_mark_text_only(
+    together_env: FakeTogetherServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    train = _chat_rows(tmp_path)
+    spec = TrainingSpec(
+        method="sft", base_model="Qwen/Qwen3.5-9B", training_file=train, idempotency_key=KEY
+    )
+
+    async def run() -> None:
+        together = TogetherTrainingProvider()
+        try:
+            await together.upload(spec)
+        finally:
+            await together.aclose()
+
+    with pytest.raises(InputError) as info:
+        asyncio.run(run())
+    assert "does not tune on images" in str(info.value) and info.value.field == "base_model"
+    assert together_env.files == {}
+    limits = together_env.requests_to("/v1/fine-tunes/models/limits")
+    assert limits and limits[-1].query["model_name"] == ["Qwen/Qwen3.5-9B"]
+
+
 def test_the_together_fake_refuses_what_the_docs_refuse(
     together_env: FakeTogetherServer,  # noqa: F811
     tmp_path: Path,
