@@ -15,12 +15,14 @@ session's bucket for Vertex.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ftwizard.datasets.formats import DatasetFormat
 from ftwizard.datasets.images import IMAGE_COLUMNS, find_images
 from ftwizard.providers import media
+from ftwizard.providers.media_files import placer, rewrite_refs
 
 _IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 _GEMINI_FILE_KEYS = ("fileData", "file_data", "inlineData", "inline_data")
@@ -35,7 +37,9 @@ def _ref(slot: Any, base_dir: Path | None) -> str:
 
             raise ConversionSkip(f"has image bytes that {exc} ({slot.field})") from exc
     ref = slot.ref or ""
-    path = media.local_path(ref, base_dir) if media.reference_kind(ref) == "path" else None
+    if base_dir is None or media.reference_kind(ref) != "path":
+        return ref
+    path = media.local_path(ref, base_dir)
     return str(path.resolve()) if path is not None else ref
 
 
@@ -222,3 +226,47 @@ def hf_features(row: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, float):
             features[key] = {"dtype": "float64", "_type": "Value"}
     return {"info": {"features": features}}
+
+
+def absolute_image_rows(path: Path, kind: Any, out: Path) -> Path:
+    """A Parquet/CSV/Hugging Face file whose first rows hold images, as JSONL with absolute
+    image paths (inline bytes kept, written as base64); ``path`` itself when it holds none."""
+    from itertools import islice
+
+    from ftwizard.datasets.images import may_hold_images
+    from ftwizard.datasets.loading import iter_records
+    from ftwizard.datasets.writing import write_jsonl
+
+    sample = islice(iter_records(path, kind=kind, on_error="skip"), 200)
+    if not any(may_hold_images(None, r.data) and find_images(r.data) for r in sample):
+        return path
+    place = placer("local", base_dir=path.parent)
+
+    def rows() -> Iterator[Any]:
+        for rec in iter_records(path, kind=kind, on_error="keep"):
+            yield _absolute(rec.data, place) if rec.error is None else rec.data
+
+    write_jsonl(out, rows())
+    return out
+
+
+def _absolute(data: Any, place: Callable[[str], str]) -> Any:
+    """``data`` with relative image paths made absolute; inline bytes stay bytes, so bytes
+    that are not an image are still reported on their own line."""
+    if not isinstance(data, dict):
+        return data
+    columns = {k: data[k] for k in IMAGE_COLUMNS if k in data}
+    out = rewrite_refs({k: v for k, v in data.items() if k not in columns}, place)
+    for key, value in columns.items():
+        items = value if isinstance(value, list) else [value]
+        fixed = [_absolute_item(item, place) for item in items]
+        out[key] = fixed if isinstance(value, list) else fixed[0]
+    return out
+
+
+def _absolute_item(item: Any, place: Callable[[str], str]) -> Any:
+    if isinstance(item, str):
+        return place(item)
+    if isinstance(item, dict) and not item.get("bytes") and isinstance(item.get("path"), str):
+        return {**item, "path": place(item["path"])}
+    return item

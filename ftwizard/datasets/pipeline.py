@@ -233,11 +233,17 @@ def _absolute_images(
 
     out = []
     for path, name in ((train, "images.jsonl"), (valid, "images-validation.jsonl")):
-        if path is None or detect_source_kind(path) is not SourceKind.JSONL:
+        if path is None:
             out.append(path)
             continue
+        kind = detect_source_kind(path)
         try:
-            placed = place_file(path, "local", out=out_dir / name)
+            if kind is SourceKind.JSONL:
+                placed = place_file(path, "local", out=out_dir / name)
+            else:
+                from ftwizard.datasets.image_conversion import absolute_image_rows
+
+                placed = absolute_image_rows(path, kind, out_dir / name)
         except InputError:
             placed = path  # validation reports the image that cannot be read, by line
         if placed != path:

@@ -8,6 +8,7 @@ Parquet, structured fields (``messages``, ``contents``...) are stored as JSON te
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -36,13 +37,21 @@ def write_records(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     return write_jsonl(p, rows)
 
 
+def json_default(value: Any) -> Any:
+    """JSON for what JSON lacks: bytes (image bytes from a Hugging Face ``Image`` column) as
+    base64 text, which the image readers decode again."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write ``rows`` as JSONL atomically; returns the number written."""
 
     def write(fh: TextIO) -> int:
         n = 0
         for row in rows:
-            text = json.dumps(row, ensure_ascii=False)
+            text = json.dumps(row, ensure_ascii=False, default=json_default)
             try:
                 fh.write(text)
             except UnicodeEncodeError:

@@ -153,3 +153,40 @@ def test_the_dataset_step_finds_images_from_the_artifacts_folder(tmp_path: Path)
     assert report.images == 1 and not [e for e in report.errors if e.code.value.startswith("image")]
     assert result.images == 1 and result.image_tokens > 0
     assert any("made absolute" in note for note in result.notes)
+
+
+def test_transforms_and_splits_keep_images_and_hf_bytes(tmp_path: Path) -> None:
+    from ftwizard.datasets.splitting import split_file
+    from ftwizard.datasets.transforms import Transform, transform_file
+
+    chat = _two_rows(tmp_path)
+    out = tmp_path / "t.jsonl"
+    transform_file(chat, out, [Transform(kind="replace_system_prompt", text="Colour only.")])
+    row = _lines(out)[0]
+    assert row["messages"][0]["content"] == "Colour only."
+    assert row["messages"][1]["content"][-1] == sets.url_part("img/red.png")
+    # an HF parquet with image bytes splits into JSONL without a traceback, bytes kept
+    split = split_file(sets.hf_parquet(tmp_path), tmp_path / "split", val=1, seed=0)
+    rows = _lines(Path(split.train_path)) + _lines(Path(split.validation_path))
+    assert len(rows) == 3
+    red = next(r for r in rows if r["completion"] == "red")
+    assert base64.b64decode(red["image"]["bytes"]) == png()
+
+
+def test_the_dataset_step_reads_an_hf_parquet_with_relative_image_paths(tmp_path: Path) -> None:
+    from ftwizard.datasets.pipeline import prepare
+    from ftwizard.session import Backend, DatasetChoice, Method
+
+    source = sets.hf_parquet(tmp_path / "data")
+    choice = DatasetChoice(train_path=str(source), split_val="1", split_seed=3)
+    _, report = prepare(
+        choice,
+        backend=Backend.local,
+        method=Method.sft,
+        model="Qwen/Qwen2-VL-2B-Instruct",
+        out_dir=tmp_path / "artifacts",
+    )
+    problems = [(p.code.value, p.field) for p in report.errors if p.line is not None]
+    if report.validation is not None:
+        problems += [(p.code.value, p.field) for p in report.validation.errors if p.line]
+    assert problems == [("invalid_image", "image.bytes")]  # only the planted bytes
