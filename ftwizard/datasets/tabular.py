@@ -102,11 +102,26 @@ def iter_hf(p: Path, split: str | None) -> Iterator[Record]:
             raise InputError(f"split {split!r} not found; available: {', '.join(loaded)}", path=p)
         loaded = loaded[name]
     row = 0
+    if _has_images(datasets, loaded):
+        # Arrow rows: Image columns as {"bytes", "path"}, as in Parquet, not decoded to Pillow
+        # images (nothing is cast or cached in the user's folder)
+        for table in loaded.with_format("arrow").iter(batch_size=1024):
+            for item in table.to_pylist():
+                row += 1
+                yield Record(row, item)
+        return
     for batch in loaded.iter(batch_size=1024):
         keys = list(batch)
         for values in zip(*(batch[k] for k in keys), strict=True):
             row += 1
             yield Record(row, dict(zip(keys, values, strict=True)))
+
+
+def _has_images(datasets: Any, loaded: Any) -> bool:
+    return any(
+        isinstance(f, datasets.Image) or isinstance(getattr(f, "feature", None), datasets.Image)
+        for f in loaded.features.values()
+    )
 
 
 def apply_mapping(
