@@ -9,6 +9,7 @@ bucket for Vertex). Each distinct image is opened once per scan.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,22 @@ class ImageChecker:
                 )
             )
         out.tokens += self.rule.count(info.width, info.height, slot.detail)
+
+    def finish(self, report: Any, target: Any, warn: Callable[..., None]) -> None:
+        """Put the file's image totals in ``report`` and ``warn(code, message, None)`` once
+        for each file-level image warning."""
+        if not self.images:
+            return
+        from ftwizard.vision import accepts_images
+
+        report.images = self.images
+        report.image_examples = self.examples
+        report.image_tokens = self.tokens
+        report.image_tokens_note = self.rule.note
+        report.image_tokens_exact = self.rule.exact and not self.unsized
+        vision = accepts_images(target.backend, target.name)
+        for code, _, message in self.file_warnings(vision, target.name):
+            warn(code, message, None)
 
     def file_warnings(self, model_accepts_images: bool | None, model: str) -> list[Found]:
         """Warnings about the whole file, once it is read (only when it held images)."""
