@@ -166,6 +166,8 @@ class ImageChecker:
                     "bucket and referenced by gs:// URI when ftwizard prepares the upload",
                 )
             )
+        if kind in ("path", "file") and self._too_big_on_disk(slot, out):
+            return
         info = self._info(slot)
         if isinstance(info, media.MediaUnavailable):
             if info.reason in ("remote", "no-bucket-reader"):
@@ -189,6 +191,25 @@ class ImageChecker:
             )
             return
         self._check_info(info, slot, out)
+
+    def _too_big_on_disk(self, slot: ImageSlot, out: ExampleImages) -> bool:
+        """A file over the limit is reported from its size, never read into memory."""
+        path = media.local_path(slot.ref or "", self.base_dir)
+        try:
+            size = path.stat().st_size if path is not None and path.is_file() else 0
+        except OSError:
+            return False
+        if size <= self.limits.max_bytes:
+            return False
+        out.errors.append(
+            (
+                Code.IMAGE_TOO_LARGE,
+                slot.field,
+                f"image file is {media.human_bytes(size)}; {self.label} takes at most "
+                f"{media.human_bytes(self.limits.max_bytes)} per image. Shrink it",
+            )
+        )
+        return True
 
     def _check_info(self, info: media.ImageInfo, slot: ImageSlot, out: ExampleImages) -> None:
         where, limits = slot.field, self.limits

@@ -292,6 +292,8 @@ def sniff_image(data: bytes) -> ImageInfo:
             width, height = img.size
             mode = img.mode
             img.verify()
+    except image_mod.DecompressionBombError as exc:
+        raise NotAnImage(f"the image has too many pixels to open safely ({exc})") from exc
     except Exception as exc:  # Pillow raises many types for bad bytes; all mean "not an image".
         raise NotAnImage(f"the bytes do not open as an image ({type(exc).__name__})") from exc
     if fmt == "MPO":  # multi-picture JPEG from phones: a JPEG to every backend
