@@ -8,30 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field, model_serializer
+from pydantic import BaseModel, Field
 
 from ftwizard.credentials import redact
 from ftwizard.errors import FtwizardError
 
 
 class ChatMessage(BaseModel):
-    """One turn of a conversation.
-
-    ``images`` are shown with the turn (user turns): data URIs or https URLs, sent in each API's
-    own shape (OpenAI ``image_url`` parts, Anthropic ``image`` blocks, Gemini ``inlineData``).
-    """
+    """One turn of a conversation."""
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str
     images: list[str] = Field(default_factory=list)
-
-    @model_serializer(mode="wrap")
-    def _without_empty_images(self, handler: Any) -> Any:
-        # A text-only message serializes exactly as before images existed (journals, caches).
-        data = handler(self)
-        if isinstance(data, dict) and not data.get("images"):
-            data.pop("images", None)
-        return data
+    """Images shown with this turn, before its text: data URIs, ``https://`` URLs or local
+    paths (see :mod:`ftwizard.providers.media`). Each provider sends them its own way."""
 
 
 class GenerationRequest(BaseModel):

@@ -316,6 +316,14 @@ def to_data_uri(ref: str, *, base_dir: Path | None = None) -> str:
     return data_uri(resolve_image(ref, base_dir=base_dir))
 
 
+def sendable_image(ref: str) -> str:
+    """``ref`` as a chat API takes it: URLs and data URIs as they are, a local file (path or
+    ``file://``) as a data URI."""
+    if reference_kind(ref) in ("path", "file"):
+        return to_data_uri(ref)
+    return ref
+
+
 def load_pil(data: bytes):  # type: ignore[no-untyped-def]
     """A decoded Pillow image of ``data`` (for the preview and local training)."""
     image_mod = _pil_image()

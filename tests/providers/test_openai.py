@@ -368,8 +368,8 @@ async def test_images_go_as_image_url_parts(
         {
             "role": "user",
             "content": [
-                {"type": "text", "text": "Colour?"},
                 {"type": "image_url", "image_url": {"url": uri}},
+                {"type": "text", "text": "Colour?"},
             ],
         }
     ]

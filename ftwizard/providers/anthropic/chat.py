@@ -8,6 +8,7 @@ from typing import Any
 from ftwizard.providers.base import ChatMessage, Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
+from ftwizard.providers.media import sendable_image
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -166,7 +167,8 @@ def _content(message: ChatMessage) -> list[dict[str, Any]]:
     """Image blocks (base64 for data URIs, url for https), then the text: images first, as
     Anthropic's vision guide recommends."""
     blocks: list[dict[str, Any]] = []
-    for url in message.images:
+    for ref in message.images:
+        url = sendable_image(ref)
         if url.startswith("data:"):
             media_type = url[5:].split(";", 1)[0]
             data = url.split(",", 1)[1]

@@ -12,6 +12,7 @@ from typing import Any
 from ftwizard.providers.base import ChatMessage, Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
+from ftwizard.providers.media import sendable_image
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -194,8 +195,11 @@ class OpenAIChatProvider:
     def _message(self, message: ChatMessage) -> dict[str, Any]:
         role = "system" if self.compatible and message.role == "developer" else message.role
         if message.images:
-            parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
-            parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+            parts: list[dict[str, Any]] = [
+                {"type": "image_url", "image_url": {"url": sendable_image(url)}}
+                for url in message.images
+            ]
+            parts.append({"type": "text", "text": message.content})
             return {"role": role, "content": parts}
         return {"role": role, "content": message.content}
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ftwizard.providers.base import Generation, GenerationRequest, ProviderError
 from ftwizard.providers.client_cache import ClientCache
+from ftwizard.providers.media import sendable_image
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -294,6 +295,7 @@ class VertexChatProvider:
 
 def _image_part(url: str) -> dict[str, Any]:
     """An image as a Gemini part: ``inlineData`` for a data URI, ``fileData`` for a URI."""
+    url = sendable_image(url)
     if url.startswith("data:"):
         mime = url[5:].split(";", 1)[0]
         return {"inline_data": {"mime_type": mime, "data": url.split(",", 1)[1]}}
