@@ -13,7 +13,6 @@ from ftwizard.graders.loading import parse_grader
 from ftwizard.graders.results import Sample
 from ftwizard.graders.runner import GraderRunner
 from ftwizard.graders.samples import grading_item
-from ftwizard.providers.anthropic.chat import AnthropicChatProvider
 from ftwizard.providers.base import ChatMessage, GenerationRequest
 from ftwizard.providers.vertex.chat import VertexChatProvider
 from tests.fakes.images import png
@@ -108,16 +107,6 @@ def _image_request() -> GenerationRequest:
     )
 
 
-def test_anthropic_gets_base64_image_blocks_before_the_text() -> None:
-    params = AnthropicChatProvider().build_params(_image_request())
-    [message] = params["messages"]
-    image, text = message["content"]
-    assert image["type"] == "image" and image["source"]["type"] == "base64"
-    assert image["source"]["media_type"] == "image/png"
-    assert base64.b64decode(image["source"]["data"]) == png()
-    assert text == {"type": "text", "text": "Which colour?"}
-
-
 def test_gemini_gets_inline_data_parts() -> None:
     [turn] = VertexChatProvider.build_contents(_image_request())
     image, text = turn["parts"]
@@ -125,13 +114,11 @@ def test_gemini_gets_inline_data_parts() -> None:
     assert text == {"text": "Which colour?"}
 
 
-def test_a_local_image_path_is_sent_as_base64(tmp_path: Path) -> None:
+def test_a_local_image_path_is_sent_to_gemini_as_inline_data(tmp_path: Path) -> None:
     (tmp_path / "red.png").write_bytes(png())
     request = GenerationRequest(
         model="m",
         messages=[ChatMessage(role="user", content="Colour?", images=[str(tmp_path / "red.png")])],
     )
-    image, _ = AnthropicChatProvider().build_params(request)["messages"][0]["content"]
-    assert base64.b64decode(image["source"]["data"]) == png()
     [turn] = VertexChatProvider.build_contents(request)
     assert base64.b64decode(turn["parts"][0]["inline_data"]["data"]) == png()

@@ -351,25 +351,3 @@ async def test_a_server_that_rejects_max_tokens_gets_max_completion_tokens(
     bodies = openai_server.chat_bodies()
     assert [b.get("max_tokens") for b in bodies] == [9, None]
     assert bodies[1]["max_completion_tokens"] == 9
-
-
-async def test_images_go_as_image_url_parts(
-    provider: OpenAIChatProvider,
-    openai_server: FakeOpenAIServer,
-) -> None:
-    openai_server.reply_with(ChatReply("red"))
-    uri = "data:image/png;base64,iVBORw0KGgo="
-    request = GenerationRequest(
-        model=MODEL, messages=[ChatMessage(role="user", content="Colour?", images=[uri])]
-    )
-    await provider.generate(request)
-    body = openai_server.chat_bodies()[0]
-    assert body["messages"] == [
-        {
-            "role": "user",
-            "content": [
-                {"type": "image_url", "image_url": {"url": uri}},
-                {"type": "text", "text": "Colour?"},
-            ],
-        }
-    ]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ftwizard.providers.base import ChatMessage, Generation, GenerationRequest
+from ftwizard.providers.base import Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
-from ftwizard.providers.media import sendable_image
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -91,7 +90,7 @@ class AnthropicChatProvider:
             "model": request.model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "messages": [
-                {"role": m.role, "content": _content(m) if m.images else m.content}
+                {"role": m.role, "content": m.content}
                 for m in request.messages
                 if m.role in ("user", "assistant")
             ],
@@ -161,20 +160,3 @@ def message_to_generation(message: Any, requested_model: str) -> Generation:
         output_tokens=usage.output_tokens,
         finish_reason=message.stop_reason,
     )
-
-
-def _content(message: ChatMessage) -> list[dict[str, Any]]:
-    """Image blocks (base64 for data URIs, url for https), then the text: images first, as
-    Anthropic's vision guide recommends."""
-    blocks: list[dict[str, Any]] = []
-    for ref in message.images:
-        url = sendable_image(ref)
-        if url.startswith("data:"):
-            media_type = url[5:].split(";", 1)[0]
-            data = url.split(",", 1)[1]
-            source = {"type": "base64", "media_type": media_type, "data": data}
-        else:
-            source = {"type": "url", "url": url}
-        blocks.append({"type": "image", "source": source})
-    blocks.append({"type": "text", "text": message.content})
-    return blocks

@@ -12,7 +12,6 @@ from typing import Any
 from ftwizard.providers.base import ChatMessage, Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
-from ftwizard.providers.media import sendable_image
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -192,15 +191,8 @@ class OpenAIChatProvider:
             params["response_format"] = response_format_for(request.json_schema)
         return params
 
-    def _message(self, message: ChatMessage) -> dict[str, Any]:
+    def _message(self, message: ChatMessage) -> dict[str, str]:
         role = "system" if self.compatible and message.role == "developer" else message.role
-        if message.images:
-            parts: list[dict[str, Any]] = [
-                {"type": "image_url", "image_url": {"url": sendable_image(url)}}
-                for url in message.images
-            ]
-            parts.append({"type": "text", "text": message.content})
-            return {"role": role, "content": parts}
         return {"role": role, "content": message.content}
 
     async def _attempt(self, request: GenerationRequest) -> Generation:
