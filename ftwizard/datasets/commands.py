@@ -34,7 +34,16 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="FIELD=COLUMN",
-        help="column mapping for CSV/Parquet, e.g. --map prompt=question",
+        help="column mapping for CSV/Parquet, e.g. --map prompt=question "
+        "(--map image=photo_path for an image-path column)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="pixel budget per image for models whose processor resizes images (Qwen-VL); "
+        "image tokens are counted after that resize",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=validate_command)
@@ -198,6 +207,7 @@ def validate_command(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             validation_file=getattr(args, "validation", None),
             mapping=_mapping(getattr(args, "map", []) or []),
+            max_pixels=getattr(args, "max_pixels", None),
         )
     except FtwizardError as exc:
         return _fail(exc, args.json, args.path)
@@ -206,6 +216,15 @@ def validate_command(args: argparse.Namespace) -> int:
     else:
         print(_validate_text(report))
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def image_summary(report: Any) -> str:
+    """One line on a file's images: how many, in how many examples, and their tokens."""
+    how = "" if report.image_tokens_exact else "about "
+    return (
+        f"images: {report.images:,} in {report.image_examples:,} examples, {how}"
+        f"{report.image_tokens:,} image tokens ({report.image_tokens_note}; included below)"
+    )
 
 
 def _validate_text(report: Any) -> str:
@@ -219,6 +238,8 @@ def _validate_text(report: Any) -> str:
     for problem in report.warnings:
         where = f"line {problem.line}" if problem.line is not None else "file"
         lines.append(f"  warning {where}: [{problem.code.value}] {problem.message}")
+    if report.images:
+        lines.append(image_summary(report))
     t = report.tokens
     label = "tokens" if t.exact else f"tokens ({t.note})"
     lines.append(

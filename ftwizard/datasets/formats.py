@@ -60,6 +60,8 @@ FORMAT_METHOD: dict[DatasetFormat, Method] = {
 
 CHAT_TOP_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 """The top-level keys of an OpenAI chat example; any other key makes it an RFT item."""
+IMAGE_KEYS = frozenset({"images", "image", "image_path"})
+"""Image columns beside ``messages``: TRL's vision format (or a path column to be mapped)."""
 
 SHAPES: dict[DatasetFormat, str] = {
     DatasetFormat.CHAT: '{"messages": [...]}',
@@ -96,6 +98,8 @@ def detect_example_format(data: Any) -> DatasetFormat | None:
         return None
     if "messages" in data:
         extra = set(data) - CHAT_TOP_KEYS
+        if extra and extra <= IMAGE_KEYS:
+            return DatasetFormat.TRL
         if extra:
             return DatasetFormat.RFT
         messages = data["messages"]

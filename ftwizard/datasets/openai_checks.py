@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ftwizard.datasets.checked import Checked, json_type
-from ftwizard.datasets.formats import CHAT_TOP_KEYS
+from ftwizard.datasets.formats import CHAT_TOP_KEYS, IMAGE_KEYS
 from ftwizard.datasets.problems import Code
 from ftwizard.datasets.tokens import TOKENS_PER_EXAMPLE, TOKENS_PER_MESSAGE
 
@@ -264,7 +264,13 @@ _MISSING_ASSISTANT = (
 )
 
 
-def check_chat(data: dict[str, Any], out: Checked, *, openai_tools: bool = True) -> None:
+def check_chat(
+    data: dict[str, Any],
+    out: Checked,
+    *,
+    openai_tools: bool = True,
+    allowed_top: frozenset[str] = CHAT_TOP_KEYS,
+) -> None:
     """OpenAI chat SFT: ``{"messages": [...], "tools"?}``, with OpenAI's tool-call shapes."""
     raw = data.get("messages")
     if type(raw) is list and raw and len(data) == 1 and _check_plain_chat(raw, out):
@@ -280,7 +286,7 @@ def check_chat(data: dict[str, Any], out: Checked, *, openai_tools: bool = True)
     if "tools" in data:
         check_tools(data, out)
     if len(data) > 1:
-        check_unknown_top(data, CHAT_TOP_KEYS, out)
+        check_unknown_top(data, allowed_top, out)
     if isinstance(raw, list) and raw:
         roles = set()
         last_answer = None
@@ -298,8 +304,9 @@ def check_chat(data: dict[str, Any], out: Checked, *, openai_tools: bool = True)
 
 
 def check_trl(data: dict[str, Any], out: Checked) -> None:
-    """TRL's conversational format: chat messages, with tool calls as TRL writes them."""
-    check_chat(data, out, openai_tools=False)
+    """TRL's conversational format: chat messages, with tool calls as TRL writes them, and an
+    ``images`` (or ``image``) column for vision models."""
+    check_chat(data, out, openai_tools=False, allowed_top=CHAT_TOP_KEYS | IMAGE_KEYS)
 
 
 def check_rft(data: dict[str, Any], out: Checked, *, openai: bool = True) -> None:

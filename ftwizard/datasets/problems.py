@@ -53,6 +53,16 @@ class Code(StrEnum):
     MISSING_VALIDATION_FILE = "missing_validation_file"
     EMPTY_FILE = "empty_file"
     UNSUPPORTED_METHOD = "unsupported_method"
+    # Images
+    IMAGE_NOT_IN_USER_TURN = "image_not_in_user_turn"
+    TOO_MANY_IMAGES = "too_many_images"
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_FORMAT = "image_format"
+    IMAGE_MODE = "image_mode"
+    INVALID_IMAGE = "invalid_image"
+    IMAGE_MISSING = "image_missing"
+    IMAGE_NOT_EMBEDDED = "image_not_embedded"
+    IMAGE_COUNT_MISMATCH = "image_count_mismatch"
     # Warnings
     MISSING_SYSTEM_MESSAGE = "missing_system_message"
     MISSING_USER_MESSAGE = "missing_user_message"
@@ -62,6 +72,12 @@ class Code(StrEnum):
     TOKEN_ESTIMATE = "token_estimate"
     FEW_EXAMPLES = "few_examples"
     VALIDATION_OVERLAP = "validation_overlap"
+    IMAGE_NOT_CHECKED = "image_not_checked"
+    IMAGE_WILL_BE_EMBEDDED = "image_will_be_embedded"
+    IMAGE_WILL_BE_UPLOADED = "image_will_be_uploaded"
+    IMAGES_MAY_BE_DROPPED = "images_may_be_dropped"
+    MODEL_NOT_VISION = "model_not_vision"
+    IMAGE_TOKEN_ESTIMATE = "image_token_estimate"
 
 
 class Problem(BaseModel):
@@ -74,6 +90,8 @@ class Problem(BaseModel):
     line: int | None
     code: Code
     message: str
+    field: str | None = None
+    """Where in the example, for problems that concern one value (e.g. an image part)."""
     severity: Severity = Severity.ERROR
     count: int = 1
     lines: list[int] = Field(default_factory=list)
@@ -85,6 +103,8 @@ class Problem(BaseModel):
             "code": self.code.value,
             "message": self.message,
         }
+        if self.field is not None:
+            out["field"] = self.field
         if self.count > 1:
             out["count"] = self.count
             out["lines"] = self.lines

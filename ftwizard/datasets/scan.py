@@ -7,6 +7,7 @@ example's hash for duplicate detection.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from array import array
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from ftwizard.datasets.checks import check_example
 from ftwizard.datasets.first_seen import FirstSeen
 from ftwizard.datasets.formats import DatasetFormat
+from ftwizard.datasets.images import may_hold_images
 from ftwizard.datasets.loading import Record, SourceKind
 from ftwizard.datasets.problems import Code, Problem, Severity
 from ftwizard.datasets.stats import (
@@ -34,6 +36,7 @@ from ftwizard.datasets.tokens import TokenCounter, counter_for, message_texts
 from ftwizard.pricing import inference_cost_per_call, training_cost
 
 if TYPE_CHECKING:
+    from ftwizard.datasets.image_checks import ImageChecker
     from ftwizard.datasets.validation import ValidationReport
 
 _COUNT_THREADS = 2
@@ -45,6 +48,14 @@ _MAX_LABELS = 50
 _IMBALANCE_SHARE = 0.7
 _IMBALANCE_MIN_EXAMPLES = 20
 
+
+def _digest(value: object) -> str:
+    """JSON stand-in for values JSON cannot hold (image bytes from parquet): their digest."""
+    if isinstance(value, bytes | bytearray):
+        return hashlib.blake2b(value, digest_size=16).hexdigest()
+    return repr(value)
+
+
 _Pending = tuple[int, int, list[str], str | None]
 """An example waiting for its token count: line, fixed overhead, texts, final answer."""
 
@@ -55,7 +66,7 @@ class _Warnings:
     def __init__(self) -> None:
         self._by_code: dict[Code, Problem] = {}
 
-    def add(self, code: Code, message: str, line: int | None) -> None:
+    def add(self, code: Code, message: str, line: int | None, field: str | None = None) -> None:
         problem = self._by_code.get(code)
         if problem is None:
             self._by_code[code] = Problem(
@@ -64,6 +75,7 @@ class _Warnings:
                 message=message,
                 severity=Severity.WARNING,
                 lines=[line] if line is not None else [],
+                field=field,
             )
             return
         problem.count += 1
@@ -139,14 +151,17 @@ class Scan:
         self.other_counters: dict[str, TokenCounter] = {}
         self.other_counts: dict[str, array[int]] = {}
         self.train_seen: FirstSeen | None = None
+        # Created at the first example that may hold an image: text-only files never pay for it.
+        self.image_checker: ImageChecker | None = None
+        self.max_pixels: int | None = None
         self.read_error_code = (
             Code.INVALID_JSON
             if report.source_kind in (SourceKind.JSONL, SourceKind.JSON_ARRAY)
             else Code.INVALID_ROW
         )
 
-    def error(self, line: int | None, code: Code, message: str) -> None:
-        self.report.errors.append(Problem(line=line, code=code, message=message))
+    def error(self, line: int | None, code: Code, message: str, field: str | None = None) -> None:
+        self.report.errors.append(Problem(line=line, code=code, message=message, field=field))
         if line is not None:
             self.invalid.add(line)
 
@@ -161,12 +176,25 @@ class Scan:
             self.error(line, code, message)
         for code, message in checked.warnings:
             self.warnings.add(code, message, line)
+        image_tokens = 0
+        if may_hold_images(rec.raw, rec.data):
+            found = self._images().check(rec.data)
+            for code, field, message in found.errors:
+                self.error(line, code, f"{field}: {message}" if field else message, field)
+            warned: set[Code] = set()
+            for code, field, message in found.warnings:
+                if code not in warned:  # one count per example, however many images it has
+                    warned.add(code)
+                    self.warnings.add(code, message, line, field)
+            if found.errors:
+                return
+            image_tokens = found.tokens
         if checked.errors:
             return
         key = (
             hash(rec.raw)
             if rec.raw is not None
-            else hash(json.dumps(rec.data, sort_keys=True, ensure_ascii=False))
+            else hash(json.dumps(rec.data, sort_keys=True, ensure_ascii=False, default=_digest))
         )
         first = self.seen.first_line(key, line)
         duplicate = first != line
@@ -206,7 +234,21 @@ class Scan:
             overhead, texts = checked.overhead, checked.texts
         else:
             overhead, texts = message_texts(checked.messages)
-        self.pending.append((line, overhead, texts, answer))
+        self.pending.append((line, overhead + image_tokens, texts, answer))
+
+    def _images(self) -> ImageChecker:
+        if self.image_checker is None:
+            from pathlib import Path
+
+            from ftwizard.datasets.image_checks import ImageChecker
+
+            self.image_checker = ImageChecker(
+                self.target.backend.value,
+                self.target.name,
+                base_dir=Path(self.report.path).parent,
+                max_pixels=self.max_pixels,
+            )
+        return self.image_checker
 
     def compare_with(self, others: list[TargetModel]) -> None:
         """Also count every example in the encodings of ``others`` that differ from ours."""
@@ -348,6 +390,18 @@ class Scan:
                     "to always answer it. Balance the classes or stratify the split",
                     None,
                 )
+        if self.image_checker is not None and self.image_checker.images:
+            from ftwizard.vision import accepts_images
+
+            checker = self.image_checker
+            report.images = checker.images
+            report.image_examples = checker.examples
+            report.image_tokens = checker.tokens
+            report.image_tokens_note = checker.rule.note
+            report.image_tokens_exact = checker.rule.exact and not checker.unsized
+            vision = accepts_images(target.backend, target.name)
+            for code, _, message in checker.file_warnings(vision, target.name):
+                self.warnings.add(code, message, None)
         if not self.counter.exact:
             self.warnings.add(Code.TOKEN_ESTIMATE, f"token counts are {self.counter.note}", None)
         report.warnings = self.warnings.problems()

@@ -178,9 +178,19 @@ def _resolve_provider_model(spec: str, method: Method) -> TargetModel:
         if target.backend is Backend.vertex:
             return target
         return _assumed_gemini(ref.name)
+    if ref.provider in ("together", "fireworks"):
+        # Open models: no published tokenizer here, so counts are estimates (labelled so).
+        return TargetModel(
+            name=ref.name,
+            backend=Backend(ref.provider),
+            methods=(Method.sft, Method.dpo)
+            + ((Method.rft,) if ref.provider == "fireworks" else ()),
+            min_examples=3 if ref.provider == "fireworks" else 1,
+            source=f"{ref.provider.capitalize()} fine-tuning docs",
+        )
     raise InputError(
-        f"model '{spec}': ftwizard validates training data for openai:, vertex: and local: "
-        f"models, not {ref.provider}:",
+        f"model '{spec}': ftwizard validates training data for openai:, vertex:, together:, "
+        f"fireworks: and local: models, not {ref.provider}:",
         field="--model",
     )
 

@@ -64,6 +64,13 @@ class ValidationReport(BaseModel):
     inference: InferenceCost | None = None
     """Cost of one call like an average example, base vs fine-tuned model."""
     invalid_lines: list[int] = Field(default_factory=list)
+    images: int = 0
+    """Images in the file (zero for text-only data)."""
+    image_examples: int = 0
+    image_tokens: int = 0
+    """Tokens of those images on the target (already inside ``tokens``)."""
+    image_tokens_exact: bool = True
+    image_tokens_note: str | None = None
     validation: ValidationReport | None = None
 
     @property
@@ -83,6 +90,14 @@ class ValidationReport(BaseModel):
             "tokens": self.tokens.to_json(),
             "cost": [c.to_json() for c in self.cost],
         }
+        if self.images:
+            out["images"] = {
+                "count": self.images,
+                "examples": self.image_examples,
+                "tokens": self.image_tokens,
+                "exact": self.image_tokens_exact,
+                "rule": self.image_tokens_note,
+            }
         if self.validation is not None:
             out["validation"] = self.validation.to_json()
         return out
@@ -118,6 +133,7 @@ def validate_file(
     threads: int | None = None,
     counter: TokenCounter | None = None,
     backend: Backend | None = None,
+    max_pixels: int | None = None,
 ) -> ValidationReport:
     """Validate ``path`` for training ``model`` (default: a model that fits the format).
 
@@ -130,6 +146,9 @@ def validate_file(
     ``backend`` is the backend that will train on the file, when the model name alone does not
     say (a Fireworks or Together model id reads like a local one): its rules apply, such as
     which roles RFT prompts may use.
+
+    ``max_pixels`` caps the pixels per image where the target's processor resizes images
+    (Qwen-VL), which is what their image tokens are counted from.
 
     ``compare`` (default: when no model is named) adds the cost of the other models of the same
     backend that train this method, counted with the same tokens.
@@ -177,6 +196,7 @@ def validate_file(
         progress=progress,
         threads=threads,
         compare=model is None if compare is None else compare,
+        max_pixels=max_pixels,
     )
     scan.finish(epochs, is_validation=is_validation, has_validation=validation_file is not None)
     if progress is not None:
@@ -202,6 +222,7 @@ def validate_file(
             mapping=mapping,
             threads=threads,
             train_seen=scan.seen,
+            max_pixels=max_pixels,
         )
         v_scan.finish(1, is_validation=True, has_validation=False)
     return report
@@ -219,9 +240,11 @@ def _scan_file(
     threads: int | None = None,
     compare: bool = False,
     train_seen: FirstSeen | None = None,
+    max_pixels: int | None = None,
 ) -> Scan:
     """Read and check every record of ``p``; the caller finishes the scan."""
     scan = Scan(report, report.format, target, counter, threads=threads)
+    scan.max_pixels = max_pixels
     if compare:
         scan.compare_with(scan.compare_targets())
     scan.train_seen = train_seen

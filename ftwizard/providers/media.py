@@ -1,0 +1,322 @@
+"""Images shared by every provider: resolve a reference to bytes, sniff it, encode it, limits.
+
+A dataset names an image in one of five ways: an ``https://`` URL, a ``data:`` URI, a path
+relative to the dataset file, a ``file://`` URL or a ``gs://`` URI. :func:`resolve_image` turns
+any of them into bytes where that can be done offline, and raises :class:`MediaUnavailable`
+(with a ``reason`` a check can report) where it cannot. :func:`sniff_image` reads the format,
+size and mode; Pillow is imported only there, so a text-only dataset never pays for it.
+
+:data:`IMAGE_LIMITS` holds each backend's documented limits as data (sources in
+``shared/research/vision-finetuning.md``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlparse
+
+from ftwizard.errors import FtwizardError
+
+RefKind = Literal["https", "http", "data", "file", "gs", "path"]
+Reason = Literal["remote", "missing", "bad-data-uri", "unreadable", "no-bucket-reader"]
+
+MB = 1024 * 1024
+
+#: Pillow's format name -> MIME type, for the formats any backend accepts.
+FORMAT_MIME: dict[str, str] = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "HEIC": "image/heic",
+    "HEIF": "image/heif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+}
+MIME_FORMAT: dict[str, str] = {mime: fmt for fmt, mime in FORMAT_MIME.items()} | {
+    "image/jpg": "JPEG"
+}
+
+
+class MediaUnavailable(FtwizardError):
+    """An image reference that cannot be turned into bytes here; ``reason`` says why."""
+
+    def __init__(self, message: str, *, reason: Reason) -> None:
+        self.reason: Reason = reason
+        super().__init__(message)
+
+
+class NotAnImage(FtwizardError):
+    """Bytes that do not open as an image."""
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What one backend accepts for images in a training file."""
+
+    backend: str
+    max_images: int
+    max_bytes: int
+    formats: frozenset[str]
+    modes: frozenset[str] | None
+    #: The backend only takes images inline as base64 data URIs (no URLs, no paths).
+    base64_only: bool
+    #: URL schemes the backend fetches itself ("https", "gs"); empty when it fetches none.
+    remote_schemes: frozenset[str]
+    source: str
+
+    def describe_formats(self) -> str:
+        """The accepted formats as a user reads them: ``PNG, JPEG or WEBP``."""
+        order = ["PNG", "JPEG", "WEBP", "GIF", "HEIC", "HEIF", "BMP", "TIFF"]
+        names = [f for f in order if f in self.formats]
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+_RGB = frozenset({"RGB", "RGBA"})
+
+#: Per-backend limits. ``local`` is what the local trainer can decode (any Pillow image,
+#: converted to RGB by the processor), with Qwen's processor as the only ceiling that matters.
+IMAGE_LIMITS: dict[str, ImageLimits] = {
+    "openai": ImageLimits(
+        "openai",
+        10,
+        10 * MB,
+        frozenset({"PNG", "JPEG", "WEBP"}),
+        _RGB,
+        False,
+        frozenset({"https", "http"}),
+        "OpenAI vision fine-tuning guide, Image data requirements",
+    ),
+    "together": ImageLimits(
+        "together",
+        10,
+        10 * MB,
+        frozenset({"PNG", "JPEG", "WEBP"}),
+        None,
+        True,
+        frozenset(),
+        "docs.together.ai/docs/fine-tuning/vision; together/lib/constants.py",
+    ),
+    "fireworks": ImageLimits(
+        "fireworks",
+        10,
+        10 * MB,
+        frozenset({"PNG", "JPEG"}),
+        None,
+        True,
+        frozenset(),
+        "docs.fireworks.ai/fine-tuning/fine-tuning-vlm",
+    ),
+    "vertex": ImageLimits(
+        "vertex",
+        30,
+        20 * MB,
+        frozenset({"PNG", "JPEG", "WEBP", "HEIC", "HEIF"}),
+        None,
+        False,
+        frozenset({"gs", "https", "http"}),
+        "Vertex AI tune_gemini/image_tune",
+    ),
+    "anthropic": ImageLimits(
+        "anthropic",
+        100,
+        5 * MB,
+        frozenset({"PNG", "JPEG", "WEBP", "GIF"}),
+        None,
+        True,
+        frozenset(),
+        "platform.claude.com build-with-claude/vision",
+    ),
+    "local": ImageLimits(
+        "local",
+        64,
+        64 * MB,
+        frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"}),
+        None,
+        False,
+        frozenset(),
+        "what Pillow decodes; the processor converts to RGB",
+    ),
+}
+
+
+def limits_for(backend: str) -> ImageLimits:
+    """The limits for ``backend`` (a model prefix such as ``together``); ``local`` if unknown."""
+    return IMAGE_LIMITS.get(backend, IMAGE_LIMITS["local"])
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`sniff_image` found: Pillow's format name, MIME type, pixels, mode, bytes."""
+
+    format: str
+    mime: str
+    width: int
+    height: int
+    mode: str
+    size_bytes: int
+
+    def summary(self) -> str:
+        """``PNG 64x48 RGB, 1.2 KB``: what a preview line shows."""
+        return (
+            f"{self.format} {self.width}x{self.height} {self.mode}, {human_bytes(self.size_bytes)}"
+        )
+
+
+def human_bytes(n: int) -> str:
+    """A byte count as a user reads it (``812 B``, ``1.2 KB``, ``10.0 MB``)."""
+    if n < 1024:
+        return f"{n} B"
+    if n < MB:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / MB:.1f} MB"
+
+
+def reference_kind(ref: str) -> RefKind:
+    """Which of the five ways ``ref`` names an image (a bare string is a path)."""
+    head = ref[:8].lower()
+    if head.startswith("data:"):
+        return "data"
+    if head.startswith("https://"):
+        return "https"
+    if head.startswith("http://"):
+        return "http"
+    if head.startswith("file://"):
+        return "file"
+    if head.startswith("gs://"):
+        return "gs"
+    return "path"
+
+
+def describe_reference(ref: str) -> str:
+    """A short form of ``ref`` for messages: a data URI is shown by its MIME type only."""
+    if reference_kind(ref) == "data":
+        return ref.split(",", 1)[0] + ",…"
+    return ref if len(ref) <= 80 else ref[:77] + "…"
+
+
+def local_path(ref: str, base_dir: Path | None) -> Path | None:
+    """The file a ``path`` or ``file://`` reference names (relative to ``base_dir``), else None."""
+    kind = reference_kind(ref)
+    if kind == "file":
+        parsed = urlparse(ref)
+        return Path(unquote(parsed.path))
+    if kind != "path":
+        return None
+    path = Path(ref).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path
+
+
+def decode_data_uri(uri: str) -> tuple[str, bytes]:
+    """``data:<mime>;base64,<payload>`` -> (mime, bytes); :class:`MediaUnavailable` otherwise."""
+    header, sep, payload = uri.partition(",")
+    if not sep or not header.lower().startswith("data:"):
+        raise MediaUnavailable(
+            "a data URI needs 'data:<mime>;base64,<data>'", reason="bad-data-uri"
+        )
+    meta = header[5:].split(";")
+    mime = meta[0].strip().lower() or "text/plain"
+    if "base64" not in (m.strip().lower() for m in meta[1:]):
+        raise MediaUnavailable(
+            f"data URI '{describe_reference(uri)}' is not base64-encoded", reason="bad-data-uri"
+        )
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MediaUnavailable(
+            f"data URI '{describe_reference(uri)}' has invalid base64 ({exc})",
+            reason="bad-data-uri",
+        ) from exc
+    return mime, data
+
+
+def resolve_image(
+    ref: str,
+    *,
+    base_dir: Path | None = None,
+    gcs_reader: Callable[[str], bytes] | None = None,
+) -> bytes:
+    """The bytes ``ref`` names, read offline.
+
+    ``https``/``http`` URLs are never fetched (reason ``remote``); ``gs://`` is read only through
+    ``gcs_reader`` (reason ``no-bucket-reader`` without one); a missing local file is ``missing``.
+    """
+    kind = reference_kind(ref)
+    if kind == "data":
+        return decode_data_uri(ref)[1]
+    if kind in ("https", "http"):
+        raise MediaUnavailable(
+            f"'{describe_reference(ref)}' is a URL; ftwizard does not fetch it (offline)",
+            reason="remote",
+        )
+    if kind == "gs":
+        if gcs_reader is None:
+            raise MediaUnavailable(
+                f"'{ref}' is in Cloud Storage; no bucket reader was given",
+                reason="no-bucket-reader",
+            )
+        return gcs_reader(ref)
+    path = local_path(ref, base_dir)
+    assert path is not None
+    if not path.is_file():
+        raise MediaUnavailable(f"image file '{path}' does not exist", reason="missing")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MediaUnavailable(
+            f"image file '{path}' cannot be read ({exc})", reason="unreadable"
+        ) from exc
+
+
+def _pil_image():  # type: ignore[no-untyped-def]
+    # Pillow is imported here only, so reading a text-only dataset never loads it.
+    from PIL import Image
+
+    return Image
+
+
+def sniff_image(data: bytes) -> ImageInfo:
+    """Format, size and mode of ``data``; :class:`NotAnImage` if Pillow cannot open it."""
+    image_mod = _pil_image()
+    try:
+        with image_mod.open(io.BytesIO(data)) as img:
+            fmt = (img.format or "").upper()
+            width, height = img.size
+            mode = img.mode
+            img.verify()
+    except Exception as exc:  # Pillow raises many types for bad bytes; all mean "not an image".
+        raise NotAnImage(f"the bytes do not open as an image ({type(exc).__name__})") from exc
+    if fmt == "MPO":  # multi-picture JPEG from phones: a JPEG to every backend
+        fmt = "JPEG"
+    mime = FORMAT_MIME.get(fmt, f"image/{fmt.lower()}")
+    return ImageInfo(fmt, mime, int(width), int(height), mode, len(data))
+
+
+def data_uri(data: bytes, mime: str | None = None) -> str:
+    """``data:<mime>;base64,...`` for ``data``; the MIME type is sniffed when not given."""
+    if mime is None:
+        mime = sniff_image(data).mime
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def to_data_uri(ref: str, *, base_dir: Path | None = None) -> str:
+    """``ref`` as a data URI (a data URI is returned unchanged); for base64-only backends."""
+    if reference_kind(ref) == "data":
+        return ref
+    return data_uri(resolve_image(ref, base_dir=base_dir))
+
+
+def load_pil(data: bytes):  # type: ignore[no-untyped-def]
+    """A decoded Pillow image of ``data`` (for the preview and local training)."""
+    image_mod = _pil_image()
+    img = image_mod.open(io.BytesIO(data))
+    img.load()
+    return img
