@@ -55,9 +55,11 @@ def _example(image_ref: str, answer: str) -> dict[str, object]:
         "messages": [
             {
                 "role": "user",
+                # Image first, as Anthropic's vision guide advises and as ftwizard's chat
+                # providers send a turn's images, so training and serving see one layout.
                 "content": [
-                    {"type": "text", "text": QUESTION},
                     {"type": "image_url", "image_url": {"url": image_ref}},
+                    {"type": "text", "text": QUESTION},
                 ],
             },
             {"role": "assistant", "content": answer},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ftwizard.credentials import redact
 from ftwizard.errors import FtwizardError
@@ -19,6 +19,9 @@ class ChatMessage(BaseModel):
 
     role: Literal["system", "developer", "user", "assistant"]
     content: str
+    images: list[str] = Field(default_factory=list)
+    """Images shown with this turn, before its text: data URIs, ``https://`` URLs or local
+    paths (see :mod:`ftwizard.providers.media`). Each provider sends them its own way."""
 
 
 class GenerationRequest(BaseModel):

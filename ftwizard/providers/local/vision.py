@@ -175,9 +175,66 @@ def save_processor_files(processor: Any, folder: Path) -> None:
         (folder / "chat_template.jinja").write_text(processor.chat_template)
 
 
+def image_messages(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Messages with an ``images`` list each as chat-template parts, and their references.
+
+    Each image becomes an ``{"type": "image"}`` part before the turn's text, the order the
+    processor expects the images in.
+    """
+    out: list[dict[str, Any]] = []
+    refs: list[str] = []
+    for message in messages:
+        images = list(message.get("images") or [])
+        role = "system" if message["role"] == "developer" else message["role"]
+        if not images:
+            out.append({"role": role, "content": message["content"]})
+            continue
+        if role != "user":
+            raise InputError(f"an image in a {role} turn; images belong in user turns")
+        refs.extend(images)
+        parts: list[dict[str, Any]] = [{"type": "image"} for _ in images]
+        parts.append({"type": "text", "text": message["content"]})
+        out.append({"role": role, "content": parts})
+    return out, refs
+
+
+def load_images(refs: list[str]) -> list[Any]:
+    """RGB PIL images for ``refs`` (data URIs or local files; a URL is never fetched).
+
+    Raises :class:`InputError` saying which reference could not be used and why.
+    """
+    from ftwizard.providers.media import MediaUnavailable, NotAnImage, load_pil, resolve_image
+
+    images = []
+    for ref in refs:
+        try:
+            images.append(load_pil(resolve_image(ref)).convert("RGB"))
+        except MediaUnavailable as exc:
+            raise InputError(f"{exc}; send the image as a data URI or a local file") from None
+        except (NotAnImage, OSError, ValueError) as exc:
+            raise InputError(f"not a readable image: {exc}") from None
+    return images
+
+
+def encode_batch(loaded: Any, texts: list[str], images: list[Any]) -> dict[str, Any]:
+    """Model inputs for left-padded ``texts`` with ``images`` (flat, in placeholder order)."""
+    if loaded.processor is None:
+        if images:
+            raise InputError("this model does not take images (it has no vision tower)")
+        return dict(
+            loaded.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        )
+    return dict(
+        loaded.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+    )
+
+
 __all__ = [
     "QWEN_FAMILIES",
+    "encode_batch",
+    "image_messages",
     "is_vision_model",
+    "load_images",
     "load_processor",
     "model_type",
     "processor_class",
