@@ -158,8 +158,11 @@ def _template(model_dir: Path) -> str | None:
 
 def save_processor_files(processor: Any, folder: Path) -> None:
     """Write ``processor``'s tokenizer, image settings and chat template into ``folder``."""
-    processor.tokenizer.save_pretrained(str(folder))
     images = processor.image_processor
+    if not hasattr(images, "merge_size"):  # not a Qwen-VL processor: its own files do
+        processor.save_pretrained(str(folder))
+        return
+    processor.tokenizer.save_pretrained(str(folder))
     settings = {
         "image_processor_type": "Qwen2VLImageProcessor",
         "min_pixels": images.size["shortest_edge"],
