@@ -21,9 +21,17 @@ from ftwizard.providers.local.vision_train import build_vision_trainer, fit_rows
 from ftwizard.providers.local.worker import EVENTS_FILE, _Events, run
 from ftwizard.providers.media import data_uri
 from tests.fakes.images import png
-from tests.tiny_vision import FAMILIES, SHAPES_DIR, Shapes, family_vlm, shapes
+from tests.tiny_vision import (
+    FAMILIES,
+    SHAPES_DIR,
+    Shapes,
+    family_vlm,
+    shapes,
+    tiny_vlm,
+    tiny_vlm_build,
+)
 
-__all__ = ["family_vlm", "shapes"]
+__all__ = ["family_vlm", "shapes", "tiny_vlm", "tiny_vlm_build"]
 
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
@@ -197,3 +205,16 @@ def test_bad_image_rows_name_the_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist") as caught:
         vision_dpo_rows([missing], data)
     assert caught.value.line == 1
+
+
+def test_builtin_tiny_vl_is_a_named_offline_base(tiny_vlm: Path) -> None:
+    from ftwizard.catalog import check_base_model
+    from ftwizard.providers.local.config import default_hyperparameters
+    from ftwizard.providers.local.models import resolve_local_model
+    from ftwizard.providers.local.vision import is_vision_model
+    from ftwizard.session import Backend, Method
+
+    assert resolve_local_model("local:builtin-tiny-vl") == tiny_vlm
+    assert is_vision_model(tiny_vlm)
+    assert check_base_model(Backend.local, Method.sft, "builtin-tiny-vl") is None
+    assert default_hyperparameters("builtin-tiny-vl").learning_rate == 1e-2
