@@ -86,6 +86,7 @@ def test_sft_lora_trains_each_qwen_vl_shape_and_saves_an_adapter(
     assert "visual" not in adapter["target_modules"]
 
 
+@pytest.mark.slow
 def test_the_vision_tower_is_adapted_only_when_asked(
     family_vlm: Any, shapes: Shapes, tmp_path: Path
 ) -> None:
