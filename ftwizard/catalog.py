@@ -23,6 +23,8 @@ OPENAI_TUNABLE_BASES = "gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini"
 
 # Built from scratch at training time; needs no download, so it is the offline default.
 BUILTIN_TINY_MODEL = "builtin-tiny"
+# Its vision twin: a tiny Qwen-VL-shaped model, also built from scratch (the images quickstart).
+BUILTIN_TINY_VL_MODEL = "builtin-tiny-vl"
 
 # One line each, short enough for a radio button in an 80-column terminal.
 METHOD_HINTS: dict[Method, str] = {
@@ -45,6 +47,7 @@ class BackendInfo:
 
 _LOCAL_MODELS = (
     BUILTIN_TINY_MODEL,
+    BUILTIN_TINY_VL_MODEL,
     "Qwen/Qwen2.5-0.5B-Instruct",
     "HuggingFaceTB/SmolLM2-360M-Instruct",
     "meta-llama/Llama-3.2-1B-Instruct",

@@ -69,6 +69,78 @@ def register(sub: Any) -> None:
         "--json", action="store_true", help='print {"n","kept","teacher_accuracy","cost_usd"}'
     )
     parser.set_defaults(handler=run_distill_command)
+    register_import(sub)
+
+
+def register_import(sub: Any) -> None:
+    """Add ``distill-import``: a teacher's existing CSV answers, matched and checked, no spend."""
+    parser = sub.add_parser(
+        "distill-import",
+        help="import a teacher's existing answers from CSV files, keep only the correct ones",
+        description="Match the answers in one or more CSV files to DATA's rows by key columns "
+        "(a float key, such as a coordinate, within ~TOLERANCE), check each against the row's "
+        "ground truth (--grader, else an exact match ignoring case), keep only the correct "
+        "ones, and write OUT (Parquet, JSONL or CSV; images embedded) with OUT.meta.json "
+        "holding the match rate and the teacher's accuracy. Nothing is paid for. "
+        "Exit 0 written, 2 unusable input.",
+    )
+    parser.add_argument("--data", required=True, metavar="FILE", help="the dataset")
+    parser.add_argument(
+        "--answers", action="append", required=True, metavar="CSV", help="answers (repeatable)"
+    )
+    parser.add_argument(
+        "--key",
+        action="append",
+        required=True,
+        metavar="COLUMN[=CSV_COLUMN][~TOL]",
+        help="key column (repeatable); ~TOL matches a float key within TOL",
+    )
+    parser.add_argument("--answer-column", default="answer", metavar="NAME")
+    parser.add_argument("--grader", metavar="FILE", help="grader spec deciding what is correct")
+    parser.add_argument("--threshold", type=float, default=1.0, metavar="T")
+    parser.add_argument(
+        "--keep-field", action="append", default=[], metavar="FIELD", help="copy to the output"
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUT")
+    parser.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    parser.set_defaults(handler=run_import_command)
+
+
+def run_import_command(args: argparse.Namespace) -> int:
+    """Handler for ``ftwizard distill-import``; returns the exit code."""
+    import asyncio
+
+    from ftwizard.distill.imported import KeyColumn, import_answers
+    from ftwizard.errors import FtwizardError
+    from ftwizard.graders.loading import load_grader
+
+    try:
+        keys = [KeyColumn.parse(spec) for spec in args.key]
+        grader = load_grader(args.grader) if args.grader else None
+        result = asyncio.run(
+            import_answers(
+                args.data,
+                args.answers,
+                args.output,
+                keys=keys,
+                answer_column=args.answer_column,
+                grader=grader,
+                grader_name=args.grader,
+                threshold=args.threshold,
+                keep_fields=args.keep_field,
+            )
+        )
+    except FtwizardError as exc:
+        print(f"ftwizard distill-import: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if args.json:
+        print(result.model_dump_json())
+    else:
+        print(f"{result.match_text}; teacher: {result.accuracy_text}")
+        print(
+            f"kept {result.kept} rows -> {result.output} (statistics in {result.output}.meta.json)"
+        )
+    return 0
 
 
 def run_distill_command(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from ftwizard.datasets.image_tokens import ImageTokenRule, rule_for
 from ftwizard.distill.journal import Journal
 from ftwizard.distill.options import DistillEstimate, DistillOptions
 from ftwizard.distill.prompts import SourceRow, read_source_rows, request_id, teacher_request
@@ -20,6 +21,19 @@ _TOKENS_PER_MESSAGE = 4
 
 def _approx_tokens(text: str) -> int:
     return math.ceil(len(text) / _CHARS_PER_TOKEN)
+
+
+def _image_tokens(ref: str, rule: ImageTokenRule) -> int:
+    """Tokens of the image ``ref`` names under ``rule``; an unreadable or remote image counts
+    as the rule's estimate for a 1024x1024 picture (the teacher call will say what is wrong)."""
+    from ftwizard.errors import FtwizardError
+    from ftwizard.providers.media import resolve_image, sniff_image
+
+    try:
+        info = sniff_image(resolve_image(ref))
+    except FtwizardError:
+        return rule.count(1024, 1024)
+    return rule.count(info.width, info.height)
 
 
 def uses_batch(options: DistillOptions, to_request: int) -> bool:
@@ -89,22 +103,34 @@ def estimate_distill_cost(
     first_row = {}
     for row, rid in zip(rows, ids, strict=True):
         first_row.setdefault(rid, row)
-    input_tokens = expected = 0
+    input_tokens = expected = images = image_tokens = 0
+    rule = rule_for(options.teacher.provider, options.teacher.name)
     for rid in todo:
         request = unique[rid]
         input_tokens += sum(
             _approx_tokens(m.content) + _TOKENS_PER_MESSAGE for m in request.messages
         )
+        for ref in (ref for m in request.messages for ref in m.images):
+            images += 1
+            image_tokens += _image_tokens(ref, rule)
         answer = answer_of(first_row[rid].data)
         expected += _approx_tokens(answer) if answer else options.expected_output_tokens
+    input_tokens += image_tokens
     max_out = len(todo) * (options.max_tokens or DEFAULT_MAX_TOKENS)
     batch = uses_batch(options, len(todo))
     model = options.teacher.name
     usd_expected = teacher_cost(model, input_tokens, expected, batch=batch)
     usd_max = teacher_cost(model, input_tokens, max_out, batch=batch)
+    pictures = (
+        f", {image_tokens:,} of them for {images:,} images ({rule.note}"
+        + ("" if rule.exact else ", an estimate")
+        + ")"
+        if images
+        else ""
+    )
     basis = (
-        f"~{input_tokens:,} input tokens (4 characters per token), ~{expected:,} output tokens "
-        f"expected, at most {max_out:,}"
+        f"~{input_tokens:,} input tokens (4 characters per token{pictures}), "
+        f"~{expected:,} output tokens expected, at most {max_out:,}"
         + ("; Message Batches at half price" if batch else "")
         + ("" if usd_expected is not None else f"; no price known for {model}")
     )

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatMessage, GenerationRequest
+from ftwizard.providers.media import anchor_images, content_images
 
 _ROLES = ("system", "developer", "user", "assistant")
 
@@ -49,8 +50,9 @@ def _conversation(turns: list[Any]) -> list[ChatMessage]:
     out = []
     for turn in usable:
         role, text = turn.get("role"), _text(turn.get("content"))
-        if role in _ROLES and text is not None:
-            out.append(ChatMessage(role=role, content=text))
+        images = content_images(turn.get("content"))
+        if role in _ROLES and (text is not None or images):
+            out.append(ChatMessage(role=role, content=text or "", images=images))
     return out
 
 
@@ -74,7 +76,7 @@ def read_source_rows(
     for rec in iter_records(path):
         if not isinstance(rec.data, dict):
             raise InputError("each row must be a JSON object", path=path, line=rec.line)
-        prompt = prompt_of(rec.data)
+        prompt = prompt_of(anchor_images(rec.data, Path(path).parent))
         if not prompt or prompt[-1].role == "assistant":
             raise InputError(
                 "row has no prompt for the teacher: give messages, prompt, or a logged "
@@ -114,11 +116,30 @@ def request_id(request: GenerationRequest) -> str:
     return "r-" + request_digest(request)
 
 
+def chat_turn(message: ChatMessage) -> dict[str, Any]:
+    """``message`` as an OpenAI chat turn; its images become ``image_url`` parts (before the
+    text) holding data URIs, so the written file carries the pictures wherever it goes."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    from ftwizard.errors import FtwizardError
+    from ftwizard.providers.media import to_data_uri
+
+    parts: list[dict[str, Any]] = []
+    for ref in message.images:
+        try:
+            url = to_data_uri(ref)
+        except FtwizardError as exc:
+            raise InputError(f"cannot embed image: {exc}", field="messages") from None
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    if message.content:
+        parts.append({"type": "text", "text": message.content})
+    return {"role": message.role, "content": parts}
+
+
 def training_row(row: SourceRow, answer: str, keep_fields: Sequence[str] = ()) -> dict[str, Any]:
     """An OpenAI chat SFT row: the student's prompt (no context) and the teacher's answer."""
     out: dict[str, Any] = {
-        "messages": [m.model_dump() for m in row.prompt]
-        + [{"role": "assistant", "content": answer}]
+        "messages": [chat_turn(m) for m in row.prompt] + [{"role": "assistant", "content": answer}]
     }
     for name in keep_fields:
         if name in row.data:

@@ -21,6 +21,7 @@ from ftwizard.datasets.loading import iter_records
 from ftwizard.datasets.splitting import allocate
 from ftwizard.errors import InputError
 from ftwizard.graders.samples import grading_item, prompt_messages
+from ftwizard.providers.media import anchor_images
 
 if TYPE_CHECKING:
     # Annotations only: the topics module is not needed to run a dry run.
@@ -146,7 +147,11 @@ def sample_rows(
     picked = choose(strata, n, seed)
     wanted = {lines[i]: strata[i] for i in picked}
     rows = [
-        SampledRow(line=rec.line, item=grading_item(rec.data), topic=wanted[rec.line])
+        SampledRow(
+            line=rec.line,
+            item=grading_item(anchor_images(rec.data, src.parent)),
+            topic=wanted[rec.line],
+        )
         for rec in iter_records(src)
         if rec.line in wanted
     ]

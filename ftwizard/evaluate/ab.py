@@ -74,6 +74,7 @@ def read_eval_rows(
     from ftwizard.datasets.loading import iter_records
     from ftwizard.distill.prompts import prompt_of
     from ftwizard.graders.samples import answer_of
+    from ftwizard.providers.media import anchor_images
 
     rows: list[EvalRow] = []
     seen: set[str] = set()
@@ -81,6 +82,7 @@ def read_eval_rows(
         data = rec.data
         if not isinstance(data, dict):
             raise InputError("each row must be a JSON object", path=path, line=rec.line)
+        data = anchor_images(data, Path(path).parent)
         prompt = prompt_of(data)
         if not prompt or prompt[-1].role == "assistant":
             raise InputError(

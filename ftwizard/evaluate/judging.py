@@ -126,7 +126,12 @@ class EvaluationCancelled(Exception):
 
 def conversation_text(messages: Sequence[ChatMessage]) -> str:
     """The prompt as the judge reads it: one ``role: text`` paragraph per turn."""
-    return "\n\n".join(f"{m.role}: {m.content}" for m in messages)
+    return "\n\n".join(
+        f"{m.role}: "
+        + (f"[{len(m.images)} image(s), shown above] " if m.images else "")
+        + m.content
+        for m in messages
+    )
 
 
 def judge_messages(
@@ -141,9 +146,11 @@ def judge_messages(
         .replace("{response_a}", response_a)
         .replace("{response_b}", response_b)
     )
+    # The judge sees the pictures the models saw: both answers are about them.
+    images = [ref for message in item.prompt for ref in message.images]
     return [
         ChatMessage(role="system", content=options.system_prompt),
-        ChatMessage(role="user", content=text),
+        ChatMessage(role="user", content=text, images=images),
     ]
 
 

@@ -250,6 +250,7 @@ def grading_items(path: str) -> tuple[list[str], list[dict[str, Any]]]:
     """Held-out rows as graders see them, with the same ids :func:`read_eval_rows` gives."""
     from ftwizard.datasets.loading import iter_records
     from ftwizard.graders.samples import grading_item
+    from ftwizard.providers.media import anchor_images
 
     ids: list[str] = []
     items: list[dict[str, Any]] = []
@@ -258,7 +259,7 @@ def grading_items(path: str) -> tuple[list[str], list[dict[str, Any]]]:
             raise InputError("each row must be a JSON object", path=path, line=rec.line)
         raw = rec.data.get("id")
         ids.append(str(raw) if isinstance(raw, str | int) else f"line-{rec.line}")
-        items.append(grading_item(rec.data))
+        items.append(grading_item(anchor_images(rec.data, Path(path).parent)))
     return ids, items
 
 

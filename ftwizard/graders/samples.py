@@ -13,6 +13,7 @@ from ftwizard.credentials import redact
 from ftwizard.errors import InputError
 from ftwizard.graders.results import Sample
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest
+from ftwizard.providers.media import content_images
 
 
 def _text_of(content: Any) -> str | None:
@@ -151,9 +152,13 @@ def prompt_messages(item: dict[str, Any]) -> list[ChatMessage]:
         out = []
         for t in turns[:last]:
             role = t.get("role") if isinstance(t, dict) else None
-            text = _text_of(t.get("content")) if isinstance(t, dict) else None
-            if role in ("system", "developer", "user", "assistant") and text is not None:
-                out.append(ChatMessage(role=role, content=text))
+            content = t.get("content") if isinstance(t, dict) else None
+            text = _text_of(content)
+            images = content_images(content)
+            if role in ("system", "developer", "user", "assistant") and (
+                text is not None or images
+            ):
+                out.append(ChatMessage(role=role, content=text or "", images=images))
         return out
     prompt = item.get("prompt")
     if isinstance(prompt, str):

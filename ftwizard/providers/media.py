@@ -330,3 +330,64 @@ def load_pil(data: bytes):  # type: ignore[no-untyped-def]
     img = image_mod.open(io.BytesIO(data))
     img.load()
     return img
+
+
+def content_images(content: object) -> list[str]:
+    """The image references in a message's content parts (``image_url`` parts' URLs and
+    ``image`` parts that hold a reference string), in order; none for plain text."""
+    if not isinstance(content, list):
+        return []
+    refs: list[str] = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") not in ("image_url", "image"):
+            continue
+        ref = part.get("image_url", part.get("image"))
+        if isinstance(ref, dict):
+            ref = ref.get("url")
+        if isinstance(ref, str) and ref:
+            refs.append(ref)
+    return refs
+
+
+def anchor_images(row: dict[str, object], base_dir: Path) -> dict[str, object]:
+    """``row`` with relative image paths in its messages made absolute against ``base_dir``.
+
+    A row read from a dataset file names its images relative to that file; once the row
+    travels (to a model, a report, another process) the file's folder is lost, so callers that
+    know it anchor the paths first. Rows without relative image paths come back unchanged.
+    """
+
+    def fix_turns(turns: object) -> object:
+        if not isinstance(turns, list):
+            return turns
+        out = []
+        for turn in turns:
+            content = turn.get("content") if isinstance(turn, dict) else None
+            if not isinstance(content, list) or not any(
+                reference_kind(ref) == "path" and not Path(ref).is_absolute()
+                for ref in content_images(content)
+            ):
+                out.append(turn)
+                continue
+            parts = []
+            for part in content:
+                ref = content_images([part])
+                if ref and reference_kind(ref[0]) == "path" and not Path(ref[0]).is_absolute():
+                    absolute = str(base_dir / ref[0])
+                    if part.get("type") == "image_url":
+                        inner = part.get("image_url")
+                        inner = {**inner, "url": absolute} if isinstance(inner, dict) else absolute
+                        part = {**part, "image_url": inner}
+                    else:
+                        part = {**part, "image": absolute}
+                parts.append(part)
+            out.append({**turn, "content": parts})
+        return out
+
+    fixed = dict(row)
+    if "messages" in fixed:
+        fixed["messages"] = fix_turns(fixed["messages"])
+    inner = fixed.get("input")
+    if isinstance(inner, dict) and "messages" in inner:
+        fixed["input"] = {**inner, "messages": fix_turns(inner["messages"])}
+    return fixed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ftwizard.errors import InputError
 from ftwizard.providers.base import Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
@@ -41,6 +42,61 @@ def _rejects_temperature(exc: BaseException) -> bool:
     if not isinstance(exc, anthropic.BadRequestError):
         return False
     return "temperature" in str(exc.api_message or exc.message).lower()
+
+
+def anthropic_content(text: str, images: list[str]) -> str | list[dict[str, Any]]:
+    """A message's content for the Messages API: plain text, or ``image`` blocks (before the
+    text, as Anthropic's vision guide advises) then a text block.
+
+    An https URL goes as a ``url`` source; anything else is read here and sent as a
+    ``base64`` source, within Anthropic's per-image limit (5 MB) and formats (PNG, JPEG, GIF,
+    WEBP): an image outside them is an :class:`InputError` before any money is spent.
+    """
+    if not images:
+        return text
+    from ftwizard.providers.media import (
+        MediaUnavailable,
+        NotAnImage,
+        human_bytes,
+        limits_for,
+        reference_kind,
+        resolve_image,
+        sniff_image,
+    )
+
+    limits = limits_for("anthropic")
+    blocks: list[dict[str, Any]] = []
+    for ref in images:
+        if reference_kind(ref) == "https":
+            blocks.append({"type": "image", "source": {"type": "url", "url": ref}})
+            continue
+        try:
+            data = resolve_image(ref)
+            info = sniff_image(data)
+        except (MediaUnavailable, NotAnImage) as exc:
+            raise InputError(str(exc), field="image") from None
+        if info.format not in limits.formats:
+            raise InputError(
+                f"Anthropic takes {limits.describe_formats()} images, not {info.format}",
+                field="image",
+            )
+        if info.size_bytes > limits.max_bytes:
+            raise InputError(
+                f"the image is {human_bytes(info.size_bytes)}; Anthropic takes at most "
+                f"{human_bytes(limits.max_bytes)} per image",
+                field="image",
+            )
+        source = {"type": "base64", "media_type": info.mime, "data": _b64(data)}
+        blocks.append({"type": "image", "source": source})
+    if text:
+        blocks.append({"type": "text", "text": text})
+    return blocks
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
 
 
 class AnthropicChatProvider:
@@ -90,7 +146,7 @@ class AnthropicChatProvider:
             "model": request.model,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "messages": [
-                {"role": m.role, "content": m.content}
+                {"role": m.role, "content": anthropic_content(m.content, m.images)}
                 for m in request.messages
                 if m.role in ("user", "assistant")
             ],

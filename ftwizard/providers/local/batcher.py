@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from ftwizard.providers.local.chat_format import strip_thinking
 from ftwizard.providers.local.logprobs import StepLogprobs, TokenLogprob, TokenPieces
+from ftwizard.providers.local.vision import encode_batch
 
 FinishReason = Literal["stop", "length"]
 
@@ -72,6 +73,8 @@ class GenerationJob:
     """One chat completion request as the batcher sees it."""
 
     prompt: str
+    # Decoded images (PIL) for the prompt's image placeholders, in order; a VLM's only.
+    images: list[Any] = field(default_factory=list)
     n: int = 1
     max_tokens: int = 256
     temperature: float = 0.0
@@ -188,11 +191,10 @@ class Batcher:
         loaded = self.loaded
         tok = loaded.tokenizer
         rows = [_Row(job, i) for job in jobs for i in range(job.n)]
-        enc = tok(
+        enc = encode_batch(
+            loaded,
             [row.job.prompt for row in rows],
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=False,
+            [image for row in rows for image in row.job.images],
         )
         enc = {k: v.to(loaded.device) for k, v in enc.items()}
         end_ids = set(loaded.end_ids)

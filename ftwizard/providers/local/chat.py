@@ -32,6 +32,13 @@ from ftwizard.providers.local.chat_format import (
     render_prompt,
     strip_thinking,
 )
+from ftwizard.providers.local.vision import (
+    encode_batch,
+    image_messages,
+    is_vision_model,
+    load_images,
+    load_processor,
+)
 
 DEFAULT_MAX_NEW_TOKENS = 256
 
@@ -44,6 +51,8 @@ class LoadedModel:
     tokenizer: Any
     device: str
     end_ids: list[int] = field(default_factory=list)
+    # A vision-language model's processor (tokenizer + image processor); None for text models.
+    processor: Any = None
 
 
 def adapter_base_model(adapter_dir: Path) -> str | None:
@@ -187,7 +196,13 @@ class LocalChatProvider:
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+        processor = None
+        if is_vision_model(base_dir):
+            processor = load_processor(base_dir)
+            tokenizer = processor.tokenizer
+            tokenizer.chat_template = tokenizer.chat_template or processor.chat_template
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
         if tokenizer.chat_template is None:
             raise InputError(
                 f"model '{bare}' has no chat template; choose an instruct/chat model",
@@ -196,14 +211,21 @@ class LocalChatProvider:
         ensure_pad_token(tokenizer)
         # Decoder-only batches are padded on the left so every row ends where generation starts.
         tokenizer.padding_side = "left"
-        net = AutoModelForCausalLM.from_pretrained(str(base_dir))
+        if processor is not None:
+            from transformers import AutoModelForImageTextToText
+
+            net = AutoModelForImageTextToText.from_pretrained(str(base_dir))
+        else:
+            net = AutoModelForCausalLM.from_pretrained(str(base_dir))
         if adapter is not None:
             if not (adapter / "adapter_config.json").is_file():
                 raise InputError("not a LoRA adapter folder (no adapter_config.json)", path=adapter)
             net = load_adapter(net, adapter)
         net.to(device).eval()
         end_ids = end_of_turn_ids(tokenizer, net.generation_config)
-        loaded = LoadedModel(model=net, tokenizer=tokenizer, device=device, end_ids=end_ids)
+        loaded = LoadedModel(
+            model=net, tokenizer=tokenizer, device=device, end_ids=end_ids, processor=processor
+        )
         self._models[model] = loaded
         return loaded
 
@@ -218,8 +240,13 @@ class LocalChatProvider:
 
         loaded = self.load(model)
         tok = loaded.tokenizer
-        texts = [render_prompt(tok, [m.model_dump() for m in r.messages]) for r in requests]
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        texts: list[str] = []
+        refs: list[str] = []
+        for r in requests:
+            messages, images = image_messages([m.model_dump() for m in r.messages])
+            texts.append(render_prompt(tok, messages))
+            refs.extend(images)
+        enc = encode_batch(loaded, texts, load_images(refs))
         enc = {k: v.to(loaded.device) for k, v in enc.items()}
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature > 0:

@@ -48,7 +48,10 @@ def normalize_messages(tokenizer: Any, messages: Sequence[dict[str, Any]]) -> li
     rest = [m for m in out if m["role"] != "system"]
     for m in rest:
         if m["role"] == "user":
-            m["content"] = f"{system}\n\n{m['content']}"
+            if isinstance(m["content"], list):  # image parts: the system text goes first
+                m["content"] = [{"type": "text", "text": f"{system}\n\n"}, *m["content"]]
+            else:
+                m["content"] = f"{system}\n\n{m['content']}"
             break
     else:
         rest.insert(0, {"role": "user", "content": system})

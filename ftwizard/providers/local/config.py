@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ftwizard.errors import InputError
 from ftwizard.providers.local.tiny_model import is_tiny_model_name
+from ftwizard.providers.local.tiny_vlm import is_tiny_vlm_name
 
 Method = Literal["sft", "dpo", "rft"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -50,6 +51,10 @@ class LocalHyperparameters(BaseModel):
     # takes batch_size rows per step, so the global batch is processes x batch_size x
     # grad_accumulation.
     processes: int | None = Field(default=None, ge=1, le=64)
+    # Vision-language models: the pixel cap of each image after resizing (None: the model's
+    # own), and whether LoRA also adapts the vision tower (default: the language model only).
+    max_pixels: int | None = Field(default=None, ge=28 * 28, le=16384 * 28 * 28)
+    train_vision: bool = False
     # DPO and GRPO.
     beta: float = Field(default=0.1, ge=0)
     # GRPO only.
@@ -128,6 +133,18 @@ def default_hyperparameters(base_model: str, method: Method = "sft") -> LocalHyp
     and more epochs than a pretrained model (measured: 6 epochs at 5e-3 take the tickets
     example from 0 % to 100 %).
     """
+    if is_tiny_vlm_name(base_model):
+        # Measured on the shapes example: these take the random tiny VLM from 0 % to the
+        # label on most held-out images in about a minute on 2 cores.
+        return LocalHyperparameters(
+            epochs=8,
+            learning_rate=1e-2,
+            batch_size=8,
+            lora_r=16,
+            lora_alpha=32,
+            lora_dropout=0.0,
+            max_length=256,
+        )
     if is_tiny_model_name(base_model):
         if method == "rft":
             return LocalHyperparameters(

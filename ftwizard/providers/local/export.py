@@ -2,7 +2,8 @@
 
 A merged model is the base model with the adapter folded into its weights
 (``merge_and_unload``): a plain transformers folder that any server loads without peft
-(``transformers serve``, vLLM, llama.cpp's converter).
+(``transformers serve``, vLLM, llama.cpp's converter). A vision-language model's merged folder
+also holds its processor's files (image settings, chat template), so it answers images too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ftwizard.errors import InputError
 from ftwizard.providers.local.chat import adapter_base_model, load_adapter
+from ftwizard.providers.local.vision import is_vision_model, load_processor, save_processor_files
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -66,15 +68,24 @@ def export_merged(
     # tqdm bars on stderr would draw over the terminal UI.
     hf_logging.disable_progress_bar()
     base_dir = resolve_local_model(base)
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    vision = is_vision_model(base_dir)
+    if vision:
+        from transformers import AutoModelForImageTextToText
+
+        model = AutoModelForImageTextToText.from_pretrained(str(base_dir), dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
     merged = load_adapter(model, source).merge_and_unload(progressbar=False)
-    tokenizer_dir = source if (source / "tokenizer_config.json").is_file() else base_dir
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     _fresh_destination(target, overwrite)
     scratch = target.with_name(f".{target.name}.partial")
     shutil.rmtree(scratch, ignore_errors=True)
     merged.save_pretrained(str(scratch))
-    tokenizer.save_pretrained(str(scratch))
+    if vision:
+        # A VLM is served with its processor: tokenizer, image settings and chat template.
+        save_processor_files(load_processor(base_dir), scratch)
+    else:
+        tokenizer_dir = source if (source / "tokenizer_config.json").is_file() else base_dir
+        AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(str(scratch))
     # Renamed into place only when complete, so a half-written model is never served.
     scratch.rename(target)
     return target

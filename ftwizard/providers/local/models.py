@@ -1,7 +1,8 @@
 """Finding a local backend's base model on disk, offline.
 
-A local model name is ``builtin-tiny`` (built on first use), a folder holding a Hugging Face
-model (``config.json`` and weights), or a Hugging Face repo id that is already in the local
+A local model name is ``builtin-tiny`` or ``builtin-tiny-vl`` (built on first use), a folder
+holding a Hugging Face model (``config.json`` and weights), or a Hugging Face repo id that is
+already in the local
 Hugging Face cache. Nothing is ever downloaded: a model that is not on this machine is an
 :class:`~ftwizard.errors.InputError` saying how to get it.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ftwizard.errors import InputError
 from ftwizard.providers.local.tiny_model import ensure_tiny_model, is_tiny_model_name
+from ftwizard.providers.local.tiny_vlm import ensure_tiny_vlm, is_tiny_vlm_name
 
 
 def resolve_local_model(name: str) -> Path:
@@ -24,6 +26,8 @@ def resolve_local_model(name: str) -> Path:
         raise InputError("no local model given", field="base_model")
     if is_tiny_model_name(bare):
         return ensure_tiny_model()
+    if is_tiny_vlm_name(bare):
+        return ensure_tiny_vlm()
     folder = Path(bare).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():

@@ -56,19 +56,41 @@ class TextPart(BaseModel):
     text: str
 
 
+class ImageURL(BaseModel):
+    """``image_url`` of an image part: a data URI or a local file (``detail`` is ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: str
+    detail: str | None = None
+
+
+class ImagePart(BaseModel):
+    """An image content part (``ChatCompletionRequestMessageContentPartImage``)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
 class WireMessage(BaseModel):
     """One message of a request."""
 
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    content: str | list[TextPart | ImagePart]
 
     def text(self) -> str:
-        """The message's text (parts joined)."""
+        """The message's text (text parts joined)."""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    def image_urls(self) -> list[str]:
+        """The URLs of the message's image parts, in order."""
+        if isinstance(self.content, str):
+            return []
+        return [part.image_url.url for part in self.content if isinstance(part, ImagePart)]
 
 
 class StreamOptions(BaseModel):

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from ftwizard.errors import InputError
 from ftwizard.providers.local.batcher import (
     Batcher,
     Delta,
@@ -51,6 +52,7 @@ from ftwizard.providers.local.openai_wire import (
     stream_chunk,
     usage,
 )
+from ftwizard.providers.local.vision import image_messages
 
 # How long a request waits for its next token before it is answered with an error.
 GENERATION_TIMEOUT_S = 600.0
@@ -287,9 +289,15 @@ def _unknown_model(model: str) -> WireError:
 def _job(body: ChatCompletionBody, batcher: Batcher) -> GenerationJob:
     from ftwizard.providers.local.chat_format import render_prompt
 
-    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    messages = [
+        {"role": m.role, "content": m.text(), "images": m.image_urls()} for m in body.messages
+    ]
+    images = _images(messages, batcher)
     try:
+        messages, _ = image_messages(messages)
         prompt = render_prompt(batcher.loaded.tokenizer, messages)
+    except InputError as exc:
+        raise WireError(400, str(exc), param="messages") from None
     except Exception as exc:  # the model's template refused the conversation
         raise WireError(
             400, f"the chat template refused the messages: {exc}", param="messages"
@@ -297,6 +305,7 @@ def _job(body: ChatCompletionBody, batcher: Batcher) -> GenerationJob:
     asked = body.max_completion_tokens or body.max_tokens
     return GenerationJob(
         prompt=prompt,
+        images=images,
         n=body.n,
         max_tokens=check_context(batcher.loaded, prompt, asked, DEFAULT_MAX_NEW_TOKENS),
         temperature=body.temperature or 0.0,
@@ -306,6 +315,36 @@ def _job(body: ChatCompletionBody, batcher: Batcher) -> GenerationJob:
         logprobs=bool(body.logprobs),
         top_logprobs=body.top_logprobs or 0,
     )
+
+
+def _images(messages: list[dict[str, Any]], batcher: Batcher) -> list[Any]:
+    """The request's images decoded (in the handler's thread), or a 400 saying why not."""
+    from ftwizard.providers.local.vision import load_images
+    from ftwizard.providers.media import reference_kind
+
+    refs = [ref for m in messages for ref in m["images"]]
+    if not refs:
+        return []
+    if batcher.loaded.processor is None:
+        raise WireError(
+            400,
+            "this model does not take images (it has no vision tower); send text only",
+            param="messages",
+            code="image_not_supported",
+        )
+    for ref in refs:
+        if reference_kind(ref) in ("https", "http", "gs"):
+            raise WireError(
+                400,
+                "the local server runs offline and does not fetch image URLs; send the image "
+                "as a data URI (data:image/png;base64,...) or a local file path",
+                param="messages",
+                code="image_url_not_fetched",
+            )
+    try:
+        return load_images(refs)
+    except InputError as exc:
+        raise WireError(400, str(exc), param="messages", code="invalid_image") from None
 
 
 def _events(job: GenerationJob) -> Iterator[Event]:

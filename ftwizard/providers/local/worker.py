@@ -101,7 +101,8 @@ def _device(config: LocalTrainingConfig) -> str:
     return "cpu"
 
 
-def _trainer_args(config: LocalTrainingConfig, device: str, has_eval: bool) -> Any:
+def trainer_args(config: LocalTrainingConfig, device: str, has_eval: bool) -> Any:
+    """The TRL config for ``config``'s method, with ftwizard's CPU-friendly defaults."""
     import torch
 
     hp = config.hyperparameters
@@ -171,6 +172,12 @@ def _build_trainer(
     from ftwizard.providers.local.sft_tokens import rows_for_tokenizer
 
     model_dir = resolve_local_model(config.base_model)
+    from ftwizard.providers.local.vision import is_vision_model
+
+    if is_vision_model(model_dir):
+        from ftwizard.providers.local.vision_train import build_vision_trainer
+
+        return build_vision_trainer(config, model_dir, device, [_make_callback(events, stop)])
     train = training_rows(config.method, config.train_file)
     valid = training_rows(config.method, config.valid_file) if config.valid_file else None
 
@@ -197,7 +204,7 @@ def _build_trainer(
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
-    args = _trainer_args(config, device, valid is not None)
+    args = trainer_args(config, device, valid is not None)
     kwargs: dict[str, Any] = {
         "model": model,
         "args": args,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatMessage, Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
@@ -72,6 +73,24 @@ def response_format_for(schema: dict[str, Any]) -> dict[str, Any]:
             "strict": is_strict_schema(schema),
         },
     }
+
+
+def openai_image_url(ref: str) -> str:
+    """``ref`` as the ``image_url.url`` OpenAI takes: an http(s) URL or data URI as it is, a
+    local file encoded as a data URI. A file that cannot be read is an :class:`InputError`."""
+    from ftwizard.providers.media import (
+        MediaUnavailable,
+        NotAnImage,
+        reference_kind,
+        to_data_uri,
+    )
+
+    if reference_kind(ref) in ("https", "http", "data"):
+        return ref
+    try:
+        return to_data_uri(ref)
+    except (MediaUnavailable, NotAnImage) as exc:
+        raise InputError(str(exc), field="image") from None
 
 
 @dataclass
@@ -191,9 +210,18 @@ class OpenAIChatProvider:
             params["response_format"] = response_format_for(request.json_schema)
         return params
 
-    def _message(self, message: ChatMessage) -> dict[str, str]:
+    def _message(self, message: ChatMessage) -> dict[str, Any]:
         role = "system" if self.compatible and message.role == "developer" else message.role
-        return {"role": role, "content": message.content}
+        if not message.images:
+            return {"role": role, "content": message.content}
+        # Chat Completions image parts: a URL is passed on, a local file goes as a data URI.
+        parts: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": openai_image_url(ref)}}
+            for ref in message.images
+        ]
+        if message.content:
+            parts.append({"type": "text", "text": message.content})
+        return {"role": role, "content": parts}
 
     async def _attempt(self, request: GenerationRequest) -> Generation:
         api_key = read_api_key(
