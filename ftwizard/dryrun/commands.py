@@ -155,6 +155,8 @@ def run_dryrun_command(args: argparse.Namespace) -> int:
 def _preflight_model(args: argparse.Namespace) -> None:
     """The base model's preflight, first of all and on the fewest imports: a missing key is
     named before the dry-run machinery (a second of imports) is even loaded."""
+    if args.batch:
+        return  # the batch rules come first (which providers have one); _dryrun preflights
     from ftwizard.providers.models import parse_model
     from ftwizard.providers.preflight import preflight_model
 

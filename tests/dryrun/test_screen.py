@@ -174,7 +174,7 @@ async def test_a_non_ascii_digit_in_a_count_gives_a_message_not_a_traceback(
         assert isinstance(app.screen, DryRunScreen)
         app.screen.query_one("#dryrun-samples", Input).value = "²"
         await pilot.pause()
-        assert "Samples must be a whole number of at least 1, not '²'" in _text(
+        assert "Prompts must be a whole number of at least 1, not '²'" in _text(
             app, "#dryrun-estimate"
         )
         assert app.session is not None and app.session.dryrun.samples == 12
