@@ -123,7 +123,7 @@ async def test_a_step_after_an_incomplete_one_is_locked(store: SessionStore) -> 
         await pilot.pause()
         sidebar = app.screen.query_one(StepSidebar)
         assert sidebar.get_option("step-dataset").disabled
-        assert "after the steps above" in str(sidebar.get_option("step-dataset").prompt)
+        assert "after earlier steps" in str(sidebar.get_option("step-dataset").prompt)
         app.go_to(StepId.dataset)
         await pilot.pause()
         assert isinstance(app.screen, TaskScreen)

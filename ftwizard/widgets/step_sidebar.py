@@ -18,7 +18,7 @@ _MARKS: dict[StepState, tuple[str, str]] = {
 }
 
 _NOTES: dict[StepState, str] = {
-    StepState.locked: "after the steps above",
+    StepState.locked: "after earlier steps",
     StepState.unavailable: "not in this version",
 }
 
