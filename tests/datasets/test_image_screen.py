@@ -59,7 +59,9 @@ async def test_image_rows_show_their_pictures_and_tokens(
         summary = str(app.screen.query_one("#dataset-summary", Static).render())
         assert "Images: 11" in summary and "image tokens" in summary
         table = app.screen.query_one("#problems", DataTable)
-        assert table.get_row_at(0)[0] == 1 and table.get_row_at(0)[2] == "image_missing"
+        first = table.get_row_at(0)
+        line, code = table.get_column_index("line"), table.get_column_index("code")
+        assert first[line] == 1 and first[code] == "image_missing"
         table.focus()
         table.move_cursor(row=0)
         await pilot.press("enter")
