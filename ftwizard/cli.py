@@ -30,7 +30,9 @@ def _print_json(data: object) -> None:
 
 def _run_app(session_id: str | None) -> int:
     from ftwizard.app import make_app
+    from ftwizard.widgets.terminal_image import prepare
 
+    prepare()  # the terminal answers graphics queries only before Textual starts
     # Interactive: paid actions still show their cost and ask first; only replays are kept
     # from spending unless --allow-spend.
     app = make_app(session_id=session_id, allow_spend=True)

@@ -97,6 +97,10 @@ class DatasetResult(BaseModel):
     # Size and modification time of the user's files when prepared, to notice later edits.
     fingerprint: str
     notes: list[str] = Field(default_factory=list)
+    # Images in the training file and their tokens on the target (inside tokens_total).
+    images: int = 0
+    image_tokens: int = 0
+    image_tokens_note: str | None = None
 
 
 class DistillChoice(BaseModel):

@@ -218,15 +218,6 @@ def validate_command(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
-def image_summary(report: Any) -> str:
-    """One line on a file's images: how many, in how many examples, and their tokens."""
-    how = "" if report.image_tokens_exact else "about "
-    return (
-        f"images: {report.images:,} in {report.image_examples:,} examples, {how}"
-        f"{report.image_tokens:,} image tokens ({report.image_tokens_note}; included below)"
-    )
-
-
 def _validate_text(report: Any) -> str:
     lines = [
         f"{report.path}: {report.format.value} format, {report.examples} examples, "
@@ -239,7 +230,7 @@ def _validate_text(report: Any) -> str:
         where = f"line {problem.line}" if problem.line is not None else "file"
         lines.append(f"  warning {where}: [{problem.code.value}] {problem.message}")
     if report.images:
-        lines.append(image_summary(report))
+        lines.append(report.image_summary())
     t = report.tokens
     label = "tokens" if t.exact else f"tokens ({t.note})"
     lines.append(

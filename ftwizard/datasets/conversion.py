@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from ftwizard.datasets.checks import check_example
 from ftwizard.datasets.formats import DatasetFormat
+from ftwizard.datasets.images import find_images, may_hold_images
 from ftwizard.datasets.loading import SourceKind, iter_records
 from ftwizard.datasets.trl_checks import implicit_prompt
 from ftwizard.datasets.writing import write_records
@@ -314,21 +315,38 @@ def _to_gemini(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def convert_example(
-    data: Any, src: DatasetFormat, dst: DatasetFormat, *, preferred_only: bool = False
+    data: Any,
+    src: DatasetFormat,
+    dst: DatasetFormat,
+    *,
+    preferred_only: bool = False,
+    base_dir: Path | None = None,
+    raw: bytes | None = None,
 ) -> dict[str, Any]:
     """Convert one example; raises :class:`ConversionSkip` with the reason when it can't.
 
     Preference data converts to a one-answer format only with ``preferred_only``, which
-    drops the rejected answer and keeps the preferred one.
+    drops the rejected answer and keeps the preferred one. Images keep their user turn;
+    relative image paths are resolved against ``base_dir`` (the input file's folder).
     """
     checked = check_example(data, src)
     if checked.errors:
         code, message = checked.errors[0]
         raise ConversionSkip(f"is not valid {src.value} data ({code.value}: {message})")
+    images: list[Any] = []
+    if may_hold_images(raw, data) and find_images(data):
+        from ftwizard.datasets.image_conversion import take_images
+
+        data, images = take_images(data, base_dir)
     conv = to_conversation(data, src)
     if preferred_only and dst in ONE_ANSWER_FORMATS:
         conv.rejected = None
-    return from_conversation(conv, dst)
+    out = from_conversation(conv, dst)
+    if images:
+        from ftwizard.datasets.image_conversion import put_images
+
+        put_images(out, images, dst)
+    return out
 
 
 class Skipped(BaseModel):
@@ -362,13 +380,21 @@ def convert_records(
     preferred_only: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Stream converted examples; lines that can't be converted go to ``skipped``."""
+    base_dir = Path(path).parent
     for rec in iter_records(path, kind=kind, mapping=mapping, on_error="keep"):
         if rec.error is not None:
             if skipped is not None:
                 skipped.append(Skipped(line=rec.line, message=rec.error))
             continue
         try:
-            yield convert_example(rec.data, src, dst, preferred_only=preferred_only)
+            yield convert_example(
+                rec.data,
+                src,
+                dst,
+                preferred_only=preferred_only,
+                base_dir=base_dir,
+                raw=rec.raw,
+            )
         except ConversionSkip as exc:
             if skipped is not None:
                 skipped.append(Skipped(line=rec.line, message=f"example {exc}"))

@@ -9,6 +9,7 @@ bucket for Vertex). Each distinct image is opened once per scan.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,8 @@ class ImageChecker:
                     "bucket and referenced by gs:// URI when ftwizard prepares the upload",
                 )
             )
+        if kind in ("path", "file") and self._too_big_on_disk(slot, out):
+            return
         info = self._info(slot)
         if isinstance(info, media.MediaUnavailable):
             if info.reason in ("remote", "no-bucket-reader"):
@@ -188,6 +191,25 @@ class ImageChecker:
             )
             return
         self._check_info(info, slot, out)
+
+    def _too_big_on_disk(self, slot: ImageSlot, out: ExampleImages) -> bool:
+        """A file over the limit is reported from its size, never read into memory."""
+        path = media.local_path(slot.ref or "", self.base_dir)
+        try:
+            size = path.stat().st_size if path is not None and path.is_file() else 0
+        except OSError:
+            return False
+        if size <= self.limits.max_bytes:
+            return False
+        out.errors.append(
+            (
+                Code.IMAGE_TOO_LARGE,
+                slot.field,
+                f"image file is {media.human_bytes(size)}; {self.label} takes at most "
+                f"{media.human_bytes(self.limits.max_bytes)} per image. Shrink it",
+            )
+        )
+        return True
 
     def _check_info(self, info: media.ImageInfo, slot: ImageSlot, out: ExampleImages) -> None:
         where, limits = slot.field, self.limits
@@ -227,6 +249,22 @@ class ImageChecker:
                 )
             )
         out.tokens += self.rule.count(info.width, info.height, slot.detail)
+
+    def finish(self, report: Any, target: Any, warn: Callable[..., None]) -> None:
+        """Put the file's image totals in ``report`` and ``warn(code, message, None)`` once
+        for each file-level image warning."""
+        if not self.images:
+            return
+        from ftwizard.vision import accepts_images
+
+        report.images = self.images
+        report.image_examples = self.examples
+        report.image_tokens = self.tokens
+        report.image_tokens_note = self.rule.note
+        report.image_tokens_exact = self.rule.exact and not self.unsized
+        vision = accepts_images(target.backend, target.name)
+        for code, _, message in self.file_warnings(vision, target.name):
+            warn(code, message, None)
 
     def file_warnings(self, model_accepts_images: bool | None, model: str) -> list[Found]:
         """Warnings about the whole file, once it is read (only when it held images)."""

@@ -170,6 +170,8 @@ def _column_item(item: Any, field: str, role: str | None = None) -> ImageSlot:
         if isinstance(raw, bytes | bytearray) and raw:
             return ImageSlot(f"{field}.bytes", role, data=bytes(raw))
         if isinstance(raw, str) and raw:  # bytes that went through JSON as base64
+            if raw.startswith("data:"):
+                return ImageSlot(f"{field}.bytes", role, ref=raw)
             try:
                 return ImageSlot(f"{field}.bytes", role, data=base64.b64decode(raw))
             except ValueError:

@@ -106,6 +106,7 @@ def prepare(
         )
     current, current_format = source, detected
     current_valid = valid_source
+    current, current_valid = _absolute_images(current, current_valid, out_dir, notes)
     wanted = TRAINING_FORMAT[(backend, method)]
     # Vertex reads only its own formats, so other data is converted before any upload
     must_convert = backend is Backend.vertex and current_format is not wanted
@@ -214,9 +215,41 @@ def prepare(
         report_file=str(report_file),
         fingerprint=fingerprint(choice.train_path, choice.valid_path),
         notes=notes,
+        images=report.images,
+        image_tokens=report.image_tokens,
+        image_tokens_note=report.image_tokens_note,
     )
     say("done", 1.0)
     return result, report
+
+
+def _absolute_images(
+    train: Path, valid: Path | None, out_dir: Path, notes: list[str]
+) -> tuple[Path, Path | None]:
+    """Copies of JSONL files whose image paths are relative, with those paths made absolute:
+    every later file of the pipeline lives in the artifacts folder, not beside the images."""
+    from ftwizard.datasets.loading import SourceKind, detect_source_kind
+    from ftwizard.providers.media_files import place_file
+
+    out = []
+    for path, name in ((train, "images.jsonl"), (valid, "images-validation.jsonl")):
+        if path is None:
+            out.append(path)
+            continue
+        kind = detect_source_kind(path)
+        try:
+            if kind is SourceKind.JSONL:
+                placed = place_file(path, "local", out=out_dir / name)
+            else:
+                from ftwizard.datasets.image_conversion import absolute_image_rows
+
+                placed = absolute_image_rows(path, kind, out_dir / name)
+        except InputError:
+            placed = path  # validation reports the image that cannot be read, by line
+        if placed != path:
+            notes.append(f"Image paths in {path.name} were made absolute in {placed.name}.")
+        out.append(placed)
+    return out[0], out[1]
 
 
 def format_problem(result: DatasetResult | None, method: Method) -> str | None:

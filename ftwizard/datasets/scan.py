@@ -390,18 +390,8 @@ class Scan:
                     "to always answer it. Balance the classes or stratify the split",
                     None,
                 )
-        if self.image_checker is not None and self.image_checker.images:
-            from ftwizard.vision import accepts_images
-
-            checker = self.image_checker
-            report.images = checker.images
-            report.image_examples = checker.examples
-            report.image_tokens = checker.tokens
-            report.image_tokens_note = checker.rule.note
-            report.image_tokens_exact = checker.rule.exact and not checker.unsized
-            vision = accepts_images(target.backend, target.name)
-            for code, _, message in checker.file_warnings(vision, target.name):
-                self.warnings.add(code, message, None)
+        if self.image_checker is not None:
+            self.image_checker.finish(report, target, self.warnings.add)
         if not self.counter.exact:
             self.warnings.add(Code.TOKEN_ESTIMATE, f"token counts are {self.counter.note}", None)
         report.warnings = self.warnings.problems()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from ftwizard.datasets.fields import field_value
 from ftwizard.datasets.loading import Record, SourceKind, iter_records
-from ftwizard.datasets.writing import write_jsonl
+from ftwizard.datasets.writing import json_default, write_jsonl
 from ftwizard.errors import InputError
 
 MISSING_STRATUM = "<missing>"
@@ -75,7 +75,9 @@ def stratum_by_field(path: str) -> StratumOf:
 
 def example_key(rec: Record) -> bytes:
     """A digest that is equal for equal examples, whatever their key order or spacing."""
-    canonical = json.dumps(rec.data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(
+        rec.data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=json_default
+    )
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).digest()
 
 

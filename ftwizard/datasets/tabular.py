@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator, Mapping
@@ -26,6 +27,10 @@ STRUCTURED_FIELDS = frozenset(
         "functions",
     }
 )
+
+
+# Fields that are text or, in TRL's conversational style, a message list written as JSON text.
+MAYBE_STRUCTURED_FIELDS = frozenset({"prompt", "completion", "chosen", "rejected"})
 
 
 def iter_csv(p: Path) -> Iterator[Record]:
@@ -97,11 +102,26 @@ def iter_hf(p: Path, split: str | None) -> Iterator[Record]:
             raise InputError(f"split {split!r} not found; available: {', '.join(loaded)}", path=p)
         loaded = loaded[name]
     row = 0
+    if _has_images(datasets, loaded):
+        # Arrow rows: Image columns as {"bytes", "path"}, as in Parquet, not decoded to Pillow
+        # images (nothing is cast or cached in the user's folder)
+        for table in loaded.with_format("arrow").iter(batch_size=1024):
+            for item in table.to_pylist():
+                row += 1
+                yield Record(row, item)
+        return
     for batch in loaded.iter(batch_size=1024):
         keys = list(batch)
         for values in zip(*(batch[k] for k in keys), strict=True):
             row += 1
             yield Record(row, dict(zip(keys, values, strict=True)))
+
+
+def _has_images(datasets: Any, loaded: Any) -> bool:
+    return any(
+        isinstance(f, datasets.Image) or isinstance(getattr(f, "feature", None), datasets.Image)
+        for f in loaded.features.values()
+    )
 
 
 def apply_mapping(
@@ -141,6 +161,15 @@ def apply_mapping(
                         f"column {key!r} must hold JSON text for the field {name!r}; "
                         "fix the cell or map another column"
                     )
+            elif (
+                parse_json
+                and name in MAYBE_STRUCTURED_FIELDS
+                and isinstance(value, str)
+                and value.startswith("[{")
+            ):
+                # plain text that happens to start like JSON stays text
+                with contextlib.suppress(ValueError):
+                    value = loads(value)
             out[name] = value
         if mapping:
             missing = [col for col in mapping.values() if col not in rec.data]

@@ -24,8 +24,9 @@ from ftwizard.datasets.conversion import (
     to_conversation,
 )
 from ftwizard.datasets.formats import DatasetFormat
+from ftwizard.datasets.images import find_images, may_hold_images
 from ftwizard.datasets.loading import SourceKind, iter_records
-from ftwizard.datasets.writing import write_jsonl
+from ftwizard.datasets.writing import json_default, write_jsonl
 from ftwizard.errors import InputError
 
 PREVIOUS_TAG = "previous_assistant_message"
@@ -201,13 +202,25 @@ _EXAMPLE_TRANSFORMS = {
 def transform_example(
     data: dict[str, Any], fmt: DatasetFormat, transforms: Sequence[Transform]
 ) -> dict[str, Any]:
-    """Apply the per-example transforms to one valid example, keeping its format."""
-    conv = to_conversation(json.loads(json.dumps(data)), fmt)
+    """Apply the per-example transforms to one valid example, keeping its format (and its
+    images, in their user turns)."""
+    data = json.loads(json.dumps(data, default=json_default))
+    images: list[Any] = []
+    if may_hold_images(None, data) and find_images(data):
+        from ftwizard.datasets.image_conversion import take_images
+
+        data, images = take_images(data, None)
+    conv = to_conversation(data, fmt)
     for t in transforms:
         fn = _EXAMPLE_TRANSFORMS.get(t.kind)
         if fn is not None:
             fn(conv, t)
-    return from_conversation(conv, fmt)
+    out = from_conversation(conv, fmt)
+    if images:
+        from ftwizard.datasets.image_conversion import put_images
+
+        put_images(out, images, fmt)
+    return out
 
 
 # ---------------------------------------------------------------- whole-file transforms
@@ -287,7 +300,10 @@ def transform_file(
                     result.changed += 1
             if "drop_duplicates" in kinds:
                 key = hashlib.blake2b(
-                    json.dumps(data, sort_keys=True, ensure_ascii=False).encode(), digest_size=16
+                    json.dumps(
+                        data, sort_keys=True, ensure_ascii=False, default=json_default
+                    ).encode(),
+                    digest_size=16,
                 ).digest()
                 if key in seen:
                     result.dropped.append(

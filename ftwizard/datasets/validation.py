@@ -78,6 +78,17 @@ class ValidationReport(BaseModel):
         """True when no errors were found (in this file and its validation file)."""
         return not self.errors and (self.validation is None or self.validation.ok)
 
+    def image_summary(self) -> str | None:
+        """One line on the file's images and their tokens; ``None`` for text-only data."""
+        if not self.images:
+            return None
+        how = "" if self.image_tokens_exact else "about "
+        return (
+            f"images: {self.images:,} in {self.image_examples:,} examples, {how}"
+            f"{self.image_tokens:,} image tokens ({self.image_tokens_note}; included in the "
+            "token counts)"
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The object ``ftwizard validate --json`` prints."""
         out: dict[str, Any] = {

@@ -8,6 +8,7 @@ Parquet, structured fields (``messages``, ``contents``...) are stored as JSON te
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from ftwizard.errors import InputError
+from ftwizard.errors import FtwizardError, InputError
 from ftwizard.files import check_output_path, write_error
 
 _PARQUET_BATCH = 1024
@@ -36,13 +37,21 @@ def write_records(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     return write_jsonl(p, rows)
 
 
+def json_default(value: Any) -> Any:
+    """JSON for what JSON lacks: bytes (image bytes from a Hugging Face ``Image`` column) as
+    base64 text, which the image readers decode again."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write ``rows`` as JSONL atomically; returns the number written."""
 
     def write(fh: TextIO) -> int:
         n = 0
         for row in rows:
-            text = json.dumps(row, ensure_ascii=False)
+            text = json.dumps(row, ensure_ascii=False, default=json_default)
             try:
                 fh.write(text)
             except UnicodeEncodeError:
@@ -109,14 +118,32 @@ def _write_csv(fh: TextIO, rows: Iterable[dict[str, Any]], delimiter: str) -> in
     return n
 
 
+_IMAGE_COLUMNS = frozenset({"images", "image", "image_path"})
+
+
 def _json_columns(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for row in rows:
-        yield {
+    for n, row in enumerate(rows, start=1):
+        out = {
             k: v
-            if v is None or isinstance(v, str | int | float | bool)
+            if v is None or isinstance(v, str | int | float | bool) or k in _IMAGE_COLUMNS
             else json.dumps(v, ensure_ascii=False)
             for k, v in row.items()
         }
+        if _IMAGE_COLUMNS.intersection(out):
+            # Image columns hold the image bytes (Hugging Face's Image struct), never bare paths
+            from ftwizard.datasets.image_conversion import embedded
+
+            for key in _IMAGE_COLUMNS.intersection(out):
+                if out[key] is not None:
+                    try:
+                        out[key] = embedded(out[key])
+                    except FtwizardError as exc:
+                        raise InputError(
+                            f"row {n}: {exc}; Parquet embeds every image's bytes. Fix the "
+                            "image or leave the example out (validate, then drop invalid lines)",
+                            field=key,
+                        ) from None
+        yield out
 
 
 def _write_parquet(path: Path, rows: Iterable[dict[str, Any]]) -> int:
@@ -166,6 +193,11 @@ def _write_parquet(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 def _write_batch(pa: Any, pq: Any, writer: Any, tmp: str, batch: list[dict[str, Any]]) -> Any:
     if writer is None:
         table = pa.Table.from_pylist(batch)
+        if batch and _IMAGE_COLUMNS.intersection(batch[0]):
+            from ftwizard.datasets.image_conversion import hf_features
+
+            meta = {"huggingface": json.dumps(hf_features(batch[0]))}
+            table = table.replace_schema_metadata(meta)
         writer = pq.ParquetWriter(tmp, table.schema)
     else:
         try:

@@ -94,12 +94,49 @@ def _convert(g: AnyGrader, purpose: Purpose, top: bool) -> dict[str, Any]:
     return data
 
 
-def to_openai_grader(spec: AnyGrader, *, purpose: Purpose = "rft") -> dict[str, Any]:
+IMAGE_PART = {"type": "input_image", "image_url": "{{ item.image_url }}", "detail": "auto"}
+"""How a model grader is shown the row's image on OpenAI (the grader guide's ``input_image``)."""
+
+
+def with_image_input(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (OpenAI grader JSON) with every model grader that shows no image given the row's
+    image as an ``input_image`` part in its last user message."""
+    if data.get("type") == "multi":
+        graders = {k: with_image_input(g) for k, g in data["graders"].items()}
+        return {**data, "graders": graders}
+    if data.get("type") not in ("score_model", "label_model"):
+        return data
+    messages = [dict(m) for m in data.get("input", [])]
+    has_image = any(
+        isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") == "input_image" for p in m["content"])
+        for m in messages
+    )
+    users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    if has_image or not users:
+        return data
+    last = messages[users[-1]]
+    content = last.get("content")
+    parts = (
+        [{"type": "input_text", "text": content}]
+        if isinstance(content, str)
+        else list(content or [])
+    )
+    messages[users[-1]] = {**last, "content": [*parts, dict(IMAGE_PART)]}
+    return {**data, "input": messages}
+
+
+def to_openai_grader(
+    spec: AnyGrader, *, purpose: Purpose = "rft", with_images: bool = False
+) -> dict[str, Any]:
     """The spec as OpenAI grader JSON, checked against OpenAI's schema for RFT.
 
+    ``with_images`` (the data has images): model graders are shown each row's image.
     Raises :class:`ExportUnsupported` (exit 2) naming what cannot map and why.
     """
     data = _convert(spec, purpose, True)
+    if with_images:
+        data = with_image_input(data)
     if purpose == "rft":
         problems = openai_schema_problems(data)
         if problems:

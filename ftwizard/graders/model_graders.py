@@ -57,20 +57,48 @@ def label_schema(labels: Sequence[str]) -> dict[str, Any]:
 
 
 def render_messages(messages: Sequence[EvalMessage], context: dict[str, Any]) -> list[ChatMessage]:
-    """The judge's messages with templates filled in; image and audio parts are refused."""
+    """The judge's messages with templates filled in, ``input_image`` parts as images.
+
+    A row with images whose grader names none still shows them to the judge, with its last
+    user message: a judge asked about an answer to an image sees the image. Audio is refused.
+    """
     out = []
     for m in messages:
         parts = m.content if isinstance(m.content, list) else [m.content]
         texts = []
+        images = []
         for p in parts:
             if isinstance(p, str):
                 texts.append(render(p, context))
             elif p.type in ("input_text", "output_text") and p.text is not None:
                 texts.append(render(p.text, context))
+            elif p.type == "input_image" and p.image_url:
+                images.append(judge_image(render(p.image_url, context).strip()))
             else:
                 raise ValueError(f"{p.type} parts are not supported by local judges; use text")
-        out.append(ChatMessage(role=m.role, content="\n".join(texts)))
+        out.append(ChatMessage(role=m.role, content="\n".join(texts), images=images))
+    item = context.get("item")
+    urls = item.get("image_urls") if isinstance(item, dict) else None
+    if urls and not any(msg.images for msg in out):
+        users = [i for i, msg in enumerate(out) if msg.role == "user"]
+        if users:
+            last = out[users[-1]]
+            out[users[-1]] = last.model_copy(update={"images": [judge_image(u) for u in urls]})
     return out
+
+
+def judge_image(ref: str) -> str:
+    """An image reference a judge API accepts: URLs and data URIs as they are, a local file as
+    a data URI; ``ValueError`` for one that cannot be read."""
+    from ftwizard.providers import media
+
+    kind = media.reference_kind(ref)
+    if kind in ("https", "http", "data"):
+        return ref
+    try:
+        return media.to_data_uri(ref)
+    except (media.MediaUnavailable, media.NotAnImage) as exc:
+        raise ValueError(f"image {media.describe_reference(ref)!r}: {exc}") from exc
 
 
 def _format_instruction(g: ScoreModelGrader | LabelModelGrader) -> ChatMessage:

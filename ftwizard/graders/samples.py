@@ -49,11 +49,43 @@ def answer_of(item: dict[str, Any]) -> str | None:
 
 def grading_item(data: dict[str, Any]) -> dict[str, Any]:
     """A dataset row as graders see it: ``reference_answer`` is the row's own answer when the
-    row does not name one (chat SFT data keeps it in the last assistant message)."""
-    if "reference_answer" in data:
-        return data
-    answer = answer_of(data)
-    return {**data, "reference_answer": answer} if answer is not None else data
+    row does not name one (chat SFT data keeps it in the last assistant message), and a row with
+    images gets ``image_url`` (the first) and ``image_urls`` (all) for judges' templates."""
+    out = data
+    if "reference_answer" not in data:
+        answer = answer_of(data)
+        if answer is not None:
+            out = {**data, "reference_answer": answer}
+    if IMAGE_FIELD not in data:
+        urls = image_urls(data)
+        if urls:
+            # what a grader template names as {{ item.image_url }} (OpenAI's input_image)
+            out = {**out, IMAGE_FIELD: urls[0], IMAGES_FIELD: urls}
+    return out
+
+
+IMAGE_FIELD = "image_url"
+IMAGES_FIELD = "image_urls"
+
+
+def image_urls(data: dict[str, Any]) -> list[str]:
+    """The row's images as references a judge can be sent: URLs, data URIs (for inline bytes)
+    and file paths (made data URIs when the judge is called)."""
+    from ftwizard.datasets.images import find_images, may_hold_images
+
+    if not may_hold_images(None, data):
+        return []
+    out = []
+    for slot in find_images(data):
+        if slot.placeholder:
+            continue
+        if slot.data is not None:
+            from ftwizard.providers.media import data_uri
+
+            out.append(data_uri(slot.data))
+        elif slot.ref:
+            out.append(slot.ref)
+    return out
 
 
 def samples_from_answers(

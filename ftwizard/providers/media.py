@@ -292,6 +292,8 @@ def sniff_image(data: bytes) -> ImageInfo:
             width, height = img.size
             mode = img.mode
             img.verify()
+    except image_mod.DecompressionBombError as exc:
+        raise NotAnImage(f"the image has too many pixels to open safely ({exc})") from exc
     except Exception as exc:  # Pillow raises many types for bad bytes; all mean "not an image".
         raise NotAnImage(f"the bytes do not open as an image ({type(exc).__name__})") from exc
     if fmt == "MPO":  # multi-picture JPEG from phones: a JPEG to every backend
@@ -312,6 +314,14 @@ def to_data_uri(ref: str, *, base_dir: Path | None = None) -> str:
     if reference_kind(ref) == "data":
         return ref
     return data_uri(resolve_image(ref, base_dir=base_dir))
+
+
+def sendable_image(ref: str) -> str:
+    """``ref`` as a chat API takes it: URLs and data URIs as they are, a local file (path or
+    ``file://``) as a data URI."""
+    if reference_kind(ref) in ("path", "file"):
+        return to_data_uri(ref)
+    return ref
 
 
 def load_pil(data: bytes):  # type: ignore[no-untyped-def]

@@ -271,6 +271,11 @@ def estimate_training(session: Session) -> TrainingEstimate:
 
         cost = fireworks_rft_cost(base_model, tokens, epochs)
     basis = cost.basis
+    if result is not None and result.image_tokens:
+        basis += (
+            f"; {result.image_tokens:,} of the tokens per epoch are {result.images:,} images "
+            f"({result.image_tokens_note})"
+        )
     if backend is not Backend.local and hp.get("n_epochs") == "auto":
         basis += f" (epochs 'auto': {AUTO_EPOCHS} assumed)"
     seconds: float | None = None

@@ -196,3 +196,41 @@ def test_text_only_validation_never_imports_pillow(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(REPO_ROOT), "HOME": str(tmp_path)},
     )
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_hf_save_to_disk_folder_with_image_features(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from tests.fakes.images import png
+
+    features = datasets.Features(
+        {
+            "images": datasets.List(datasets.Image()),
+            "prompt": datasets.Value("string"),
+            "completion": datasets.Value("string"),
+        }
+    )
+    rows = {
+        "images": [[{"bytes": png(), "path": None}], [{"bytes": b"junk", "path": None}]],
+        "prompt": ["Which colour?", "Which colour?"],
+        "completion": ["red", "blue"],
+    }
+    folder = tmp_path / "hf"
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(folder))
+    before = sorted(p.name for p in folder.iterdir())
+    report = validate_file(folder, model="local:Qwen/Qwen2-VL-2B-Instruct")
+    assert found(report) == [(2, "invalid_image", "images[0].bytes")]
+    assert report.images == 1
+    assert sorted(p.name for p in folder.iterdir()) == before  # the folder is only read
+
+
+def test_an_image_file_over_the_limit_is_judged_by_its_size(tmp_path: Path) -> None:
+    sets.write_images(tmp_path)
+    big = tmp_path / "img" / "huge.png"
+    with big.open("wb") as fh:  # sparse: 21 MB on paper, nothing to read
+        fh.truncate(21 * 1024 * 1024)
+    row = sets._chat([sets.url_part("img/huge.png")])
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    for model in ("vertex:gemini-2.5-flash", "together:Qwen/Qwen3-VL-8B-Instruct"):
+        report = validate_file(path, model=model)
+        assert found(report) == [(1, "image_too_large", "messages[1].content[1].image_url.url")]

@@ -30,6 +30,7 @@ from typing import Any
 
 from tests.fakes.fireworks_jobs import FireworksJobRoutes, SimJob, _ts
 from tests.fakes.http_server import FakeHTTPServer, FakeResponse, RecordedRequest
+from tests.fakes.image_rules import chat_image_problem
 
 DEFAULT_FIREWORKS_KEY = "fw-test-key"
 DEFAULT_ACCOUNT = "acme"
@@ -180,6 +181,9 @@ class FakeFireworksServer(FakeHTTPServer, FireworksJobRoutes):
                 return self.error_response(400, f"line {number} is not JSON")
             if not isinstance(row, dict):
                 return self.error_response(400, f"line {number} is not a JSON object")
+        problem = chat_image_problem(data, "fireworks")
+        if problem is not None:
+            return self.error_response(400, problem)
         with self._sim_lock:
             self.dataset_bytes[params["id"]] = data
             dataset["state"] = "READY"

@@ -11,6 +11,7 @@ from email.policy import HTTP
 from typing import Any
 
 from tests.fakes.http_server import FakeResponse, RecordedRequest
+from tests.fakes.image_rules import chat_image_problem
 
 
 @dataclass
@@ -42,7 +43,7 @@ def jsonl_problem(data: bytes) -> str | None:
             return f"Invalid file format. Line {number} is not valid JSON."
         if not isinstance(row, dict):
             return f"Invalid file format. Line {number} is not a JSON object."
-    return None
+    return chat_image_problem(data, "openai")
 
 
 class FileRoutes:

@@ -29,6 +29,7 @@ from email.policy import HTTP
 from typing import Any
 
 from tests.fakes.http_server import DROP, FakeResponse, RecordedRequest, Scripted
+from tests.fakes.image_rules import chat_image_problem
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.together_spec import request_errors, response_errors
 
@@ -124,6 +125,7 @@ class FakeTogetherServer(FakeOpenAIServer):
     # -- routing -------------------------------------------------------------------------
 
     def _register_together(self) -> None:
+        self.route("GET", "/v1/fine-tunes/models/limits", self._model_limits)
         self.route("GET", "/v1/files", self._list_files)
         self.route("POST", "/v1/files/upload", self._upload)
         self.route("POST", "/v1/fine-tunes/estimate-price", self._estimate)
@@ -139,6 +141,41 @@ class FakeTogetherServer(FakeOpenAIServer):
         problems = response_errors(path, method, body)
         self.spec_errors.extend(f"{method} {path}: {p}" for p in problems)
         return FakeResponse(200, body)
+
+    # The vision bases of Together's fine-tuning docs (docs.together.ai/docs/fine-tuning/vision).
+    VISION_MODELS = frozenset(
+        {
+            "Qwen/Qwen3-VL-8B-Instruct",
+            "Qwen/Qwen3-VL-30B-A3B-Instruct",
+            "Qwen/Qwen3-VL-235B-A22B-Instruct",
+            "google/gemma-3-4b-it-VLM",
+        }
+    )
+
+    def _model_limits(self, request: RecordedRequest, _: dict[str, str]) -> FakeResponse:
+        name = (request.query.get("model_name") or [""])[0]
+        if not name:
+            return self._bad("model_name is required")
+        lora = {
+            "max_batch_size": 32,
+            "max_batch_size_dpo": 16,
+            "min_batch_size": 8,
+            "max_rank": 64,
+            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        }
+        body = {
+            "model_name": name,
+            "lora_training": lora,
+            "max_num_epochs": 20,
+            "max_num_evals": 100,
+            "max_learning_rate": 1.0,
+            "min_learning_rate": 1e-8,
+            "supports_vision": name in self.VISION_MODELS,
+            "supports_tools": True,
+            "supports_reasoning": False,
+            "merge_output_lora": False,
+        }
+        return self._reply("/fine-tunes/models/limits", "GET", body)
 
     def _bad(self, message: str) -> FakeResponse:
         return self.error_response(400, message, error_type="invalid_request_error")
@@ -207,6 +244,9 @@ class FakeTogetherServer(FakeOpenAIServer):
                     json.loads(line)
                 except ValueError:
                     return self._bad(f"Line {number} of the file is not valid JSON")
+        problem = chat_image_problem(data, "together")
+        if problem is not None:
+            return self._bad(problem)
         with self.tlock:
             f = SimFile(f"file-{next(self._seq)}", fields["file_name"].decode(), data, self.clock)
             self.files[f.id] = f

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from tests.fakes.http_server import DROP, FakeResponse, RecordedRequest, Scripted
+from tests.fakes.image_rules import gemini_image_problem
 from tests.fakes.vertex_storage import StorageRoutes
 
 _PARENT = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
@@ -232,6 +233,10 @@ class VertexTuningSim(StorageRoutes):
             value = spec.get(key)
             if value is not None and value.startswith("gs://") and self._read_gcs(value) is None:
                 return f"Dataset {value} does not exist or is not accessible."
+            data = self._read_gcs(value) if value else None
+            problem = gemini_image_problem(data, self._read_gcs) if data else None
+            if problem is not None:
+                return f"Dataset {value}: {problem}."
         hyper = spec.get("hyperParameters") or {}
         epochs = hyper.get("epochCount")
         if epochs is not None and (not isinstance(epochs, int) or not 1 <= epochs <= 100):

@@ -173,20 +173,15 @@ def test_model_grader_without_a_judge_stops_before_grading() -> None:
         GraderRunner(parse_grader(SCORE)).grade_sync([{"q": "x"}], [Sample.from_output("y")])
 
 
-def test_image_parts_are_refused_per_row() -> None:
+def test_audio_parts_are_refused_per_row() -> None:
     spec = {
         **SCORE,
-        "input": [
-            {
-                "role": "user",
-                "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}],
-            }
-        ],
+        "input": [{"role": "user", "content": [{"type": "input_audio", "file_id": "file-1"}]}],
     }
     [result] = run(spec, ScriptedJudge(lambda r: reply(1)), ["x"])
     assert result.score == 0.0
     assert result.error is not None
-    assert "input_image parts are not supported" in result.error
+    assert "input_audio parts are not supported" in result.error
 
 
 def test_model_grader_inside_multi() -> None:

@@ -100,3 +100,11 @@ def test_importing_the_helper_does_not_import_pillow() -> None:
     code = "import sys, ftwizard.providers.media; print('PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_decompression_bomb_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 8x6 = 48 pixels is over 2x the cap
+    with pytest.raises(media.NotAnImage, match="too many pixels"):
+        media.sniff_image(png())

@@ -39,6 +39,7 @@ from ftwizard.providers.fireworks.shapes import (
     progress_point,
     to_job_status,
 )
+from ftwizard.providers.media_files import place_file
 from ftwizard.providers.retry import RetryEvent, RetryPolicy
 from ftwizard.providers.training import (
     CheckpointInfo,
@@ -111,6 +112,8 @@ class FireworksTrainingProvider:
     async def _upload_one(self, path: Any, key: str, role: str) -> str:
         if not path.is_file():
             raise InputError(f"{role} file not found", path=path)
+        # Fireworks reads images only as base64 data URIs: local image files are embedded.
+        path = await asyncio.to_thread(place_file, path, "fireworks")
         data = path.read_bytes()
         dataset_id = dataset_id_for(key, role)
         name = self.api.resource("datasets", dataset_id)

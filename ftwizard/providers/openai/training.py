@@ -28,6 +28,7 @@ from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
+from ftwizard.providers.media_files import place_file
 from ftwizard.providers.openai.chat import URL_ADVICE, translate_openai_error
 from ftwizard.providers.openai.cutoff import (
     cutoff_warning,
@@ -172,6 +173,8 @@ class OpenAITrainingProvider:
     async def _upload_one(self, path: Path, key: str, role: str) -> str:
         if not path.is_file():
             raise InputError(f"{role} file not found", path=path)
+        # OpenAI fetches image URLs itself; local image files go inline as data URIs.
+        path = await asyncio.to_thread(place_file, path, "openai")
         data = path.read_bytes()
         filename = upload_name(key, role)
         existing = await self._existing_upload(filename, len(data))

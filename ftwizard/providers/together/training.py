@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest, ProviderError
+from ftwizard.providers.media_files import may_reference_images, place_file
 from ftwizard.providers.retry import (
     CallFailure,
     RetryEvent,
@@ -104,6 +105,8 @@ class TogetherTrainingProvider:
     async def _upload_one(self, path: Path, role: str) -> str:
         if not path.is_file():
             raise InputError(f"{role} file not found", path=path)
+        # Together reads images only as base64 data URIs: local image files are embedded.
+        path = await asyncio.to_thread(place_file, path, "together")
         filename = upload_name(path, role)
         size = path.stat().st_size
         listing = await self.client.call("GET", "files")
@@ -114,9 +117,32 @@ class TogetherTrainingProvider:
         reply = await self.client.upload(path, filename)
         return TogetherFile.model_validate(reply).id
 
+    async def supports_vision(self, model: str) -> bool:
+        """Whether Together's model limits say ``model`` tunes on images."""
+        from urllib.parse import quote
+
+        reply = await self.client.call(
+            "GET", f"fine-tunes/models/limits?model_name={quote(model, safe='')}", model=model
+        )
+        return bool(reply.get("supports_vision"))
+
     async def upload(self, spec: TrainingSpec) -> UploadedFiles:
-        """Upload the training (and validation) file, or find the earlier upload of it."""
+        """Upload the training (and validation) file, or find the earlier upload of it.
+
+        A file with images is refused before any upload when Together's model limits say the
+        base model takes none.
+        """
         check_spec(spec)
+        if may_reference_images(spec.training_file) and not await self.supports_vision(
+            spec.base_model
+        ):
+            raise InputError(
+                f"the training file has images, but Together's limits for {spec.base_model} "
+                "say it does not tune on images; choose a vision base such as "
+                "Qwen/Qwen3-VL-8B-Instruct",
+                path=spec.training_file,
+                field="base_model",
+            )
         training = await self._upload_one(spec.training_file, "train")
         validation = None
         if spec.validation_file is not None:

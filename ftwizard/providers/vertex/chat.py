@@ -21,6 +21,7 @@ from typing import Any
 
 from ftwizard.providers.base import Generation, GenerationRequest, ProviderError
 from ftwizard.providers.client_cache import ClientCache
+from ftwizard.providers.media import sendable_image
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -234,7 +235,10 @@ class VertexChatProvider:
     def build_contents(request: GenerationRequest) -> list[dict[str, Any]]:
         """The ``contents`` turns: user and model, in order."""
         return [
-            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+            {
+                "role": "model" if m.role == "assistant" else "user",
+                "parts": [*map(_image_part, m.images), {"text": m.content}],
+            }
             for m in request.messages
             if m.role in ("user", "assistant")
         ]
@@ -287,3 +291,13 @@ class VertexChatProvider:
     async def aclose(self) -> None:
         """Close the HTTP client opened on the running loop."""
         await self._clients.aclose()
+
+
+def _image_part(url: str) -> dict[str, Any]:
+    """An image as a Gemini part: ``inlineData`` for a data URI, ``fileData`` for a URI."""
+    url = sendable_image(url)
+    if url.startswith("data:"):
+        mime = url[5:].split(";", 1)[0]
+        return {"inline_data": {"mime_type": mime, "data": url.split(",", 1)[1]}}
+    mime = "image/png" if url.lower().endswith(".png") else "image/jpeg"
+    return {"file_data": {"mime_type": mime, "file_uri": url}}

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatMessage, GenerationRequest, ProviderError
+from ftwizard.providers.media_files import gcs_uploader, place_file
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -216,6 +217,7 @@ class VertexTrainingProvider:
     async def _upload_one(self, path: Path, bucket: str, key: str, role: str) -> str:
         if not path.is_file():
             raise InputError(f"{role} file not found", path=path)
+        path = await self._place_images(path, bucket, key)
         name = f"ftwizard/{key}/{role}.jsonl"
 
         def upload() -> None:
@@ -225,6 +227,21 @@ class VertexTrainingProvider:
 
         await self._call(lambda: asyncio.to_thread(upload), translate=translate_storage_error)
         return f"gs://{bucket}/{name}"
+
+    async def _place_images(self, path: Path, bucket: str, key: str) -> Path:
+        """Local and inline images of ``path`` uploaded beside it in the bucket (each distinct
+        image once, named by its digest), and a copy of ``path`` that names their gs:// URIs."""
+
+        def upload_image(data: bytes, name: str, mime: str) -> str:
+            blob = self._storage_client().bucket(bucket).blob(name)
+            blob.upload_from_string(data, content_type=mime, retry=None)
+            return f"gs://{bucket}/{name}"
+
+        uploader = gcs_uploader(upload_image, f"ftwizard/{key}")
+        return await self._call(
+            lambda: asyncio.to_thread(place_file, path, "vertex", uploader=uploader),
+            translate=translate_storage_error,
+        )
 
     async def upload(self, spec: TrainingSpec) -> UploadedFiles:
         """Upload the training (and validation) JSONL to ``gs://BUCKET/ftwizard/<key>/``."""

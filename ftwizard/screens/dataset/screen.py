@@ -326,6 +326,11 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             f"  ·  {result.examples:,} examples, {result.valid_examples:,} valid  ·  "
             f"{result.tokens_total:,} tokens\n"
         )
+        if result.images:
+            text.append(
+                f"Images: {result.images:,}, {result.image_tokens:,} image tokens "
+                f"({result.image_tokens_note})\n"
+            )
         text.append(f"Training file: {self._shown_path(result.training_file)}\n", style="dim")
         if result.validation_file:
             text.append(

@@ -58,7 +58,8 @@ class TokensTab(StepScreen):
                 else "-",
                 f"${usd:,.2f}" if isinstance(usd, int | float) else str(usd or "-"),
             )
-        self.query_one("#inference-cost", Static).update(_inference_text(report))
+        lines = [report.image_summary() or "", _inference_text(report)]
+        self.query_one("#inference-cost", Static).update("\n".join(x for x in lines if x))
 
 
 def _inference_text(report: ValidationReport) -> str:
