@@ -144,6 +144,7 @@ def test_each_wait_the_export_writes_is_a_condition_of_the_jobs_screen(job: str)
         "grader-test": StepId.grader,
         "dryrun": StepId.dryrun,
         "training": StepId.training,
+        "checkpoints": StepId.training,
         "deploy": StepId.deploy,
         "model-call": StepId.deploy,
         "server-stop": StepId.deploy,
