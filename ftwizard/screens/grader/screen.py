@@ -77,7 +77,7 @@ class GraderScreen(EditingMixin, SampleTestMixin):
             prompt="or start from an example",
         )
         with Horizontal(classes="row"):
-            yield Input(placeholder="or load a grader file (YAML or JSON)", id="grader-file")
+            yield Input(placeholder="or a grader file path", id="grader-file")
             yield Button("Browse", id="grader-browse")
             yield Button("Load", id="grader-load")
         yield Static("", id="grader-fit")
