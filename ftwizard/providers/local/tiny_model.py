@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,13 +137,24 @@ def ensure_tiny_model(spec: TinyModelSpec | None = None, *, home: Path | None = 
     rename wins.
     """
     spec = spec or TinyModelSpec()
-    target = tiny_model_dir(spec, home=home)
+    chosen = spec
+    return build_once(
+        tiny_model_dir(spec, home=home), lambda folder: build_tiny_model(folder, chosen)
+    )
+
+
+def build_once(target: Path, build: Callable[[Path], object]) -> Path:
+    """``target``, built by ``build(scratch folder)`` first when it holds no weights yet.
+
+    Each builder builds in its own temporary folder and the first rename wins, so concurrent
+    builders (tests, a server and a worker) never see a half-written model.
+    """
     if (target / "model.safetensors").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     try:
-        build_tiny_model(scratch, spec)
+        build(scratch)
         try:
             os.replace(scratch, target)
         except OSError:

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ftwizard.providers.local.tiny_model import CORPUS
+from ftwizard.providers.local.tiny_model import CORPUS, build_once
 from ftwizard.store import ftwizard_home
 
 if TYPE_CHECKING:
@@ -102,21 +99,8 @@ def ensure_tiny_vlm(spec: TinyVisionSpec | None = None, *, home: Path | None = N
     Safe against concurrent builders: each builds in its own folder and the first rename wins.
     """
     spec = spec or TinyVisionSpec()
-    target = tiny_vlm_dir(spec, home=home)
-    if (target / "model.safetensors").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-    try:
-        build_tiny_vlm(scratch, spec)
-        try:
-            os.replace(scratch, target)
-        except OSError:
-            if not (target / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
+    chosen = spec
+    return build_once(tiny_vlm_dir(spec, home=home), lambda folder: build_tiny_vlm(folder, chosen))
 
 
 def build_vlm_tokenizer(spec: TinyVisionSpec | None = None) -> PreTrainedTokenizerFast:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +81,8 @@ def build_vision_trainer(
     from peft import LoraConfig
     from transformers import AutoModelForImageTextToText
 
+    from ftwizard.providers.local.trainer_setup import trainer_args, trainer_info
     from ftwizard.providers.local.vision import load_processor
-    from ftwizard.providers.local.worker import trainer_args
 
     hp = config.hyperparameters
     processor = load_processor(model_dir, max_pixels=hp.max_pixels)
@@ -129,19 +128,7 @@ def build_vision_trainer(
         from trl import DPOTrainer
 
         trainer = DPOTrainer(**kwargs)
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in trainer.model.parameters())
-    info = {
-        "model_dir": str(model_dir),
-        "device": device,
-        "train_examples": len(train),
-        "valid_examples": len(valid) if valid else 0,
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-        "skipped_too_long": skipped,
-    }
-    return trainer, info
+    return trainer, trainer_info(trainer, model_dir, device, train, valid, skipped_too_long=skipped)
 
 
 __all__ = ["LANGUAGE_TARGETS", "build_vision_trainer", "fit_rows", "lora_targets", "row_length"]

@@ -24,10 +24,10 @@ from ftwizard.errors import FtwizardError, InputError
 from ftwizard.providers.local.config import LocalTrainingConfig
 from ftwizard.providers.local.data import training_rows
 from ftwizard.providers.local.events import EventLog, TrainingEvent, clean_metrics
+from ftwizard.providers.local.trainer_setup import trainer_args, trainer_info
 
 EVENTS_FILE = "events.jsonl"
 ADAPTER_DIR = "adapter"
-CHECKPOINTS_DIR = "checkpoints"
 TRACEBACK_LINES = 40
 
 
@@ -101,64 +101,6 @@ def _device(config: LocalTrainingConfig) -> str:
     return "cpu"
 
 
-def trainer_args(config: LocalTrainingConfig, device: str, has_eval: bool) -> Any:
-    """The TRL config for ``config``'s method, with ftwizard's CPU-friendly defaults."""
-    import torch
-
-    hp = config.hyperparameters
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    if hp.eval_steps is not None:
-        strategy: dict[str, Any] = {"save_strategy": "steps", "save_steps": hp.eval_steps}
-        if has_eval:
-            strategy.update(eval_strategy="steps", eval_steps=hp.eval_steps)
-    else:
-        strategy = {"save_strategy": "epoch"}
-        if has_eval:
-            strategy["eval_strategy"] = "epoch"
-    eval_batch = hp.batch_size
-    if config.method == "rft":
-        # GRPO evaluates whole groups of generations: the eval batch must hold full groups.
-        eval_batch = hp.num_generations * max(1, hp.batch_size // hp.num_generations)
-    common: dict[str, Any] = {
-        "output_dir": str(config.run_dir / CHECKPOINTS_DIR),
-        "num_train_epochs": hp.epochs,
-        "max_steps": hp.max_steps if hp.max_steps is not None else -1,
-        "learning_rate": hp.learning_rate,
-        "per_device_train_batch_size": hp.batch_size,
-        "per_device_eval_batch_size": eval_batch,
-        "gradient_accumulation_steps": hp.grad_accumulation,
-        # transformers 5 takes a ratio (a float below 1) in warmup_steps.
-        "warmup_steps": hp.warmup_ratio,
-        "weight_decay": hp.weight_decay,
-        "logging_steps": hp.logging_steps,
-        "seed": hp.seed,
-        "report_to": [],
-        "disable_tqdm": True,
-        # SFTConfig turns these on by default; they are wrong on CPU and slow for small models.
-        "bf16": bf16,
-        "gradient_checkpointing": False,
-        "use_cpu": device == "cpu",
-        **strategy,
-    }
-    if config.method == "sft":
-        from trl import SFTConfig
-
-        return SFTConfig(**common, max_length=hp.max_length)
-    if config.method == "dpo":
-        from trl import DPOConfig
-
-        return DPOConfig(**common, max_length=hp.max_length, beta=hp.beta)
-    from trl import GRPOConfig
-
-    return GRPOConfig(
-        **common,
-        num_generations=hp.num_generations,
-        max_completion_length=hp.max_completion_length,
-        temperature=hp.temperature,
-        beta=hp.beta,
-    )
-
-
 def _build_trainer(
     config: LocalTrainingConfig, device: str, events: _Events, stop: threading.Event
 ) -> tuple[Any, dict[str, Any]]:
@@ -230,18 +172,7 @@ def _build_trainer(
         assert config.reward is not None  # guaranteed by LocalTrainingConfig's validator
         trainer = GRPOTrainer(reward_funcs=[load_reward_function(config.reward)], **kwargs)
 
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in trainer.model.parameters())
-    info = {
-        "model_dir": str(model_dir),
-        "device": device,
-        "train_examples": len(train),
-        "valid_examples": len(valid) if valid else 0,
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
-    }
-    return trainer, info
+    return trainer, trainer_info(trainer, model_dir, device, train, valid)
 
 
 def run(config: LocalTrainingConfig, events: _Events, stop: threading.Event) -> None:
