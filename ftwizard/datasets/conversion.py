@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ftwizard.datasets.checks import check_example
-from ftwizard.datasets.formats import DatasetFormat
+from ftwizard.datasets.formats import ConversionSkip, DatasetFormat
 from ftwizard.datasets.images import find_images, may_hold_images
 from ftwizard.datasets.loading import SourceKind, iter_records
 from ftwizard.datasets.trl_checks import implicit_prompt
@@ -68,10 +68,6 @@ def rejected_answers_message(src: DatasetFormat, dst: DatasetFormat) -> str:
         f"{dst.value} data from the preferred answers on purpose "
         f"(ftwizard convert IN OUT --to {dst.value} {PREFERRED_ONLY_FLAG})"
     )
-
-
-class ConversionSkip(Exception):
-    """This example cannot be written in the target format; the message says why."""
 
 
 @dataclass(slots=True)

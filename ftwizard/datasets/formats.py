@@ -13,6 +13,10 @@ from typing import Any
 from ftwizard.datasets.targets import Method
 
 
+class ConversionSkip(Exception):
+    """This example cannot be written in the target format; the message says why."""
+
+
 class DatasetFormat(StrEnum):
     """The shapes of training data ftwizard reads and writes."""
 

@@ -15,14 +15,14 @@ session's bucket for Vertex.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ftwizard.datasets.formats import DatasetFormat
+from ftwizard.datasets.formats import ConversionSkip, DatasetFormat
 from ftwizard.datasets.images import IMAGE_COLUMNS, find_images
 from ftwizard.providers import media
-from ftwizard.providers.media_files import placer, rewrite_refs
+from ftwizard.providers.media_files import rewrite_refs
 
 _IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 _GEMINI_FILE_KEYS = ("fileData", "file_data", "inlineData", "inline_data")
@@ -33,8 +33,6 @@ def _ref(slot: Any, base_dir: Path | None) -> str:
         try:
             return media.data_uri(slot.data)
         except media.NotAnImage as exc:
-            from ftwizard.datasets.conversion import ConversionSkip
-
             raise ConversionSkip(f"has image bytes that {exc} ({slot.field})") from exc
     ref = slot.ref or ""
     if base_dir is None or media.reference_kind(ref) != "path":
@@ -65,8 +63,6 @@ def take_images(data: dict[str, Any], base_dir: Path | None) -> tuple[dict[str, 
     slots = find_images(data)
     for slot in slots:
         if slot.role not in (None, "user"):
-            from ftwizard.datasets.conversion import ConversionSkip
-
             raise ConversionSkip(
                 f"has an image in a {slot.role!r} turn ({slot.field}); images go in user turns"
             )
@@ -228,29 +224,7 @@ def hf_features(row: dict[str, Any]) -> dict[str, Any]:
     return {"info": {"features": features}}
 
 
-def absolute_image_rows(path: Path, kind: Any, out: Path) -> Path:
-    """A Parquet/CSV/Hugging Face file whose first rows hold images, as JSONL with absolute
-    image paths (inline bytes kept, written as base64); ``path`` itself when it holds none."""
-    from itertools import islice
-
-    from ftwizard.datasets.images import may_hold_images
-    from ftwizard.datasets.loading import iter_records
-    from ftwizard.datasets.writing import write_jsonl
-
-    sample = islice(iter_records(path, kind=kind, on_error="skip"), 200)
-    if not any(may_hold_images(None, r.data) and find_images(r.data) for r in sample):
-        return path
-    place = placer("local", base_dir=path.parent)
-
-    def rows() -> Iterator[Any]:
-        for rec in iter_records(path, kind=kind, on_error="keep"):
-            yield _absolute(rec.data, place) if rec.error is None else rec.data
-
-    write_jsonl(out, rows())
-    return out
-
-
-def _absolute(data: Any, place: Callable[[str], str]) -> Any:
+def absolute_paths(data: Any, place: Callable[[str], str]) -> Any:
     """``data`` with relative image paths made absolute; inline bytes stay bytes, so bytes
     that are not an image are still reported on their own line."""
     if not isinstance(data, dict):

@@ -8,8 +8,9 @@ result always follows from the choices recorded in the session.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ftwizard.datasets.formats import FORMAT_METHOD, DatasetFormat
 from ftwizard.datasets.validation import ValidationReport, detect_file_format, validate_file
@@ -241,8 +242,6 @@ def _absolute_images(
             if kind is SourceKind.JSONL:
                 placed = place_file(path, "local", out=out_dir / name)
             else:
-                from ftwizard.datasets.image_conversion import absolute_image_rows
-
                 placed = absolute_image_rows(path, kind, out_dir / name)
         except InputError:
             placed = path  # validation reports the image that cannot be read, by line
@@ -269,3 +268,27 @@ def format_problem(result: DatasetResult | None, method: Method) -> str | None:
     if result.valid_examples == 0:
         return "No valid examples."
     return None
+
+
+def absolute_image_rows(path: Path, kind: Any, out: Path) -> Path:
+    """A Parquet/CSV/Hugging Face file whose first rows hold images, as JSONL with absolute
+    image paths (inline bytes kept, written as base64); ``path`` itself when it holds none."""
+    from itertools import islice
+
+    from ftwizard.datasets.image_conversion import absolute_paths, find_images
+    from ftwizard.datasets.images import may_hold_images
+    from ftwizard.datasets.loading import iter_records
+    from ftwizard.datasets.writing import write_jsonl
+    from ftwizard.providers.media_files import placer
+
+    sample = islice(iter_records(path, kind=kind, on_error="skip"), 200)
+    if not any(may_hold_images(None, r.data) and find_images(r.data) for r in sample):
+        return path
+    place = placer("local", base_dir=path.parent)
+
+    def rows() -> Iterator[Any]:
+        for rec in iter_records(path, kind=kind, on_error="keep"):
+            yield absolute_paths(rec.data, place) if rec.error is None else rec.data
+
+    write_jsonl(out, rows())
+    return out

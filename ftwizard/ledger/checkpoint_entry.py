@@ -3,12 +3,12 @@ that writes these lines share it without importing each other)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel
 
-from ftwizard.session import ModelIdentity
+from ftwizard.session import ModelIdentity, Session
 
 
 class CheckpointEntry(BaseModel):
@@ -37,4 +37,39 @@ class CheckpointEntry(BaseModel):
         return self.model_dump(exclude=skip) == other.model_dump(exclude=skip)
 
 
-__all__ = ["CheckpointEntry"]
+def run_key(session: Session) -> str:
+    """The ledger's key of the session's run: its remote job id, else its local key or folder."""
+    training = session.training
+    remote = training.intent.job_id if training.intent else None
+    local = training.intent.key if training.intent else None
+    return f"{session.id}:{remote or local or training.run_dir or 'run'}"
+
+
+def checkpoint_entries(session: Session, *, now: datetime | None = None) -> list[CheckpointEntry]:
+    """A ledger line per scored checkpoint of the session's run."""
+    section = session.training.checkpoint_eval
+    if section is None:
+        return []
+    when = now or datetime.now(UTC)
+    return [
+        CheckpointEntry(
+            key=run_key(session),
+            recorded_at=when,
+            session_id=session.id,
+            checkpoint=score.id,
+            step=score.step,
+            epoch=score.epoch,
+            identity=score.identity,
+            grader_digest=section.grader_digest,
+            held_out_file=section.held_out_file,
+            rows=section.rows,
+            score=score.score,
+            ci95=score.ci95,
+            n=score.n,
+        )
+        for score in section.scores
+        if score.score is not None
+    ]
+
+
+__all__ = ["CheckpointEntry", "checkpoint_entries", "run_key"]

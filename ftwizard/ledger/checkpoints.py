@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from ftwizard.ledger.checkpoint_entry import CheckpointEntry
-from ftwizard.ledger.store import _append, _run_key, read_lines, record_session
+from ftwizard.ledger.checkpoint_entry import CheckpointEntry, checkpoint_entries
+from ftwizard.ledger.store import _append, read_lines, record_session
 from ftwizard.session import Session
 from ftwizard.store import SessionStore
-
-
-def checkpoint_entries(session: Session, *, now: datetime | None = None) -> list[CheckpointEntry]:
-    """A ledger line per scored checkpoint of the session's run."""
-    section = session.training.checkpoint_eval
-    if section is None:
-        return []
-    when = now or datetime.now(UTC)
-    return [
-        CheckpointEntry(
-            key=_run_key(session),
-            recorded_at=when,
-            session_id=session.id,
-            checkpoint=score.id,
-            step=score.step,
-            epoch=score.epoch,
-            identity=score.identity,
-            grader_digest=section.grader_digest,
-            held_out_file=section.held_out_file,
-            rows=section.rows,
-            score=score.score,
-            ci95=score.ci95,
-            n=score.n,
-        )
-        for score in section.scores
-        if score.score is not None
-    ]
 
 
 def record_checkpoints(store: SessionStore, session: Session) -> list[CheckpointEntry]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ftwizard.credentials import redact
 from ftwizard.errors import InputError
 from ftwizard.files import atomic_write_text
-from ftwizard.ledger.checkpoint_entry import CheckpointEntry
+from ftwizard.ledger.checkpoint_entry import CheckpointEntry, checkpoint_entries, run_key
 from ftwizard.session import ModelIdentity, Session
 from ftwizard.store import SessionStore
 
@@ -121,13 +121,6 @@ LedgerLine = RunEntry | NoteEntry | CheckpointEntry
 def ledger_path(store: SessionStore) -> Path:
     """The ledger file beside the sessions folder."""
     return store.home / LEDGER_FILE
-
-
-def _run_key(session: Session) -> str:
-    training = session.training
-    remote = training.intent.job_id if training.intent else None
-    local = training.intent.key if training.intent else None
-    return f"{session.id}:{remote or local or training.run_dir or 'run'}"
 
 
 def has_run(session: Session) -> bool:
@@ -241,7 +234,7 @@ def entry_for(session: Session, *, now: datetime | None = None) -> RunEntry:
         cost, estimated = training.estimated_cost_usd, True
     date = training.finished_at or training.started_at or training.confirmed_at or session.created
     return RunEntry(
-        key=_run_key(session),
+        key=run_key(session),
         recorded_at=now or datetime.now(UTC),
         date=date,
         session_id=session.id,
@@ -366,8 +359,6 @@ def rebuild(store: SessionStore) -> list[RunEntry]:
     summaries, _problems = store.list()
     sessions = [s for s in (store.load(s.id) for s in summaries) if has_run(s)]
     entries: list[LedgerLine] = [entry_for(session) for session in sessions]
-    from ftwizard.ledger.checkpoints import checkpoint_entries
-
     for session in sessions:
         entries.extend(checkpoint_entries(session))
     text = "".join(redact(line.model_dump_json()) + "\n" for line in [*entries, *notes])
@@ -386,6 +377,6 @@ def add_note(store: SessionStore, session_id: str, text: str) -> NoteEntry:
     if not cleaned:
         raise InputError("the note is empty", field="--note")
     record_session(store, session)
-    note = NoteEntry(key=_run_key(session), recorded_at=datetime.now(UTC), text=redact(cleaned))
+    note = NoteEntry(key=run_key(session), recorded_at=datetime.now(UTC), text=redact(cleaned))
     _append(store, note)
     return note

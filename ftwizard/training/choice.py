@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ftwizard.errors import InputError
-from ftwizard.providers.training import CheckpointInfo
+from ftwizard.providers.training import CheckpointInfo, best_checkpoint
 from ftwizard.session import CheckpointScore, Session
 
 GRADER_SCORE = "grader score"
@@ -49,11 +49,33 @@ def _checkpoints(session: Session) -> list[CheckpointInfo]:
     return [CheckpointInfo.model_validate(c) for c in session.training.checkpoints]
 
 
+_BEST_METRICS = (
+    "full_valid_loss",
+    "valid_loss",
+    "eval_loss",
+    "full_valid_mean_reward",
+    "valid_reward_mean",
+    "valid_reward",
+    "eval_reward",
+    "reward",
+)
+
+
+def best_checkpoint_of(session: Session) -> tuple[CheckpointInfo, str] | None:
+    """The best recorded checkpoint by validation metric and that metric (validation loss
+    first, else validation reward), or ``None`` when no checkpoint has a validation figure.
+    :func:`ftwizard.training.choice.best_choice` prefers grader scores when there are any."""
+    checkpoints = _checkpoints(session)
+    for metric in _BEST_METRICS:
+        pick = best_checkpoint(checkpoints, metric=metric)
+        if pick is not None:
+            return pick, metric
+    return None
+
+
 def best_choice(session: Session) -> Choice | None:
     """The best checkpoint by grader score (ties: the earlier step), else by validation
     metric; ``None`` when there is no evidence either way."""
-    from ftwizard.training.results import best_checkpoint_of
-
     by_id = {c.id: c for c in _checkpoints(session)}
     ranked = [s for s in scored(session) if s.id in by_id and by_id[s.id].name]
     if ranked:
@@ -179,6 +201,7 @@ def training_advice(session: Session) -> list[str]:
 __all__ = [
     "GRADER_SCORE",
     "Choice",
+    "best_checkpoint_of",
     "best_choice",
     "choice_note",
     "choose_best",

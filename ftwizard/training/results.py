@@ -11,9 +11,9 @@ from ftwizard.providers.training import (
     CheckpointInfo,
     JobState,
     MetricPoint,
-    best_checkpoint,
 )
 from ftwizard.session import Backend, Session
+from ftwizard.training.choice import best_checkpoint_of, best_choice, choice_note, training_advice
 from ftwizard.training.follow import (
     apply_update,
     cancel_job,
@@ -56,17 +56,6 @@ from ftwizard.training.plan import (
 
 # -- results ---------------------------------------------------------------------------------
 
-_BEST_METRICS = (
-    "full_valid_loss",
-    "valid_loss",
-    "eval_loss",
-    "full_valid_mean_reward",
-    "valid_reward_mean",
-    "valid_reward",
-    "eval_reward",
-    "reward",
-)
-
 
 def metric_points(session: Session) -> list[MetricPoint]:
     """The recorded metric points."""
@@ -76,18 +65,6 @@ def metric_points(session: Session) -> list[MetricPoint]:
 def checkpoints_of(session: Session) -> list[CheckpointInfo]:
     """The recorded checkpoints."""
     return [CheckpointInfo.model_validate(c) for c in session.training.checkpoints]
-
-
-def best_checkpoint_of(session: Session) -> tuple[CheckpointInfo, str] | None:
-    """The best recorded checkpoint by validation metric and that metric (validation loss
-    first, else validation reward), or ``None`` when no checkpoint has a validation figure.
-    :func:`ftwizard.training.choice.best_choice` prefers grader scores when there are any."""
-    checkpoints = checkpoints_of(session)
-    for metric in _BEST_METRICS:
-        pick = best_checkpoint(checkpoints, metric=metric)
-        if pick is not None:
-            return pick, metric
-    return None
 
 
 def choose_checkpoint(session: Session, checkpoint_id: str) -> CheckpointInfo:
@@ -137,8 +114,6 @@ def training_summary(session: Session) -> dict[str, Any]:
     duration = None
     if section.started_at and section.finished_at:
         duration = (section.finished_at - section.started_at).total_seconds()
-    from ftwizard.training.choice import best_choice, choice_note, training_advice
-
     best = best_choice(session)
     return {
         "job_id": job_id_of(session),
