@@ -11,7 +11,9 @@ Prints wall time and peak resident memory for each, and ftwizard's memory on a f
 times larger to show that memory does not grow with the file. Then the figure that counts, the
 whole process the way a user runs it: ``python -m ftwizard validate FILE --model gpt-3.5-turbo
 --json`` from start to exit (interpreter start, imports, encoding load, validation, output)
-against the cookbook loop as a script, also from start to exit.
+against the cookbook loop as a script, also from start to exit, with each run's CPU time (user +
+sys), the figure to compare on a loaded machine. Both a file whose system prompt repeats and one
+whose texts are all distinct (``--texts``).
 
     .venv/bin/python bench/bench_validate.py [--examples 60000] [--scale 4]
 """
