@@ -177,7 +177,8 @@ class Scan:
         for code, message in checked.warnings:
             self.warnings.add(code, message, line)
         image_tokens = 0
-        if may_hold_images(rec.raw, rec.data):
+        # An example that passed the plain-chat check holds only text: skip scanning its line
+        if checked.texts is None and may_hold_images(rec.raw, rec.data):
             found = self._images().check(rec.data)
             for code, field, message in found.errors:
                 self.error(line, code, f"{field}: {message}" if field else message, field)

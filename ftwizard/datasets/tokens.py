@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from importlib import machinery, util
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -150,6 +151,70 @@ class TiktokenCounter(_CachedCounter):
         return out
 
 
+class FastTiktokenCounter(TiktokenCounter):
+    """A tiktoken encoding's exact counts from bpe-openai's Rust counter, about twice as fast.
+
+    bpe-openai (GitHub's ``bpe`` crate) counts without building the token list and pre-splits
+    text without a backtracking regex; its counts equal tiktoken's ``encode_ordinary`` (checked
+    against tiktoken in the tests). Text it cannot take (lone surrogates) is counted by tiktoken.
+    It holds the GIL while counting, so worker threads would only add hand-offs.
+    """
+
+    thread_safe = False
+
+    def __init__(self, encoding: Any, name: str, count: Callable[[str], int]) -> None:
+        super().__init__(encoding, name)
+        self._count = count
+
+    def _count_batch(self, texts: list[str]) -> list[int]:
+        count = self._count
+        try:
+            return [count(t) for t in texts]
+        except UnicodeEncodeError:
+            return [self._count_one(t) for t in texts]
+
+    def _count_one(self, text: str) -> int:
+        try:
+            return self._count(text)
+        except UnicodeEncodeError:
+            return super()._count_batch([text])[0]
+
+
+@lru_cache(maxsize=8)
+def load_fast_count(name: str) -> Callable[[str], int] | None:
+    """bpe-openai's counter for the tiktoken encoding ``name``; ``None`` when not installed."""
+    module = _bpe_native()
+    try:
+        if module is None or name not in module.supported_encodings():
+            return None
+        return cast(Callable[[str], int], module.tokenizer_for_encoding(name).count)
+    except Exception:  # a broken or incompatible build: tiktoken alone counts
+        return None
+
+
+@lru_cache(maxsize=1)
+def _bpe_native() -> Any | None:
+    """bpe-openai's native module alone, or ``None``.
+
+    The package's ``__init__`` decodes every bundled vocabulary at import (0.7 s), more than
+    counting saves on a small file; the native module needs none of it.
+    """
+    try:
+        spec = util.find_spec("bpe_openai")
+        for folder in list(spec.submodule_search_locations or []) if spec else []:
+            for suffix in machinery.EXTENSION_SUFFIXES:
+                path = Path(folder) / f"_bindings{suffix}"
+                native = util.spec_from_file_location("bpe_openai._bindings", path)
+                if not path.is_file() or native is None or native.loader is None:
+                    continue
+                module = util.module_from_spec(native)
+                native.loader.exec_module(module)
+                return module
+    except Exception:  # a broken or incompatible build: tiktoken alone counts
+        return None
+    return None
+
+
 class HFTokenizerCounter(_CachedCounter):
     """Exact counts with a local Hugging Face tokenizer (no special tokens added)."""
 
@@ -233,6 +298,9 @@ def counter_for(target: TargetModel) -> TokenCounter:
     if target.backend is Backend.openai and target.encoding:
         encoding, reason = load_tiktoken_encoding(target.encoding)
         if encoding is not None:
+            fast = load_fast_count(target.encoding)
+            if fast is not None:
+                return FastTiktokenCounter(encoding, target.encoding, fast)
             return TiktokenCounter(encoding, target.encoding)
         return EstimateCounter(f"estimated: {reason}")
     if target.backend is Backend.vertex:
