@@ -86,6 +86,7 @@ KEY_RESULTS: tuple[str, ...] = (
     "dataset.result.format",
     "dataset.result.examples",
     "dataset.result.valid_examples",
+    "dataset.result.validation_examples",
     "dataset.result.errors",
     "dataset.distilled.kept",
     "grader.confirmed_digest",

@@ -81,6 +81,10 @@ class DatasetChoice(BaseModel):
     split_seed: int = 0
     split_stratify: str | None = None
     topic_field: str | None = None
+    # Vision models whose processor resizes images (Qwen-VL): the pixel cap of each image, the
+    # one setting behind the image-token counts, the training estimate and local training.
+    # None: the model's own.
+    max_pixels: int | None = Field(default=None, ge=28 * 28, le=16384 * 28 * 28)
 
 
 class DatasetResult(BaseModel):
@@ -90,6 +94,8 @@ class DatasetResult(BaseModel):
 
     format: str
     examples: int
+    # Training examples without errors (not the validation file's, which is
+    # ``validation_examples``).
     valid_examples: int
     errors: int
     warnings: int
@@ -104,6 +110,8 @@ class DatasetResult(BaseModel):
     images: int = 0
     image_tokens: int = 0
     image_tokens_note: str | None = None
+    # Examples in the validation file (given or held out by the split); 0 without one.
+    validation_examples: int = 0
 
 
 class DistillChoice(BaseModel):

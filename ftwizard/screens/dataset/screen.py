@@ -355,10 +355,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             return
         text = Text()
         text.append(f"Format: {result.format}", style="bold")
-        text.append(
-            f"  ·  {result.examples:,} examples, {result.valid_examples:,} valid  ·  "
-            f"{result.tokens_total:,} tokens\n"
-        )
+        text.append(f"  ·  {_examples_text(result)}  ·  {result.tokens_total:,} tokens\n")
         if result.images:
             text.append(
                 f"Images: {result.images:,}, {result.image_tokens:,} image tokens "
@@ -388,3 +385,17 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self._show_problems(report)
         self._show_tokens(report)
         self.show_preview(self._preview_line)
+
+
+def _examples_text(result: DatasetResult) -> str:
+    """The training file's examples (how many pass the checks) and the validation file's,
+    each named: a bare "192 valid" beside a 48-row validation file reads as its count."""
+    passing = (
+        "all pass the checks"
+        if result.valid_examples == result.examples
+        else (f"{result.valid_examples:,} pass the checks")
+    )
+    text = f"{result.examples:,} training examples ({passing})"
+    if result.validation_file:
+        text += f", {result.validation_examples:,} validation examples"
+    return text
