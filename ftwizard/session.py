@@ -156,6 +156,38 @@ class DistillSummary(BaseModel):
     created_at: str
 
 
+class AnswersImportChoice(BaseModel):
+    """The distill pane's import of a teacher's existing answers (CSV files, no spend)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str] = Field(default_factory=list)
+    # ``COLUMN[=CSV_COLUMN][~TOLERANCE]`` each (ftwizard.distill.imported.KeyColumn).
+    keys: list[str] = Field(default_factory=list)
+    answer_column: str = "answer"
+
+
+class AnswersImportSummary(BaseModel):
+    """What the last import kept; the full statistics are ``metadata_file``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str
+    output: str
+    metadata_file: str
+    rows: int
+    matched: int
+    match_text: str
+    graded: int
+    correct: int
+    teacher_accuracy: float | None = None
+    accuracy_text: str
+    kept: int
+    unused_answers: int = 0
+    ambiguous: int = 0
+    created_at: str
+
+
 class DatasetSection(BaseModel):
     """The dataset step: the user's choices and what they produced."""
 
@@ -165,6 +197,8 @@ class DatasetSection(BaseModel):
     result: DatasetResult | None = None
     distill: DistillChoice = Field(default_factory=DistillChoice)
     distilled: DistillSummary | None = None
+    answers_import: AnswersImportChoice = Field(default_factory=AnswersImportChoice)
+    imported: AnswersImportSummary | None = None
 
 
 class GraderTestRow(BaseModel):
