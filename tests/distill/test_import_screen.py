@@ -21,7 +21,7 @@ from ftwizard.session import StepId
 from ftwizard.store import SessionStore
 from tests.distill.test_import import _answers, _dataset
 
-SIZES = [(80, 24), (120, 50)]
+SIZES = [(80, 24), pytest.param((120, 50), marks=pytest.mark.slow)]
 _MAX_ROUNDS = 50
 
 
@@ -73,16 +73,19 @@ def next_wait(actions: list[dict[str, Any]], press: str) -> dict[str, Any]:
 
 
 async def fill(pilot: Pilot[Any], files: list[Path], keys: str) -> None:
+    """Open the Distill tab and type the CSV files (by name: the test runs in their folder,
+    which keeps the typing short) and the key columns."""
     screen(pilot.app).query_one("#dataset-tabs", TabbedContent).active = "tab-distill"  # type: ignore[arg-type]
     await pilot.pause()
-    await type_into(pilot, "import-files", ", ".join(str(f) for f in files))
+    await type_into(pilot, "import-files", ", ".join(f.name for f in files))
     await type_into(pilot, "import-keys", keys)
 
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_imported_answers_are_matched_checked_and_become_the_training_file(
-    store: SessionStore, tmp_path: Path, size: tuple[int, int]
+    store: SessionStore, tmp_path: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     data = _dataset(tmp_path)
     answers = _answers(tmp_path)
     app, session_id = open_dataset(store, data)
@@ -112,7 +115,7 @@ async def test_imported_answers_are_matched_checked_and_become_the_training_file
     saved = store.load(session_id)
     assert saved.dataset.imported is not None and saved.dataset.imported.kept == 6
     assert saved.dataset.answers_import.keys == ["site", "lat~1e-5", "lon~1e-5"]
-    assert saved.dataset.answers_import.files == [str(a) for a in answers]
+    assert saved.dataset.answers_import.files == [a.name for a in answers]
     actions = yaml.safe_load(export_replay(saved))["actions"]
     assert next_wait(actions, "import-answers") == {"for": "answers-imported", "timeout": 300}
     press = actions.index({"press": "import-answers"})
@@ -129,8 +132,9 @@ async def test_imported_answers_are_matched_checked_and_become_the_training_file
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_a_missing_csv_column_is_named_and_nothing_changes(
-    store: SessionStore, tmp_path: Path, size: tuple[int, int]
+    store: SessionStore, tmp_path: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     data = _dataset(tmp_path)
     answers = _answers(tmp_path)
     app, session_id = open_dataset(store, data)
