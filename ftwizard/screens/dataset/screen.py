@@ -61,7 +61,8 @@ way the provider bills them, and estimates the cost of training.
 - **Distill**: ask a stronger model (the teacher) to answer every prompt, keep only the answers
   a grader accepts, and train on those. The cost is shown and confirmed first; answers are
   journaled, so a rerun after a crash or a stop never pays for them twice. The distilled file
-  then becomes the training file and is checked.
+  then becomes the training file and is checked. Answers a teacher already gave, in CSV files,
+  can be imported instead (**Import answers**: key columns, `~TOL` for a float key), free.
 
 Your files are never modified: everything derived goes into the session's folder.
 """
