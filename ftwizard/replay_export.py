@@ -33,6 +33,7 @@ class Job:
 JOBS: dict[str, Job] = {
     "dataset-check": Job(("check-dataset",), "dataset-checked", 300),
     "distill": Job(("distill-run",), "distill-finished", 600),
+    "answers-import": Job(("import-answers",), "answers-imported", 300),
     "grader-test": Job(("grader-test", "grader-more"), "grader-tested", 300),
     "dryrun": Job(("dryrun-run", "dryrun-more"), "dryrun-finished", 600),
     "training": Job(("start-training",), "training-finished", 3600),
@@ -86,8 +87,10 @@ KEY_RESULTS: tuple[str, ...] = (
     "dataset.result.format",
     "dataset.result.examples",
     "dataset.result.valid_examples",
+    "dataset.result.validation_examples",
     "dataset.result.errors",
     "dataset.distilled.kept",
+    "dataset.imported.kept",
     "grader.confirmed_digest",
     "dryrun.verdict",
     "dryrun.n",

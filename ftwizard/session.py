@@ -81,6 +81,10 @@ class DatasetChoice(BaseModel):
     split_seed: int = 0
     split_stratify: str | None = None
     topic_field: str | None = None
+    # Vision models whose processor resizes images (Qwen-VL): the pixel cap of each image, the
+    # one setting behind the image-token counts, the training estimate and local training.
+    # None: the model's own.
+    max_pixels: int | None = Field(default=None, ge=28 * 28, le=16384 * 28 * 28)
 
 
 class DatasetResult(BaseModel):
@@ -90,6 +94,8 @@ class DatasetResult(BaseModel):
 
     format: str
     examples: int
+    # Training examples without errors (not the validation file's, which is
+    # ``validation_examples``).
     valid_examples: int
     errors: int
     warnings: int
@@ -104,6 +110,8 @@ class DatasetResult(BaseModel):
     images: int = 0
     image_tokens: int = 0
     image_tokens_note: str | None = None
+    # Examples in the validation file (given or held out by the split); 0 without one.
+    validation_examples: int = 0
 
 
 class DistillChoice(BaseModel):
@@ -148,6 +156,38 @@ class DistillSummary(BaseModel):
     created_at: str
 
 
+class AnswersImportChoice(BaseModel):
+    """The distill pane's import of a teacher's existing answers (CSV files, no spend)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[str] = Field(default_factory=list)
+    # ``COLUMN[=CSV_COLUMN][~TOLERANCE]`` each (ftwizard.distill.imported.KeyColumn).
+    keys: list[str] = Field(default_factory=list)
+    answer_column: str = "answer"
+
+
+class AnswersImportSummary(BaseModel):
+    """What the last import kept; the full statistics are ``metadata_file``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str
+    output: str
+    metadata_file: str
+    rows: int
+    matched: int
+    match_text: str
+    graded: int
+    correct: int
+    teacher_accuracy: float | None = None
+    accuracy_text: str
+    kept: int
+    unused_answers: int = 0
+    ambiguous: int = 0
+    created_at: str
+
+
 class DatasetSection(BaseModel):
     """The dataset step: the user's choices and what they produced."""
 
@@ -157,6 +197,8 @@ class DatasetSection(BaseModel):
     result: DatasetResult | None = None
     distill: DistillChoice = Field(default_factory=DistillChoice)
     distilled: DistillSummary | None = None
+    answers_import: AnswersImportChoice = Field(default_factory=AnswersImportChoice)
+    imported: AnswersImportSummary | None = None
 
 
 class GraderTestRow(BaseModel):

@@ -141,6 +141,7 @@ def test_each_wait_the_export_writes_is_a_condition_of_the_jobs_screen(job: str)
     screens = {
         "dataset-check": StepId.dataset,
         "distill": StepId.dataset,
+        "answers-import": StepId.dataset,
         "grader-test": StepId.grader,
         "dryrun": StepId.dryrun,
         "training": StepId.training,
@@ -177,6 +178,7 @@ def test_the_final_expect_checks_the_key_results_of_each_step_done(
         "dataset.result.format": result.format,
         "dataset.result.examples": result.examples,
         "dataset.result.valid_examples": result.valid_examples,
+        "dataset.result.validation_examples": result.validation_examples,
         "dataset.result.errors": result.errors,
         "grader.confirmed_digest": session.grader.confirmed_digest,
         "dryrun.verdict": "WARNING",

@@ -125,6 +125,26 @@ def _int(value: object, default: int) -> int:
     return value if isinstance(value, int) and value > 0 else default
 
 
+def _tiny_vlm_rule(model: str, max_pixels: int | None) -> ImageTokenRule | None:
+    """The built-in tiny VLM's own processor (a Qwen-VL shape), before it is ever built: the
+    rule its training and serving resize by, not a 1,000-token guess."""
+    from ftwizard.providers.local.tiny_vlm import TINY_VLM_NAME, TinyVisionSpec
+
+    if model.removeprefix("local:").strip() != TINY_VLM_NAME:
+        return None
+    spec = TinyVisionSpec()
+    patch = 16 if spec.family == "qwen3_vl" else 14
+    budget = max_pixels or spec.max_pixels
+    return ImageTokenRule(
+        "qwen",
+        True,
+        f"the model's processor: {(2 * patch) ** 2} px per token, {budget:,} max pixels",
+        patch=patch,
+        min_pixels=(2 * patch) ** 2,
+        max_pixels=budget,
+    )
+
+
 def rule_for(backend: str, model: str, *, max_pixels: int | None = None) -> ImageTokenRule:
     """The rule for ``model`` on ``backend``; ``max_pixels`` overrides Qwen's pixel budget."""
     lowered = model.lower()
@@ -136,6 +156,10 @@ def rule_for(backend: str, model: str, *, max_pixels: int | None = None) -> Imag
         )
     if backend == "anthropic":
         return ImageTokenRule("anthropic", False, "Anthropic's width x height / 750")
+    if backend == "local":
+        tiny = _tiny_vlm_rule(model, max_pixels)
+        if tiny is not None:
+            return tiny
     folder = Path(model).expanduser()
     config = _processor_config(folder) if backend == "local" and folder.is_dir() else None
     if config is not None and "merge_size" in config:

@@ -198,6 +198,7 @@ def prepare(
         validation_file=current_valid,
         progress=on_progress,
         backend=backend,
+        max_pixels=choice.max_pixels,
     )
     report_file = out_dir / "validation-report.json"
     from ftwizard.files import atomic_write_text
@@ -219,6 +220,7 @@ def prepare(
         images=report.images,
         image_tokens=report.image_tokens,
         image_tokens_note=report.image_tokens_note,
+        validation_examples=report.validation.examples if report.validation else 0,
     )
     say("done", 1.0)
     return result, report

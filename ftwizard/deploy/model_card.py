@@ -34,7 +34,7 @@ def _data_rows(session: Session) -> list[str]:
     rows = []
     for label, path, count in (
         ("training", result.training_file, result.examples),
-        ("validation", result.validation_file, result.valid_examples),
+        ("validation", result.validation_file, result.validation_examples),
     ):
         if not path or not Path(path).is_file():
             continue

@@ -199,6 +199,11 @@ def current_hyperparameters(session: Session) -> dict[str, Any]:
     """The defaults overlaid with what the user changed."""
     values = default_hyperparameters(session)
     values.update(session.training.hyperparameters)
+    pixels = session.dataset.choice.max_pixels
+    if pixels is not None and "max_pixels" in values:
+        # The dataset step's pixel budget is the one source: the image tokens it counted (and
+        # the estimate built on them) are what local training feeds the model.
+        values["max_pixels"] = pixels
     return values
 
 

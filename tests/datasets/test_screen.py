@@ -199,7 +199,7 @@ async def test_a_resumed_session_shows_the_saved_check(
         assert again.screen.query_one("#train-path", Input).value == str(data)
         table = again.screen.query_one("#problems", DataTable)
         assert table.get_row_at(0)[3] == "duplicate_example"
-        assert "25 examples" in _text(again, "#dataset-summary")
+        assert "25 training examples (24 pass the checks)" in _text(again, "#dataset-summary")
 
 
 async def test_editing_the_file_after_a_check_asks_for_a_new_check(

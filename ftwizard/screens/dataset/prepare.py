@@ -12,6 +12,11 @@ from ftwizard.screens.dataset.choices import set_choice, set_transform
 from ftwizard.screens.step import StepScreen
 from ftwizard.session import DatasetChoice
 
+# The bounds of DatasetChoice.max_pixels (and of local training's): one 28-pixel patch square
+# to 16384 of them.
+MIN_PIXELS = 28 * 28
+MAX_PIXELS = 16384 * 28 * 28
+
 _TRANSFORM_FLAGS: dict[str, str] = {
     "transform-drop-duplicates": "drop_duplicates",
     "transform-fold-turns": "fold_assistant_turns",
@@ -47,6 +52,15 @@ class PrepareTab(StepScreen):
             id="transform-top-k",
             type="integer",
         )
+        yield Label(
+            "Image pixel budget (max_pixels; Qwen-VL models, also used by local training)",
+            classes="field-label",
+        )
+        yield Input(
+            placeholder=f"pixels per image, {MIN_PIXELS}..{MAX_PIXELS}; empty = the model's",
+            id="max-pixels",
+            type="integer",
+        )
 
     def _mount_prepare(self, choice: DatasetChoice) -> None:
         self.query_one("#convert-format", Switch).value = choice.convert
@@ -64,6 +78,9 @@ class PrepareTab(StepScreen):
         )
         top_k = kinds.get("top_k", {}).get("k")
         self.query_one("#transform-top-k", Input).value = str(top_k) if top_k else ""
+        self.query_one("#max-pixels", Input).value = (
+            str(choice.max_pixels) if choice.max_pixels else ""
+        )
 
     def _prepare_input_changed(self, widget_id: str, value: str) -> bool:
         """Apply a Prepare input's text; False when ``widget_id`` is none of them."""
@@ -85,6 +102,11 @@ class PrepareTab(StepScreen):
                 {"kind": "top_k", "k": int(value)} if value.isdigit() and int(value) > 0 else None
             )
             self.decide(widget_id, value, lambda s: set_transform(s, "top_k", spec))
+        elif widget_id == "max-pixels":
+            if value and not (value.isdigit() and MIN_PIXELS <= int(value) <= MAX_PIXELS):
+                return True  # half-typed or out of range: the saved budget stands
+            pixels = int(value) if value else None
+            self.decide(widget_id, value, lambda s: set_choice(s, max_pixels=pixels))
         else:
             return False
         return True

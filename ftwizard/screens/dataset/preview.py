@@ -86,6 +86,7 @@ class PreviewTab(StepScreen):
             backend=task.backend.value if task.backend else "local",
             model=task.base_model or "",
             pictures=not graphics,
+            max_pixels=self.session.dataset.choice.max_pixels,
         )
         return pictures, first_image_bytes(data, base_dir) if graphics else None
 

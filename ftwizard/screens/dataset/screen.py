@@ -31,6 +31,7 @@ from textual.widgets import (
 from ftwizard.datasets.validation import ValidationReport
 from ftwizard.errors import FtwizardError
 from ftwizard.flow import dataset_problem
+from ftwizard.screens.dataset.answers_import import IMPORT_INPUTS, IMPORT_JOB, AnswersImportTab
 from ftwizard.screens.dataset.choices import set_choice
 from ftwizard.screens.dataset.distill import DISTILL_INPUTS, DistillTab
 from ftwizard.screens.dataset.prepare import PrepareTab
@@ -60,13 +61,16 @@ way the provider bills them, and estimates the cost of training.
 - **Distill**: ask a stronger model (the teacher) to answer every prompt, keep only the answers
   a grader accepts, and train on those. The cost is shown and confirmed first; answers are
   journaled, so a rerun after a crash or a stop never pays for them twice. The distilled file
-  then becomes the training file and is checked.
+  then becomes the training file and is checked. Answers a teacher already gave, in CSV files,
+  can be imported instead (**Import answers**: key columns, `~TOL` for a float key), free.
 
 Your files are never modified: everything derived goes into the session's folder.
 """
 
 
-class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, DistillTab):
+class DatasetScreen(
+    ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, DistillTab, AnswersImportTab
+):
     """Files, validation, tokens and cost, preparation, preview and topics."""
 
     STEP: ClassVar[StepId] = StepId.dataset
@@ -80,6 +84,10 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         ),
         **job_conditions("dataset-check"),
         **job_conditions("distill"),
+        "answers-imported": lambda screen: (
+            not screen.importing and screen.session.dataset.imported is not None
+        ),
+        **job_conditions(IMPORT_JOB),
     }
 
     def __init__(self) -> None:
@@ -90,6 +98,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self._status_shows_result = False
         self._preview_line = 1
         self.distilling = False
+        self.importing = False
         # Set by Stop (or leaving the screen); the distill worker's thread polls it.
         self._distill_stop = threading.Event()
 
@@ -120,6 +129,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
                 yield from self.compose_topics()
             with TabPane("Distill", id="tab-distill"):
                 yield from self.compose_distill()
+                yield from self.compose_import()
 
     def on_mount(self) -> None:
         choice = self.session.dataset.choice
@@ -132,6 +142,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self._mount_tokens()
         self.query_one("#dataset-progress", ProgressBar).display = False
         self._mount_distill()
+        self._mount_import()
         super().on_mount()
         if self.session.dataset.result is not None:
             self._load_report()
@@ -141,6 +152,8 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             return "Checking the data..."
         if self.distilling:
             return "Distilling..."
+        if self.importing:
+            return "Importing answers..."
         return dataset_problem(self.session)
 
     def refresh_frame(self) -> None:
@@ -155,6 +168,10 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         if widget_id in DISTILL_INPUTS:
             event.stop()
             self._distill_input_changed(widget_id, value)
+            return
+        if widget_id in IMPORT_INPUTS:
+            event.stop()
+            self._import_input_changed(widget_id, value)
             return
         if widget_id == "train-path":
             self.decide(widget_id, value, lambda s: set_choice(s, train_path=value or None))
@@ -212,6 +229,10 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             event.stop()
             self.wizard.journal({"press": button}, screen=self.screen_name)
             self._ask_and_distill()
+        elif button == "import-answers":
+            event.stop()
+            self.wizard.journal({"press": button}, screen=self.screen_name)
+            self._ask_and_import()
         elif button == "distill-stop":
             event.stop()
             self.wizard.journal({"press": button}, screen=self.screen_name)
@@ -355,10 +376,7 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
             return
         text = Text()
         text.append(f"Format: {result.format}", style="bold")
-        text.append(
-            f"  ·  {result.examples:,} examples, {result.valid_examples:,} valid  ·  "
-            f"{result.tokens_total:,} tokens\n"
-        )
+        text.append(f"  ·  {_examples_text(result)}  ·  {result.tokens_total:,} tokens\n")
         if result.images:
             text.append(
                 f"Images: {result.images:,}, {result.image_tokens:,} image tokens "
@@ -388,3 +406,17 @@ class DatasetScreen(ProblemsTab, TokensTab, PreviewTab, PrepareTab, TopicsTab, D
         self._show_problems(report)
         self._show_tokens(report)
         self.show_preview(self._preview_line)
+
+
+def _examples_text(result: DatasetResult) -> str:
+    """The training file's examples (how many pass the checks) and the validation file's,
+    each named: a bare "192 valid" beside a 48-row validation file reads as its count."""
+    passing = (
+        "all pass the checks"
+        if result.valid_examples == result.examples
+        else (f"{result.valid_examples:,} pass the checks")
+    )
+    text = f"{result.examples:,} training examples ({passing})"
+    if result.validation_file:
+        text += f", {result.validation_examples:,} validation examples"
+    return text
