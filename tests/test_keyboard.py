@@ -3,8 +3,6 @@ control in view, editors say how to leave them, and footer keys do the main acti
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual.containers import ScrollableContainer
 from textual.widget import Widget

@@ -11,6 +11,7 @@ from ftwizard.app import make_app
 from ftwizard.screens.dialogs import HelpScreen, RowDetailsScreen
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
+from tests.test_keyboard import _interactive
 
 SIZES = [(80, 24), (120, 36)]
 LONG = "a value far too long for its column " * 4
@@ -93,3 +94,43 @@ async def test_enter_on_a_table_row_shows_every_value_in_full(
         await pilot.pause()
         assert app.screen.query_one("#grader-results") is table
         assert app.focused is table
+
+
+def _look(app, widget: Widget) -> list[list[tuple[str, str]]]:
+    """What the widget's area of the screen shows: each line's text with its style."""
+    region = widget.region.intersection(app.screen.region)
+    strips = app.screen._compositor.render_strips()
+    return [
+        [(seg.text, str(seg.style)) for seg in strips[y].crop(region.x, region.right)]
+        for y in range(region.y, region.bottom)
+    ]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("step", list(StepId), ids=lambda s: s.value)
+async def test_every_focusable_control_shows_when_it_has_the_focus(
+    store: SessionStore, walked, step, size
+) -> None:
+    app = make_app(store=store, session_id=walked(step))
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        screen = app.screen
+        unmarked = []
+        for widget in _interactive(screen):
+            widget.focus()
+            await pilot.pause()
+            await pilot.pause()
+            focused = _look(app, widget)
+            # The focus elsewhere, out of the step's content, so nothing scrolls between looks.
+            # (Back, not Next, from the sidebar: Next is disabled until the step is done.)
+            other = screen.query_one("#steps" if widget.id != "steps" else "#back")
+            other.focus()
+            # A few frames for the restyle to reach the screen on a busy machine.
+            for _ in range(5):
+                await pilot.pause()
+                if _look(app, widget) != focused:
+                    break
+            else:
+                unmarked.append(f"{type(widget).__name__}#{widget.id}")
+        assert not unmarked, f"no focus indicator on {unmarked} ({step.value}, {size})"
