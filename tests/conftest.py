@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ftwizard.credentials import SECRET_ENV_VARS
+from ftwizard.session import StepId
 from ftwizard.store import SessionStore
 
 # The HTTP fakes of the providers' APIs, shared by every test file (tests/fakes/).
@@ -25,6 +26,7 @@ from tests.fakes.fixtures import (  # noqa: F401
 )
 
 # The tiny local model, built once per run, and the tickets example data.
+from tests.steps import walked_session
 from tests.tiny_local import (  # noqa: F401
     tickets,
     tickets_adapter,
@@ -70,3 +72,17 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def store(isolated_home: Path) -> SessionStore:
     """The session store inside the test's home."""
     return SessionStore(isolated_home)
+
+
+@pytest.fixture
+def walked(store: SessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Put a session that did every step on the step asked for (files relative to the cwd)."""
+    monkeypatch.chdir(tmp_path)
+    session = walked_session(store, tmp_path, StepId.task)
+
+    def on(step: StepId) -> str:
+        session.step = step
+        store.save(session)
+        return session.id
+
+    return on

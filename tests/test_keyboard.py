@@ -3,8 +3,6 @@ control in view, editors say how to leave them, and footer keys do the main acti
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual.containers import ScrollableContainer
 from textual.widget import Widget
@@ -14,23 +12,8 @@ from ftwizard.app import make_app
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
 from ftwizard.widgets.step_sidebar import StepSidebar
-from tests.steps import walked_session
 
 SIZES = [(80, 24), (120, 36)]
-
-
-@pytest.fixture
-def walked(store: SessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Put a session that did every step on the step asked for (files relative to the cwd)."""
-    monkeypatch.chdir(tmp_path)
-    session = walked_session(store, tmp_path, StepId.task)
-
-    def on(step: StepId) -> str:
-        session.step = step
-        store.save(session)
-        return session.id
-
-    return on
 
 
 STEPS = list(StepId)

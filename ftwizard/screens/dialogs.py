@@ -1,9 +1,10 @@
-"""Modal dialogs: confirmation and per-screen help."""
+"""Modal dialogs: confirmation, per-screen help and a table row in full."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -61,6 +62,37 @@ class HelpScreen(ModalScreen[None]):
                 yield Markdown(self.markdown, id="help-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="help-close", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss()
+
+
+class RowDetailsScreen(ModalScreen[None]):
+    """Shows every value of a table row in full, wrapped: a cut cell is read here."""
+
+    screen_name = "row-details"
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "dismiss", "Close")]
+
+    def __init__(self, title: str, fields: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.fields = fields
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        for index, (name, value) in enumerate(self.fields):
+            if index:
+                text.append("\n")
+            text.append(f"{name}: ", style="bold")
+            text.append(value)
+        with Vertical(id="dialog", classes="row-details") as dialog:
+            dialog.border_title = self.title_text
+            dialog.border_subtitle = "esc: close"
+            with VerticalScroll():
+                yield Static(text, id="row-details-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", id="row-close", variant="primary")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, OptionList, Static, TextArea
+from textual.widgets import Button, DataTable, Footer, Header, OptionList, Static, TextArea
 
 from ftwizard.flow import STEP_INFO, StepState, next_step, previous_step, step_states
+from ftwizard.screens.dialogs import RowDetailsScreen
 from ftwizard.screens.step_keys import EDITOR_HINTS, STEP_KEYS
+from ftwizard.screens.stray_keys import StrayKeys, stray_key_notice
 from ftwizard.session import Session, StepId
 from ftwizard.widgets.step_sidebar import StepSidebar
 
@@ -38,6 +41,8 @@ class StepScreen(Screen[None]):
     # How each background job on this screen last ended (job -> done | failed | stopped |
     # declined), cleared when the job starts again; replays wait on it.
     _outcomes: dict[str, str] | None = None
+    # Rate-limits the notice for keys no control used (see on_key).
+    _stray_keys: StrayKeys | None = None
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("ctrl+n", "next", "Next"),
@@ -311,6 +316,29 @@ class StepScreen(Screen[None]):
         elif event.button.id == "back":
             event.stop()
             self.action_back()
+
+    def on_key(self, event: events.Key) -> None:
+        # A key reaching the screen was used by no control on the way: say where it would act,
+        # unless a binding (the footer's, the app's) takes it next.
+        notice = stray_key_notice(self, event)
+        if notice is None:
+            return
+        if self._stray_keys is None:
+            self._stray_keys = StrayKeys()
+        if self._stray_keys.due(notice):
+            self.notify(notice, title="Key not used here", timeout=4)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Runs after the step's own handler (the base class is last in the order), which calls
+        # prevent_default when Enter on a row already does something there.
+        event.stop()
+        table = event.data_table
+        row = table.get_row(event.row_key)
+        fields = [
+            (str(column.label) or f"column {index + 1}", str(value))
+            for index, (column, value) in enumerate(zip(table.ordered_columns, row, strict=False))
+        ]
+        self.app.push_screen(RowDetailsScreen(f"Row {event.cursor_row + 1}", fields))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if not isinstance(event.option_list, StepSidebar) or event.option.id is None:

@@ -250,7 +250,6 @@ class DatasetScreen(
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id != "problems":
             return
-        event.stop()
         line = event.data_table.get_cell(event.row_key, "line")
         # The preview pages through the training file; a validation file's line is not in it.
         in_training = (
@@ -258,6 +257,9 @@ class DatasetScreen(
             and event.data_table.get_cell(event.row_key, "file") == Path(self.report.path).name
         )
         if isinstance(line, int) and in_training:
+            # The jump is what Enter does here; a validation file's row shows in full instead.
+            event.stop()
+            event.prevent_default()
             self.query_one("#dataset-tabs", TabbedContent).active = "tab-preview"
             self.show_preview(line)
 

@@ -165,6 +165,8 @@ class ResultsPanel:
         if event.data_table.id != "dryrun-lowest" or self.report is None:
             return
         event.stop()
+        # Enter on a row acts here: no row-details dialog from the step frame.
+        event.prevent_default()
         index = int(event.row_key.value or 0)
         sample = next((s for s in self.report.samples if s.index == index), None)
         if sample is None:

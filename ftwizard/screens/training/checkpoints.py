@@ -72,6 +72,8 @@ class CheckpointsPart(StepScreen):
         if event.data_table.id != "training-checkpoints":
             return
         event.stop()
+        # Enter on a row acts here: no row-details dialog from the step frame.
+        event.prevent_default()
         checkpoint_id = str(event.row_key.value)
         # Journaled as a replay repeats it: move to the row, then press the button.
         name = self.screen_name
