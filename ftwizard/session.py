@@ -110,8 +110,9 @@ class DatasetResult(BaseModel):
     images: int = 0
     image_tokens: int = 0
     image_tokens_note: str | None = None
-    # Examples in the validation file (given or held out by the split); 0 without one.
-    validation_examples: int = 0
+    # Examples in the validation file (given or held out by the split); None without one, or
+    # when the check that recorded this result predates the count.
+    validation_examples: int | None = None
 
 
 class DistillChoice(BaseModel):

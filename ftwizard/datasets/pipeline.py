@@ -220,7 +220,7 @@ def prepare(
         images=report.images,
         image_tokens=report.image_tokens,
         image_tokens_note=report.image_tokens_note,
-        validation_examples=report.validation.examples if report.validation else 0,
+        validation_examples=report.validation.examples if report.validation else None,
     )
     say("done", 1.0)
     return result, report

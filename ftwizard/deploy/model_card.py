@@ -39,7 +39,8 @@ def _data_rows(session: Session) -> list[str]:
         if not path or not Path(path).is_file():
             continue
         sha, size = file_digest(path)
-        rows.append(f"- {label}: {count} examples, {size} bytes, sha256 `{sha}`")
+        examples = "" if count is None else f"{count} examples, "
+        rows.append(f"- {label}: {examples}{size} bytes, sha256 `{sha}`")
     rows.append(f"- format: {result.format}; tokens: {result.tokens_total}")
     return rows
 

@@ -419,6 +419,6 @@ def _examples_text(result: DatasetResult) -> str:
         else (f"{result.valid_examples:,} pass the checks")
     )
     text = f"{result.examples:,} training examples ({passing})"
-    if result.validation_file:
+    if result.validation_file and result.validation_examples is not None:
         text += f", {result.validation_examples:,} validation examples"
     return text
