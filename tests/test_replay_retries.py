@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from textual.widgets import Select
+from textual.widgets import Button, Select
 
 from ftwizard.app import make_app
 from ftwizard.autopilot import run_replay_async
@@ -61,10 +61,20 @@ async def test_failed_and_repeated_steps_export_a_replay_that_reproduces_them(
         await _shown(pilot, "dryrun")
 
         # A dry run stopped at once, then run again to the end.
-        await _type(pilot, "#dryrun-samples", "12")
+        # A large run to stop (the tiny model answers 12 prompts faster than a frame), then 12.
+        await _type(pilot, "#dryrun-samples", "200")
+        # Stop is pressed as soon as it shows: a click at its place a frame later could land
+        # on whatever is there once the tiny model has finished.
         await _click(pilot, "#dryrun-run")
-        await _click(pilot, "#dryrun-stop")
+        stop = app.screen.query_one("#dryrun-stop", Button)
+        for _ in range(200):
+            if stop.display:
+                break
+            await pilot.pause(0.01)
+        stop.press()
+        await pilot.pause()
         await _until(pilot, "dryrun-ended", timeout=300)
+        await _type(pilot, "#dryrun-samples", "12")
         await _click(pilot, "#dryrun-run")
         await _until(pilot, "dryrun-finished", timeout=300)
         await _click(pilot, "#dryrun-proceed")

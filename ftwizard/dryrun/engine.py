@@ -361,6 +361,9 @@ class DryRun(BatchGeneration, Scoring):
     async def _await_generation(self, work: Any, grader_task: asyncio.Task[None]) -> None:
         """Run ``work`` as the cancellable generation task, and sort out how it ended."""
         self._gen_task = asyncio.create_task(work)
+        if self._cancelled:
+            # Stop came before the generation existed (pressed in the same moment as Run).
+            self._gen_task.cancel()
         try:
             await self._gen_task
         except asyncio.CancelledError:

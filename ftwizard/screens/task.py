@@ -110,6 +110,7 @@ class TaskScreen(StepScreen):
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         event.stop()
         pressed_id = event.pressed.id or ""
+        before = self.session.task.base_model
         if event.radio_set.id == "method":
             method = Method(pressed_id.removeprefix("method-"))
             self.decide("method", method.value, lambda s: _set_method(s, method))
@@ -117,9 +118,10 @@ class TaskScreen(StepScreen):
             backend = Backend(pressed_id.removeprefix("backend-"))
             self.decide("backend", backend.value, lambda s: _set_backend(s, backend))
         self._refresh_choices()
-        base_input = self.query_one("#base-model", Input)
-        if base_input.value != (self.session.task.base_model or ""):
-            base_input.value = self.session.task.base_model or ""
+        # Only a change of base model made by this choice is written back into the field: the
+        # events that restore the saved choices on mount must not undo a model typed meanwhile.
+        if self.session.task.base_model != before:
+            self.query_one("#base-model", Input).value = self.session.task.base_model or ""
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()

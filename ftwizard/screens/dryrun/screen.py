@@ -287,6 +287,9 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         from ftwizard.dryrun.session import preflight_session_dryrun
 
         self.job_started("dryrun")
+        # Reset here, not when the run starts, so a Stop pressed while the run is being set up
+        # (or in the same moment as Run) is kept and honoured.
+        self._stopping = False
         try:
             # The preflight first: a missing key is named before any cost question.
             config, spec = preflight_session_dryrun(self.session, self.wizard.store)
@@ -328,7 +331,6 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
     def _start(self, config: Any, spec: Any, estimate: Any) -> None:
         self.failure = None
         self.busy = True
-        self._stopping = False
         bar = self.query_one("#dryrun-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(1, estimate.samples), progress=0)
