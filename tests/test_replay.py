@@ -48,7 +48,9 @@ def test_every_example_replay_passes_and_its_export_reproduces_the_session(
     # keyboard-quickstart.yaml is the same path by keys; test_replay_keys.py runs it at 80x24
     # and 120x36 (one more training here would add minutes and check nothing new).
     names = sorted(p.name for p in EXAMPLES.glob("*.yaml") if p.name != KEYBOARD_QUICKSTART)
-    ordered = ["quickstart.yaml", *[n for n in names if n != "quickstart.yaml"]]
+    # resume.yaml resumes the latest session: it must follow quickstart.yaml directly.
+    first = ["quickstart.yaml", "resume.yaml"]
+    ordered = [*first, *[n for n in names if n not in first]]
     assert len(ordered) >= 2
     quickstart_id = ""
     before_resume: list[dict[str, object]] = []
