@@ -37,6 +37,8 @@ class FtwizardApp(App[int]):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+q", "quit", "Quit (saves)", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
+        # ? types into a text field, where each step now opens; F1 shows the help from anywhere.
+        Binding("f1", "help", "Help", show=False),
     ]
 
     def __init__(
