@@ -287,12 +287,20 @@ def _assert_reproduced(replayed: Session, original: Session) -> None:
     assert [e.action for e in replayed.journal] == [e.action for e in original.journal]
     assert replayed.step == original.step
     assert replayed.task == original.task
-    # Each session writes its reports into its own folder; everything else is the same.
+    # Each session writes its reports (and, for images, the data with absolute image paths)
+    # into its own folder: those paths are compared from the session's folder on.
     per_session = {"report_file"}
     assert replayed.dataset.result is not None and original.dataset.result is not None
-    assert replayed.dataset.result.model_dump(exclude=per_session) == (
-        original.dataset.result.model_dump(exclude=per_session)
+    mine, theirs = (
+        s.dataset.result.model_dump(exclude=per_session)  # type: ignore[union-attr]
+        for s in (replayed, original)
     )
+    for dumped, session in ((mine, replayed), (theirs, original)):
+        for key in ("training_file", "validation_file"):
+            value = dumped.get(key)
+            if isinstance(value, str) and f"/sessions/{session.id}/" in value:
+                dumped[key] = value.split(f"/sessions/{session.id}/", 1)[1]
+    assert mine == theirs
     assert replayed.grader.spec_text == original.grader.spec_text
     assert replayed.grader.confirmed_digest == original.grader.confirmed_digest
     assert (replayed.dryrun.verdict, replayed.dryrun.n, replayed.dryrun.mean) == (
