@@ -12,6 +12,7 @@ from ftwizard.app import make_app
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
 from ftwizard.widgets.step_sidebar import StepSidebar
+from tests.waiting import step_opened, until
 
 SIZES = [(80, 24), (120, 36)]
 
@@ -67,7 +68,7 @@ async def test_tab_reaches_every_control_of_every_step_in_view(
     app = make_app(store=store, session_id=walked(step))
     async with app.run_test(size=size) as pilot:
         await app.workers.wait_for_complete()
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         screen = app.screen
         assert getattr(screen, "STEP", None) is step
         first = app.focused
@@ -101,7 +102,7 @@ async def test_escape_from_the_script_editor_lands_past_every_editor(
 ) -> None:
     app = make_app(store=store, session_id=walked(StepId.grader))
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         screen = app.screen
         screen.query_one("#grader-style-script").value = True
         await pilot.pause()
@@ -123,7 +124,7 @@ async def test_a_footer_key_presses_the_steps_button_and_says_when_it_cannot(
 ) -> None:
     app = make_app(store=store, session_id=walked(StepId.dataset))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         check = app.screen.query_one("#check-dataset", Button)
         pressed: list[str] = []
         check.press = lambda: pressed.append("check") or check  # type: ignore[method-assign]
@@ -139,13 +140,12 @@ async def test_a_footer_key_presses_the_steps_button_and_says_when_it_cannot(
 async def test_below_100_columns_the_sidebar_shows_step_marks(store: SessionStore, walked) -> None:
     app = make_app(store=store, session_id=walked(StepId.task))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         sidebar = app.screen.query_one(StepSidebar)
         assert sidebar.marks_only and sidebar.size.width <= 10
         assert str(sidebar.get_option("step-task").prompt).strip() == "▶ 1"
         await pilot.resize_terminal(120, 36)
-        await pilot.pause(0.3)
-        assert not sidebar.marks_only
+        await until(pilot, lambda: not sidebar.marks_only, "the sidebar naming its steps")
         assert "Task" in str(sidebar.get_option("step-task").prompt)
 
 
@@ -156,7 +156,7 @@ async def test_focus_on_a_control_the_step_hides_moves_to_its_first_control(
     step's first control, never nowhere, where Enter would do nothing."""
     app = make_app(store=store, session_id=walked(StepId.dataset))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         screen = app.screen
         # Hiding the row of the focused box hides its neighbours too: Textual alone would move
         # the focus to one of them, out of sight.
@@ -165,5 +165,5 @@ async def test_focus_on_a_control_the_step_hides_moves_to_its_first_control(
         await pilot.pause()
         assert valid.parent is not None
         valid.parent.display = False
-        await pilot.pause(0.3)
-        assert app.focused is screen.query_one("#train-path")
+        train = screen.query_one("#train-path")
+        await until(pilot, lambda: app.focused is train, "focus back on the training file")

@@ -12,6 +12,7 @@ from ftwizard.screens.dialogs import HelpScreen, RowDetailsScreen
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
 from tests.test_keyboard import _interactive
+from tests.waiting import step_opened
 
 SIZES = [(80, 24), (120, 36)]
 LONG = "a value far too long for its column " * 4
@@ -27,7 +28,7 @@ async def test_typing_on_a_button_says_where_typing_goes_once(
 ) -> None:
     app = make_app(store=store, session_id=walked(StepId.dataset))
     async with app.run_test(size=size, notifications=True) as pilot:
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         screen = app.screen
         check = screen.query_one("#check-dataset", Button)
         check.focus()
@@ -52,7 +53,7 @@ async def test_keys_that_controls_or_bindings_use_give_no_notice(
 ) -> None:
     app = make_app(store=store, session_id=walked(StepId.task))
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         before = len(_notices(app))
         # The task step opens on its first choice list: arrows and Enter act there.
         await pilot.press("down", "enter")
@@ -72,7 +73,7 @@ async def test_enter_on_a_table_row_shows_every_value_in_full(
 ) -> None:
     app = make_app(store=store, session_id=walked(StepId.grader))
     async with app.run_test(size=size) as pilot:
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         table = app.screen.query_one("#grader-results", DataTable)
         table.clear()
         table.add_row(*[LONG.strip()] + ["x"] * (len(table.columns) - 1))
@@ -114,7 +115,7 @@ async def test_every_focusable_control_shows_when_it_has_the_focus(
     app = make_app(store=store, session_id=walked(step))
     async with app.run_test(size=size) as pilot:
         await app.workers.wait_for_complete()
-        await pilot.pause(0.3)
+        await step_opened(pilot)
         screen = app.screen
         unmarked = []
         for widget in _interactive(screen):

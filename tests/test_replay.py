@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from ftwizard.replay import parse_replay, parse_replay_text
 from ftwizard.replay_export import export_replay
 from ftwizard.session import Backend, Method, Session
 from ftwizard.store import SessionStore
+from tests.waiting import until
 
 from .conftest import REPO_ROOT
 
@@ -331,20 +331,19 @@ async def _type(pilot: Pilot[object], selector: str, text: str) -> None:
     await pilot.pause()
 
 
-async def _shown(pilot: Pilot[object], name: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while getattr(pilot.app.screen, "screen_name", None) != name or not pilot.app.screen.is_mounted:
-        assert time.monotonic() < deadline, f"screen {name} did not appear"
-        await pilot.pause(0.05)
+async def _shown(pilot: Pilot[object], name: str) -> None:
+    app = pilot.app
+    await until(
+        pilot,
+        lambda: getattr(app.screen, "screen_name", None) == name and app.screen.is_mounted,
+        f"screen {name}",
+    )
 
 
 async def _until(pilot: Pilot[object], condition: str, timeout: float = 120) -> None:
     screen = pilot.app.screen
     holds = type(screen).WAIT_CONDITIONS[condition]  # type: ignore[attr-defined]
-    deadline = time.monotonic() + timeout
-    while not holds(screen):
-        assert time.monotonic() < deadline, f"{condition} did not hold within {timeout}s"
-        await pilot.pause(0.05)
+    await until(pilot, lambda: holds(screen), condition, timeout)
 
 
 @pytest.mark.slow

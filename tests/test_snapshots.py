@@ -19,6 +19,7 @@ from ftwizard.flow import start_session
 from ftwizard.session import Backend, Method, StepId
 from ftwizard.store import SessionStore
 from tests.steps import confirm_grader, session_with_data, walked_session
+from tests.waiting import confirm
 
 SIZE = (120, 40)
 
@@ -136,8 +137,7 @@ def test_dry_run_screen_with_a_no_go(
 
     async def ran(pilot) -> None:
         pilot.app.screen.query_one("#dryrun-run").press()
-        await pilot.pause()
-        await pilot.click("#confirm-yes")
+        await confirm(pilot)
         await settle(pilot, "dryrun-lowest", "dryrun-metrics")
 
     app = make_app(store=store, session_id=session.id, allow_spend=True)

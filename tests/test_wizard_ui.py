@@ -9,13 +9,14 @@ from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import start_session
 from ftwizard.screens import STEP_SCREENS
 from ftwizard.screens.dataset.screen import DatasetScreen
-from ftwizard.screens.dialogs import ConfirmScreen, HelpScreen
+from ftwizard.screens.dialogs import HelpScreen
 from ftwizard.screens.task import TaskScreen
 from ftwizard.screens.welcome import WelcomeScreen
 from ftwizard.session import Backend, Method, StepId
 from ftwizard.store import SessionStore
 from ftwizard.widgets.env_check import EnvCheckPanel
 from ftwizard.widgets.step_sidebar import StepSidebar
+from tests.waiting import asked, confirm
 
 SIZE = (120, 40)
 
@@ -167,14 +168,12 @@ async def test_delete_asks_first_and_cancel_keeps_the_session(store: SessionStor
         await app.workers.wait_for_complete()
         await pilot.pause()
         await pilot.click("#delete-session")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await asked(pilot)
         await pilot.press("enter")  # the focused button is Cancel
         await pilot.pause()
         assert store.exists(session.id)
         await pilot.click("#delete-session")
-        await pilot.pause()
-        await pilot.click("#confirm-yes")
+        await confirm(pilot)
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not store.exists(session.id)

@@ -23,7 +23,6 @@ from ftwizard.distill.session import SESSION_GRADER, distilled_path, grader_choi
 from ftwizard.flow import dataset_problem, start_session
 from ftwizard.graders.workbench import gallery
 from ftwizard.screens.dataset.screen import DatasetScreen
-from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
 from tests.distill.test_engine import (
@@ -37,6 +36,7 @@ from tests.distill.test_engine import (
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import ChatReply, FakeOpenAIServer
 from tests.steps import EXACT_GRADER
+from tests.waiting import asked, confirm
 
 SIZE = (120, 50)
 TEACHER = "anthropic:claude-haiku-4-5"
@@ -122,8 +122,7 @@ async def test_distill_keeps_the_correct_rows_trains_on_them_and_never_pays_twic
 
         screen(app).query_one("#distill-run", Button).press()
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        assert "sends 20 requests" in app.screen.question
+        assert "sends 20 requests" in (await asked(pilot)).question
         await pilot.click("#confirm-yes")
         await settle(app, pilot)
 
@@ -215,8 +214,7 @@ async def test_after_a_crash_a_compatible_server_teacher_is_asked_only_for_the_r
             )
             screen(app).query_one("#distill-run", Button).press()
             await pilot.pause()
-            assert isinstance(app.screen, ConfirmScreen)
-            assert "8 answers are already paid for" in app.screen.question
+            assert "8 answers are already paid for" in (await asked(pilot)).question
             await pilot.click("#confirm-yes")
             await settle(app, pilot)
             summary = text(app, "#distill-summary")
@@ -303,8 +301,7 @@ async def test_stop_keeps_what_was_paid_for_and_the_rerun_asks_only_for_the_rest
                 app, pilot, distill_teacher="openai:teacher-70b", distill_base_url=server.v1_url
             )
             screen(app).query_one("#distill-run", Button).press()
-            await pilot.pause()
-            await pilot.click("#confirm-yes")
+            await confirm(pilot)
             for _ in range(_MAX_ROUNDS):
                 if len(journal.load().generations) >= answered_at_once:
                     break
@@ -324,8 +321,7 @@ async def test_stop_keeps_what_was_paid_for_and_the_rerun_asks_only_for_the_rest
             sent_before = len(server.chat_bodies())
             screen(app).query_one("#distill-run", Button).press()
             await pilot.pause()
-            assert isinstance(app.screen, ConfirmScreen)
-            assert f"sends {N - paid} requests" in app.screen.question
+            assert f"sends {N - paid} requests" in (await asked(pilot)).question
             await pilot.click("#confirm-yes")
             await settle(app, pilot)
             assert len(server.chat_bodies()) - sent_before == N - paid

@@ -8,12 +8,12 @@ from textual.widgets import Button, DataTable, Input, Static, Switch
 
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.dryrun.session import dryrun_problem
-from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.dryrun.screen import DryRunScreen
 from ftwizard.session import Backend, Method
 from ftwizard.store import SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.steps import EXACT_GRADER, confirm_grader, session_with_data
+from tests.waiting import asked, confirm
 
 SIZE = (120, 60)
 EXACT = EXACT_GRADER
@@ -73,9 +73,8 @@ async def test_a_paid_dry_run_asks_first_then_gives_a_no_go_that_needs_a_reason(
             app, "#dryrun-estimate"
         )
         await _run(app, pilot)
-        assert isinstance(app.screen, ConfirmScreen)
-        assert "costs" in str(app.screen.question)
-        await pilot.click("#confirm-yes")
+        assert "costs" in str((await asked(pilot)).question)
+        await confirm(pilot)
         await _finish(app, pilot)
         assert app.session is not None
         section = app.session.dryrun
@@ -126,7 +125,7 @@ async def test_a_warning_is_acknowledged_and_a_grader_change_asks_for_a_new_run(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await _run(app, pilot)
-        await pilot.click("#confirm-yes")
+        await confirm(pilot)
         await _finish(app, pilot)
         assert app.session is not None
         verdict = app.session.dryrun.verdict
@@ -152,7 +151,7 @@ async def test_a_batch_dry_run_costs_half_and_is_journaled(
         await pilot.pause()
         assert _text(app, "#dryrun-estimate") != direct
         await _run(app, pilot)
-        await pilot.click("#confirm-yes")
+        await confirm(pilot)
         await _finish(app, pilot)
         assert app.session is not None
         assert app.session.dryrun.verdict == "NO-GO"
@@ -196,7 +195,7 @@ async def test_groups_show_k_with_its_cost_their_figures_and_the_drop_action(
             app, "#dryrun-estimate"
         )
         await _run(app, pilot)
-        await pilot.click("#confirm-yes")
+        await confirm(pilot)
         await _finish(app, pilot)
         assert len(openai_env.chat_bodies()) == 48
         metrics = app.screen.query_one("#dryrun-metrics", DataTable)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from textual.widgets import Input
@@ -11,17 +10,9 @@ from ftwizard.app import make_app
 from ftwizard.screens.welcome import WelcomeScreen
 from ftwizard.session import Backend
 from ftwizard.store import SessionStore
+from tests.waiting import until
 
 SIZE = (120, 40)
-
-
-async def _until(pilot: Any, predicate: Any, timeout: float = 20.0) -> bool:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.05)
-        await pilot.pause()
-    return predicate()
 
 
 async def test_import_opens_the_new_session(
@@ -34,7 +25,7 @@ async def test_import_opens_the_new_session(
         assert isinstance(app.screen, WelcomeScreen)
         app.screen.query_one("#import-job-id", Input).value = job.id
         await pilot.click("#import-openai")
-        assert await _until(pilot, lambda: app.session is not None)
+        await until(pilot, lambda: app.session is not None, "the imported session opening")
         assert app.session is not None
         assert app.session.task.backend is Backend.fireworks
         assert app.session.evaluation.compare_model == f"openai:{job.fine_tuned_model}"
@@ -48,6 +39,10 @@ async def test_unknown_job_says_so_and_creates_nothing(
         await pilot.pause()
         app.screen.query_one("#import-job-id", Input).value = "ftjob-missing"
         await pilot.click("#import-openai")
-        assert await _until(pilot, lambda: not app.screen.query_one("#import-openai").disabled)
+        await until(
+            pilot,
+            lambda: not app.screen.query_one("#import-openai").disabled,
+            "the import button enabled",
+        )
         assert isinstance(app.screen, WelcomeScreen)
         assert store.list()[0] == []
