@@ -4,7 +4,6 @@ control in view, editors say how to leave them, and footer keys do the main acti
 from __future__ import annotations
 
 import pytest
-from textual.containers import ScrollableContainer
 from textual.widget import Widget
 from textual.widgets import Button, TextArea
 
@@ -12,6 +11,7 @@ from ftwizard.app import make_app
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
 from ftwizard.widgets.step_sidebar import StepSidebar
+from tests.view import in_view, interactive
 from tests.waiting import step_opened, until
 
 SIZES = [(80, 24), (120, 36)]
@@ -20,49 +20,9 @@ SIZES = [(80, 24), (120, 36)]
 STEPS = list(StepId)
 
 
-def _shown(widget: Widget) -> bool:
-    return all(node.display and node.visible for node in (widget, *widget.ancestors_with_self))
-
-
-def _interactive(screen) -> list[Widget]:
-    """Every widget a person can act on: focusable, shown and enabled (found by walking the
-    screen, not from Textual's own focus chain)."""
-    return [
-        widget
-        for widget in screen.query("*")
-        if widget.can_focus
-        and _shown(widget)
-        and not widget.disabled
-        and not any(a.disabled for a in widget.ancestors if isinstance(a, Widget))
-        and not any(isinstance(a, Widget) and not a.can_focus_children for a in widget.ancestors)
-    ]
-
-
-def _in_view(screen, widget: Widget) -> bool:
-    """Whether the widget can be seen: its region lies on the screen, and the point at the
-    middle of its visible part shows the widget itself (no bar or other widget covers it)."""
-    region = widget.region
-    if region.area == 0:
-        return False
-    for ancestor in widget.ancestors:
-        if isinstance(ancestor, ScrollableContainer) and ancestor is not widget:
-            region = region.intersection(ancestor.content_region)
-    region = region.intersection(screen.region)
-    if region.area == 0:
-        return False
-    # Fully in view when it fits; a widget taller than the view shows at least its top.
-    fits = widget.region.height <= region.height or region.y == widget.region.y
-    x, y = region.x + region.width // 2, region.y
-    try:
-        under, _ = screen.get_widget_at(x, y)
-    except Exception:
-        return False
-    return fits and (under is widget or widget in under.ancestors)
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: s.value)
-async def test_tab_reaches_every_control_of_every_step_in_view(
+async def test_tab_reaches_every_control_of_every_stepin_view(
     store: SessionStore, walked, step, size
 ) -> None:
     app = make_app(store=store, session_id=walked(step))
@@ -76,7 +36,7 @@ async def test_tab_reaches_every_control_of_every_step_in_view(
         assert first is not None and not isinstance(first, StepSidebar)
         content = screen.query_one("#step-content")
         assert content in first.ancestors or first.id == "next"
-        wanted = _interactive(screen)
+        wanted = interactive(screen)
         reached: list[Widget] = []
         # Forward with Tab (Escape where an editor keeps Tab for indenting, as its border
         # says), then back with shift+tab, which also enters the editors Escape skips.
@@ -86,7 +46,7 @@ async def test_tab_reaches_every_control_of_every_step_in_view(
                 assert focused is not None
                 # No dead stops: every Tab lands on something that acts.
                 assert type(focused).__name__ not in ("VerticalScroll", "Vertical", "Horizontal")
-                assert _in_view(screen, focused), (
+                assert in_view(screen, focused), (
                     f"{type(focused).__name__}#{focused.id} is focused but not in view at {size}"
                 )
                 reached.append(focused)

@@ -11,7 +11,7 @@ from ftwizard.app import make_app
 from ftwizard.screens.dialogs import HelpScreen, RowDetailsScreen
 from ftwizard.session import StepId
 from ftwizard.store import SessionStore
-from tests.test_keyboard import _interactive
+from tests.view import interactive
 from tests.waiting import step_opened
 
 SIZES = [(80, 24), (120, 36)]
@@ -118,7 +118,7 @@ async def test_every_focusable_control_shows_when_it_has_the_focus(
         await step_opened(pilot)
         screen = app.screen
         unmarked = []
-        for widget in _interactive(screen):
+        for widget in interactive(screen):
             widget.focus()
             await pilot.pause()
             await pilot.pause()

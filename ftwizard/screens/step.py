@@ -199,6 +199,23 @@ class StepScreen(Screen[None]):
         if target is not None:
             target.focus()
 
+    def show_outcome(self, result: Widget, decision: Widget | None = None) -> None:
+        """After a run ends: scroll its ``result`` to the top of the step's content and put the
+        focus on the ``decision`` it asks for, so that on a short terminal the verdict is in
+        view and the next keypress acts on it, not on the Run button above."""
+
+        def apply() -> None:
+            content = self.query_one("#step-content", VerticalScroll)
+            content.scroll_to_widget(result, animate=False, top=True, immediate=True)
+            if decision is not None and decision.focusable:
+                # Not focus's own scrolling, which centres the control and can push the result
+                # off the top: only as far as the control needs, the result staying above it.
+                decision.focus(scroll_visible=False)
+                if content in decision.ancestors:
+                    content.scroll_to_widget(decision, animate=False, immediate=True)
+
+        self.call_after_refresh(apply)
+
     def focus_next(self, selector: str | type[Widget] = "*") -> Widget | None:
         """Tab order, except that Escape from an editor leaves every editor behind it too:
         an editor's Escape moves on, and landing in the next editor would trap the person."""

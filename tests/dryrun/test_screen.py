@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, DataTable, Input, Static, Switch
 
 from ftwizard.app import FtwizardApp, make_app
@@ -13,7 +14,8 @@ from ftwizard.session import Backend, Method
 from ftwizard.store import SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.steps import EXACT_GRADER, confirm_grader, session_with_data
-from tests.waiting import asked, confirm
+from tests.view import in_view
+from tests.waiting import asked, confirm, step_opened, until
 
 SIZE = (120, 60)
 EXACT = EXACT_GRADER
@@ -222,3 +224,32 @@ async def test_groups_show_k_with_its_cost_their_figures_and_the_drop_action(
     written = list(store.artifacts_dir(session_id).glob("*.signal.jsonl"))
     assert len(written) == 1 and len(written[0].read_text().splitlines()) == rows_before - 12
     assert len(source.read_text().splitlines()) == rows_before  # the original is untouched
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_when_the_run_ends_its_verdict_and_the_answer_it_needs_are_in_view(
+    store: SessionStore, tmp_path: Path, openai_env: FakeOpenAIServer, size: tuple[int, int]
+) -> None:
+    """By keys alone: ctrl+r runs, the cost question is answered, and the NO-GO that comes
+    back is on screen with the focus in its reason field; Enter overrides it, then Next."""
+    openai_env.reply_fn = lambda body: "I do not know."
+    session_id = _session_at_dryrun(store, tmp_path, backend=Backend.openai, method=Method.rft)
+    app = make_app(store=store, session_id=session_id, allow_spend=True)
+    async with app.run_test(size=size) as pilot:
+        await step_opened(pilot)
+        await pilot.press("ctrl+r")
+        await asked(pilot)
+        await pilot.press("tab", "enter")  # from Cancel to the yes button
+        await _finish(app, pilot)
+        screen = app.screen
+        reason = screen.query_one("#dryrun-override-reason", Input)
+        await until(pilot, lambda: app.focused is reason, "focus on the override reason")
+        assert app.session is not None and app.session.dryrun.verdict == "NO-GO"
+        await pilot.pause()
+        assert in_view(screen, screen.query_one("#dryrun-verdict"))
+        assert in_view(screen, reason)
+        await pilot.press(*"the grader is new", "enter")
+        nxt = screen.query_one("#next", Button)
+        await until(pilot, lambda: app.focused is nxt, "focus on Next")
+        assert app.session.dryrun.acknowledged
+        assert app.session.dryrun.override_reason == "the grader is new"

@@ -23,6 +23,8 @@ class DecisionPanel:
     notify: Any
     refresh_frame: Any
     _show_report: Any
+    show_outcome: Any
+    _decision_control: Any
 
     def _acknowledge(self) -> None:
         section = self.session.dryrun
@@ -48,6 +50,8 @@ class DecisionPanel:
         if self.report is not None:
             self._show_report(self.report)
         self.refresh_frame()
+        # Answered: the next decision is Next, not the button that just went away.
+        self.show_outcome(self.query_one("#dryrun-verdict"), self._decision_control())
 
     def _drop_flat(self) -> None:
         """Write the training data without the always- and never-solved prompts, as a new file."""

@@ -68,13 +68,16 @@ class ResultsPanel:
         if verdict.diagnosis:
             text.append("Diagnosis: " + ", ".join(d.replace("_", " ") for d in verdict.diagnosis))
             text.append("\n")
-        from ftwizard.dryrun.verdict_types import MOVE_TEXT
-
-        for move in verdict.next_moves:
-            text.append(f"→ {MOVE_TEXT[move]}\n", style="italic")
         if self.session.dryrun.override_reason:
             text.append(f"Overridden: {self.session.dryrun.override_reason}\n", style="yellow")
         self.query_one("#dryrun-verdict", Static).update(text)
+        from ftwizard.dryrun.verdict_types import MOVE_TEXT
+
+        # Under the decision buttons: what else to do, naming those buttons.
+        moves = Text()
+        for move in verdict.next_moves:
+            moves.append(f"→ {MOVE_TEXT[move]}\n", style="italic")
+        self.query_one("#dryrun-moves", Static).update(moves)
 
         metrics = self.query_one("#dryrun-metrics", DataTable)
         metrics.clear()

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static, Switch
 from textual_plotext import PlotextPlot
 
@@ -99,13 +100,20 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         yield Static("", id="dryrun-live")
         yield PlotextPlot(id="dryrun-histogram")
         yield Static("", id="dryrun-verdict")
+        # Right under the verdict, so that on a short terminal both are in view at once.
+        with Vertical(classes="row", id="dryrun-decision"):
+            # A line of its own: beside the buttons it had a few columns left.
+            yield Input(
+                placeholder="why you override this NO-GO (recorded; Enter overrides)",
+                id="dryrun-override-reason",
+            )
+            with Horizontal(classes="row"):
+                yield Button("Acknowledge and go on", id="dryrun-proceed", variant="warning")
+                yield Button("Adjust the grader", id="dryrun-adjust-grader")
+                yield Button("More samples", id="dryrun-more")
+                yield Button("Drop always/never-solved prompts", id="dryrun-drop-flat")
+        yield Static("", id="dryrun-moves")
         yield DataTable(id="dryrun-metrics", cursor_type="row")
-        with Horizontal(classes="row", id="dryrun-decision"):
-            yield Input(placeholder="reason to override a NO-GO", id="dryrun-override-reason")
-            yield Button("Acknowledge and go on", id="dryrun-proceed", variant="warning")
-            yield Button("Adjust the grader", id="dryrun-adjust-grader")
-            yield Button("More samples", id="dryrun-more")
-            yield Button("Drop always/never-solved prompts", id="dryrun-drop-flat")
         yield Label("Lowest-scoring samples (Enter to read one)", classes="field-label")
         yield DataTable(id="dryrun-lowest", cursor_type="row", zebra_stripes=True)
         yield Static("", id="dryrun-sample")
@@ -151,6 +159,23 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         method = self.session.task.method
         return DEFAULT_K_RFT if method is not None and method.value == "rft" else 1
 
+    def first_control(self) -> Widget | None:
+        # A verdict that waits for an answer is the decision the step opens on.
+        section = self.session.dryrun
+        if section.verdict in ("WARNING", "NO-GO") and not section.acknowledged and not self.busy:
+            return self._decision_control()
+        return super().first_control()
+
+    def _decision_control(self) -> Widget:
+        """Where the person answers the verdict: the reason a NO-GO override needs, the
+        acknowledge button of a WARNING, else Next."""
+        section = self.session.dryrun
+        if section.acknowledged or section.verdict not in ("WARNING", "NO-GO"):
+            return self.query_one("#next")
+        if section.verdict == "NO-GO":
+            return self.query_one("#dryrun-override-reason")
+        return self.query_one("#dryrun-proceed")
+
     def step_problem(self) -> str | None:
         if self.busy:
             return "The dry run is running..."
@@ -171,6 +196,12 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self.query_one("#dryrun-run", Button).disabled = self.busy
 
     # Settings -------------------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter after the reason is the override itself: the button beside it.
+        if event.input.id == "dryrun-override-reason":
+            event.stop()
+            self._acknowledge()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         widget_id = event.input.id or ""
@@ -416,3 +447,4 @@ class DryRunScreen(ResultsPanel, DecisionPanel, StepScreen):
         self._show_report(report)
         self.job_ended("dryrun", "stopped" if self._stopping else "done")
         self.refresh_frame()
+        self.show_outcome(self.query_one("#dryrun-verdict"), self._decision_control())
