@@ -28,9 +28,13 @@ $(STAMP_TEST): $(BIN)/python pyproject.toml constraints.txt
 run: $(STAMP_RUN)
 	$(BIN)/ftwizard
 
+# A worker per core, at most 4 (each builds its own tiny models: ~1 GiB apiece); torch keeps
+# to one thread in each (tests/conftest.py). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP_TEST)
 	$(BIN)/ruff check ftwizard tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4
 
 demo: $(STAMP_RUN)
 	$(BIN)/ftwizard --replay examples/replays/quickstart.yaml

@@ -36,9 +36,10 @@ class FtwizardApp(App[int]):
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (30, "-tall")]
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+q", "quit", "Quit (saves)", priority=True),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        # ? types into a text field, where each step now opens; F1 shows the help from anywhere.
-        Binding("f1", "help", "Help", show=False),
+        # The footer names F1: ? types into a text field, where each step opens, and F1 shows
+        # the help from anywhere. ? still opens it from a button, a list or a table.
+        Binding("f1", "help", "Help", key_display="F1"),
+        Binding("question_mark", "help", "Help", show=False),
     ]
 
     def __init__(

@@ -6,8 +6,16 @@ environment, so nothing a test does can touch a user's sessions or spend money.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+
+# `make test` runs the suite on one worker per core (pytest-xdist): a worker's torch then keeps
+# to one thread, or two workers' training would each take every core and slow both down. Set
+# before anything imports torch, which reads it once.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Button, DataTable, Input, RadioButton, Select, Static
+from textual.widgets._footer import FooterKey
 
 from ftwizard.app import FtwizardApp, make_app
 from ftwizard.flow import start_session
@@ -16,7 +17,7 @@ from ftwizard.session import Backend, Method, StepId
 from ftwizard.store import SessionStore
 from ftwizard.widgets.env_check import EnvCheckPanel
 from ftwizard.widgets.step_sidebar import StepSidebar
-from tests.waiting import asked, confirm
+from tests.waiting import asked, confirm, step_opened, until
 
 SIZE = (120, 40)
 
@@ -245,3 +246,23 @@ async def test_a_session_open_elsewhere_is_refused_on_resume(store: SessionStore
             await pilot.pause()
             assert isinstance(app.screen, WelcomeScreen)
             assert app.session is None
+
+
+async def test_f1_shown_in_the_footer_opens_the_help_from_a_text_field_and_closes_it(
+    store: SessionStore, walked
+) -> None:
+    """The dataset step opens in its file box, where ? is typed: F1, which the footer names,
+    opens the help there, and closes it again; the box keeps what was typed."""
+    app = make_app(store=store, session_id=walked(StepId.dataset))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await step_opened(pilot)
+        box = app.focused
+        assert isinstance(box, Input)
+        shown = [(key.key_display, key.description) for key in app.screen.query(FooterKey)]
+        assert ("F1", "Help") in shown, shown
+        before = box.value
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, DatasetScreen), "back on the step")
+        assert box.value == before

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Button
 
 from ftwizard.screens.dialogs import ConfirmScreen
 
@@ -39,7 +40,15 @@ async def step_opened(pilot: Pilot[Any]) -> None:
 
 async def asked(pilot: Pilot[Any]) -> ConfirmScreen:
     """Wait for the yes/no question a paid or destructive action asks first, and return it."""
-    await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the question")
+
+    def laid_out() -> bool:
+        # A click on a dialog that a loaded machine has not laid out yet lands nowhere.
+        screen = pilot.app.screen
+        if not isinstance(screen, ConfirmScreen) or not screen.is_mounted:
+            return False
+        return all(button.region.area > 0 for button in screen.query(Button))
+
+    await until(pilot, laid_out, "the question")
     screen = pilot.app.screen
     assert isinstance(screen, ConfirmScreen)
     return screen

@@ -138,6 +138,11 @@ async def generate_many(
                 finally:
                     slot.give()
                 record(index, result)
+                # record() may have asked to stop (a run's first 401 cancels it): a cancel that
+                # some library swallowed on the way must not let this worker send the rest.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise asyncio.CancelledError
 
     try:
         async with asyncio.TaskGroup() as group:

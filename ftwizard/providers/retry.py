@@ -270,10 +270,14 @@ async def call_with_retries(
             await gate.wait(sleep)
         budget = min(policy.attempt_deadline_s, max(0.0, deadline - time.monotonic()))
         try:
-            return await asyncio.wait_for(attempt_call(), timeout=budget)
+            # Not asyncio.wait_for: on 3.11 a cancel that lands as the call completes is lost
+            # (the call's result or error comes back instead), so a run stopped at its first
+            # 401 went on sending every request.
+            async with asyncio.timeout(budget):
+                return await attempt_call()
         except asyncio.CancelledError:
             raise
-        except TimeoutError:  # wait_for's: the server did not finish answering in time
+        except TimeoutError:  # the deadline's: the server did not finish answering in time
             failure = CallFailure(
                 f"no complete answer within {budget:.0f} s (the server accepted the request "
                 "but did not finish answering)",

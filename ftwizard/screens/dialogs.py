@@ -50,6 +50,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("escape", "dismiss", "Close"),
         Binding("question_mark", "dismiss", "Close", show=False),
+        Binding("f1", "dismiss", "Close", show=False),
     ]
 
     def __init__(self, markdown: str) -> None:

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from ftwizard.screens.host import WizardHost
 
 
+def displayed(widget: Widget) -> bool:
+    """Whether the widget and every container around it are displayed (``display`` is not
+    part of Textual's ``focusable``)."""
+    return widget.display and all(a.display for a in widget.ancestors if isinstance(a, Widget))
+
+
 class StepScreen(Screen[None]):
     """Base class of the step screens.
 
@@ -207,7 +213,7 @@ class StepScreen(Screen[None]):
         def apply() -> None:
             content = self.query_one("#step-content", VerticalScroll)
             content.scroll_to_widget(result, animate=False, top=True, immediate=True)
-            if decision is not None and decision.focusable:
+            if decision is not None and displayed(decision) and decision.focusable:
                 # Not focus's own scrolling, which centres the control and can push the result
                 # off the top: only as far as the control needs, the result staying above it.
                 decision.focus(scroll_visible=False)
@@ -254,8 +260,7 @@ class StepScreen(Screen[None]):
             return
         button = buttons.first(Button)
         label = str(button.label)
-        shown = button.display and all(a.display for a in button.ancestors if isinstance(a, Widget))
-        if not shown:
+        if not displayed(button):
             self.notify(f'"{label}" is not offered right now.', severity="warning")
             return
         if button.disabled:

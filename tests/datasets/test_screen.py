@@ -14,6 +14,8 @@ from ftwizard.screens.dataset.screen import DatasetScreen
 from ftwizard.screens.file_picker import FilePickerScreen
 from ftwizard.session import Backend, StepId
 from ftwizard.store import SessionStore
+from tests.view import in_view
+from tests.waiting import step_opened, until
 
 SIZE = (120, 50)
 
@@ -266,3 +268,24 @@ async def test_cost_per_call_of_base_and_tuned_model_is_shown(
         text = _text(app, "#inference-cost")
         assert "Per call on gpt-4.1-mini-2025-04-14" in text
         assert "base $" in text and "tuned $" in text
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_typed_path_and_enter_check_the_data_then_next_has_the_focus(
+    store: SessionStore, tmp_path: Path, good_rows: list[object], size: tuple[int, int]
+) -> None:
+    """The file box has the focus: the path typed and Enter check the file; usable data puts
+    its summary in view and the focus on Next, so a second Enter goes on."""
+    data = write_jsonl(tmp_path / "train.jsonl", good_rows)
+    app, _ = await _open_dataset(store)
+    async with app.run_test(size=size) as pilot:
+        await step_opened(pilot)
+        await pilot.press(*str(data), "enter")
+        screen = app.screen
+        nxt = screen.query_one("#next", Button)
+        await until(pilot, lambda: app.focused is nxt, "focus on Next after the check", 60)
+        await pilot.pause()
+        assert "24 training examples" in _text(app, "#dataset-summary")
+        assert in_view(screen, screen.query_one("#dataset-summary"))
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "STEP", None) is StepId.grader, "grader")

@@ -17,10 +17,10 @@ from textual.widgets import Button, Static
 
 from ftwizard.app import FtwizardApp
 from ftwizard.flow import start_session
-from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.session import Backend, StepId
 from ftwizard.store import SessionStore
 from tests.fakes.pairwise_judges import judge_prompt
+from tests.waiting import confirm
 
 SIZE = (120, 60)
 N = 40
@@ -94,10 +94,7 @@ async def press(app: FtwizardApp, pilot: Any, button: str) -> None:
 
 
 async def confirm_and_wait(app: FtwizardApp, pilot: Any) -> None:
-    assert isinstance(app.screen, ConfirmScreen)
-    # Pressed like every other button here: a mouse click on a dialog that a loaded machine
-    # has not laid out yet lands nowhere, and the test would wait on a question never answered.
-    await press(app, pilot, "confirm-yes")
+    await confirm(pilot)
     await app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -12,7 +12,6 @@ from ftwizard.app import make_app
 from ftwizard.evaluate.ab import PairwiseReport
 from ftwizard.flow import evaluate_problem
 from ftwizard.ledger.store import read_lines
-from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.evaluate.screen import EvaluateScreen
 from ftwizard.store import SessionStore
 from tests.evaluate.screen_setup import (
@@ -30,6 +29,8 @@ from tests.evaluate.screen_setup import (
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.pairwise_judges import fair_judge, first_position_judge
+from tests.view import in_view
+from tests.waiting import asked, step_opened, until
 
 
 async def test_a_fair_judge_gives_exact_counts_and_the_step_is_done(
@@ -49,7 +50,7 @@ async def test_a_fair_judge_gives_exact_counts_and_the_step_is_done(
         assert "Compare the models" in text_of(app, "#next-hint")
         await press(app, pilot, "run-ab")
         # The judge is paid: an estimate and a question come first.
-        assert isinstance(app.screen, ConfirmScreen)
+        await asked(pilot)
         question = str(app.screen.query_one("#confirm-question", Static).render())
         assert judge in question and "costs about $" in question
         await confirm_and_wait(app, pilot)
@@ -184,3 +185,32 @@ async def test_stop_cancels_a_running_ab_and_records_nothing(
     assert store.load(session_id).evaluation.ab_report_file is None
     assert judge_server.requests_to("/v1/chat/completions") == []
     assert len(tuned_server.requests_to("/v1/chat/completions")) < N
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_by_keys_the_ab_result_comes_into_view_under_its_button(
+    store: SessionStore,
+    tmp_path: Path,
+    base_server: FakeOpenAIServer,
+    tuned_server: FakeOpenAIServer,
+    anthropic_env: FakeAnthropicServer,
+    size: tuple[int, int],
+) -> None:
+    """The A/B run from its button by keys: when it ends, its summary is on screen (not below
+    the fold of a short terminal) right under the button that keeps the focus."""
+    anthropic_env.reply_fn = fair_judge
+    session_id = session_at_evaluate(
+        store, tmp_path, tuned_server.v1_url, judges=["anthropic:claude-haiku-4-5"]
+    )
+    app = make_app(store=store, session_id=session_id, allow_spend=True)
+    async with app.run_test(size=size) as pilot:
+        await step_opened(pilot)
+        screen = app.screen
+        screen.query_one("#run-ab", Button).focus()
+        await pilot.press("enter")
+        await asked(pilot)
+        await pilot.press("tab", "enter")  # from Cancel to the yes button
+        await until(pilot, lambda: "tuned wins" in text_of(app, "#ab-summary"), "the A/B", 60)
+        await pilot.pause()
+        assert in_view(screen, screen.query_one("#ab-summary"))
+        assert app.focused is screen.query_one("#run-ab") and in_view(screen, app.focused)

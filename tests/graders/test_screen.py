@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
 from ftwizard.app import FtwizardApp, make_app
@@ -14,6 +15,8 @@ from ftwizard.session import Backend
 from ftwizard.store import SessionStore
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.steps import session_with_data
+from tests.view import in_view
+from tests.waiting import step_opened, until
 
 SIZE = (120, 60)
 
@@ -213,3 +216,26 @@ async def test_the_script_style_says_what_the_sandbox_enforces_here(
         text = _text(app, "#grader-sandbox")
         assert "no API keys" in text
         assert expected[1] in text and expected[2] in text
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_by_keys_the_scores_come_into_view_with_their_question_focused(
+    store: SessionStore, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """ctrl+r tests; the scores and "Do these scores look right?" are then on screen with the
+    focus on the answer, so Enter confirms and the focus moves on to Next."""
+    app = make_app(store=store, session_id=_session_at_grader(store, tmp_path))
+    async with app.run_test(size=size) as pilot:
+        await step_opened(pilot)
+        await pilot.press("down", "down", "enter")  # the built-in check
+        await pilot.press("ctrl+r")
+        screen = app.screen
+        looks_right = screen.query_one("#grader-looks-right", Button)
+        await until(pilot, lambda: app.focused is looks_right, "focus on Scoring looks right")
+        await pilot.pause()
+        assert in_view(screen, screen.query_one("#grader-source-label"))
+        assert in_view(screen, looks_right)
+        await pilot.press("enter")
+        nxt = screen.query_one("#next", Button)
+        await until(pilot, lambda: app.focused is nxt, "focus on Next")
+        assert app.session is not None and grader_problem(app.session) is None

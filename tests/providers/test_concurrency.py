@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
 from typing import Any
@@ -130,3 +132,37 @@ async def test_a_request_waiting_out_a_429_lends_its_slot_to_the_next(
     assert [r.text for r in results] == ["echo: q0", "echo: q1", "echo: q2"]
     assert finished == [1, 2, 0]
     assert openai_server.max_in_flight == 1
+
+
+class _CancelSwallowingProvider:
+    """A provider whose client library turns a cancel into an error reply, as some do."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        self.calls += 1
+        # Swallowed: the call ends as a failure instead.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.01)
+        raise ProviderError("Incorrect API key provided", provider="fake", status_code=401)
+
+
+async def test_a_stop_asked_for_by_the_first_failure_sends_no_more_requests() -> None:
+    """The dry run stops at its first 401 by cancelling the run; a library that swallows the
+    cancel must not let the workers go on through every other request."""
+    provider = _CancelSwallowingProvider()
+
+    async def run() -> None:
+        await generate_many(
+            provider,  # type: ignore[arg-type]
+            requests(40),
+            concurrency=2,
+            on_result=lambda index, result: run_task.cancel(),
+            return_errors=True,
+        )
+
+    run_task = asyncio.create_task(run())
+    with pytest.raises(asyncio.CancelledError):
+        await run_task
+    assert provider.calls <= 4  # the requests already under way, not 40

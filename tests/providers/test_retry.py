@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 
@@ -138,3 +139,27 @@ async def test_only_a_long_retry_after_pauses_every_call() -> None:
     gate.hold(2.0)  # out of quota: everyone waits
     await gate.wait(record)
     assert len(waited) == 1 and waited[0] > 1.9
+
+
+async def test_a_stop_that_lands_as_the_call_fails_still_stops() -> None:
+    """A run cancelled in the very moment its call gets a 401 back is cancelled: the 401 must
+    not come back instead and let the run send its other requests (asyncio.wait_for on 3.11)."""
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def attempt() -> str:
+        return await answer
+
+    def translate(exc: BaseException) -> CallFailure:
+        return CallFailure(str(exc), status_code=401)
+
+    task = asyncio.create_task(
+        call_with_retries(
+            attempt, translate=translate, policy=RetryPolicy(), provider="fake", model=None
+        )
+    )
+    for _ in range(3):  # until the call is under way
+        await asyncio.sleep(0)
+    answer.set_exception(RuntimeError("Incorrect API key provided"))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

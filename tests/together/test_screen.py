@@ -6,13 +6,13 @@ import pytest
 from textual.widgets import Button, Static
 
 from ftwizard.app import FtwizardApp, make_app
-from ftwizard.screens.dialogs import ConfirmScreen
 from ftwizard.screens.training.screen import TrainingScreen
 from ftwizard.session import Backend
 from ftwizard.store import SessionStore
 from tests.fakes.together_server import FakeTogetherServer
 from tests.tiny_local import Tickets
 from tests.training.sessions import session_at_training
+from tests.waiting import asked
 
 SIZE = (120, 60)
 
@@ -40,8 +40,7 @@ async def test_the_confirmation_shows_togethers_estimate_before_the_job(
         screen.query_one("#start-training", Button).press()
         await pilot.pause()
         await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await asked(pilot)
         question = _text(app, "#confirm-question")
         assert "Together's estimate: $" in question and "training tokens" in question
         assert together_env.job_count == 0  # nothing exists while the user decides

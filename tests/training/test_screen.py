@@ -25,6 +25,8 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.vertex_server import FakeVertexServer
 from tests.tiny_local import Tickets
 from tests.training.sessions import session_at_training
+from tests.view import in_view
+from tests.waiting import asked, until
 
 SIZE = (120, 60)
 
@@ -41,8 +43,7 @@ async def _press(app: FtwizardApp, pilot, selector: str) -> None:  # type: ignor
 
 
 async def _answer(app: FtwizardApp, pilot, yes: bool) -> None:  # type: ignore[no-untyped-def]
-    await pilot.pause()
-    assert isinstance(app.screen, ConfirmScreen)
+    await asked(pilot)
     await _press(app, pilot, "#confirm-yes" if yes else "#confirm-no")
     await app.workers.wait_for_complete()
     await pilot.pause()
@@ -165,6 +166,10 @@ async def test_completion_checkpoints_then_deploy_and_try_the_model(
         await _poll(app, pilot)
         screen = app.screen
         assert app.session is not None and app.session.training.status == "succeeded"
+        # The end of the run is shown, and Enter goes on to deploy.
+        nxt = screen.query_one("#next", Button)
+        await until(pilot, lambda: app.focused is nxt, "focus on Next when the job ends")
+        assert in_view(screen, screen.query_one("#training-status"))
         table = screen.query_one("#training-checkpoints", DataTable)
         assert table.row_count == 3
         marks = [str(table.get_row_at(i)[3]) for i in range(3)]

@@ -334,6 +334,9 @@ class DatasetScreen(
         self._show_report()
         self.job_ended("dataset-check", "done")
         self.refresh_frame()
+        if self.step_problem() is None:
+            # Usable data: what comes next is the next step (the summary stays in view above).
+            self.show_outcome(self.query_one("#dataset-summary"), self.query_one("#next"))
 
     def _load_report(self) -> None:
         """Show the saved report of the last check (resuming a session)."""

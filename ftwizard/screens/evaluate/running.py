@@ -213,6 +213,7 @@ class EvaluateRunning(StepScreen):
         self.notify(message, title="Evaluation did not run", severity="error")
         self.job_ended(self._eval_job, "stopped" if self._stop else "failed")
         self.refresh_frame()
+        self.query_one("#eval-status").scroll_visible(animate=False)
 
     def _finished(self, plan: EvalPlan, result: GraderComparison | PairwiseReport) -> None:
         from ftwizard.ledger.store import record_session
@@ -237,3 +238,10 @@ class EvaluateRunning(StepScreen):
         self.query_one("#eval-status", Static).update(status)
         self.job_ended(self._eval_job, "done")
         self.refresh_frame()
+        # The figures in view, with the focus on the run's button just above them (evaluate
+        # is the last step: no Next to go on to).
+        if isinstance(result, PairwiseReport):
+            self.show_outcome(self.query_one("#ab-summary"), self.query_one("#run-ab"))
+        else:
+            summary = self.query_one("#grader-eval-summary")
+            self.show_outcome(summary, self.query_one("#run-grader-eval"))

@@ -126,6 +126,7 @@ class SampleTestMixin(StepScreen):
         self.notify(message, title="Test did not run", severity="error")
         self.job_ended("grader-test", "failed")
         self.refresh_frame()
+        self.query_one("#grader-source-label").scroll_visible(animate=False)
 
     def _tested(self, test: GraderTest, skip: int) -> None:
         self.busy = False
@@ -135,6 +136,10 @@ class SampleTestMixin(StepScreen):
         self._show_test(test)
         self.job_ended("grader-test", "done")
         self.refresh_frame()
+        # The scores and the question they ask, in view with the focus on its answer.
+        self.show_outcome(
+            self.query_one("#grader-source-label"), self.query_one("#grader-looks-right")
+        )
 
     def _show_test(self, test: GraderTest) -> None:
         self.query_one("#grader-source-label", Static).update(
@@ -167,3 +172,5 @@ class SampleTestMixin(StepScreen):
         if apply(self.session):
             self.wizard.journal({"press": "grader-looks-right"}, screen=self.screen_name)
         self.refresh_frame()
+        # Confirmed: what comes next is the next step.
+        self.query_one("#next").focus()

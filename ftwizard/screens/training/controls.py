@@ -110,6 +110,9 @@ class ControlsPart(StepScreen):
                 state = update.status.state.value
                 result = {"succeeded": "done", "cancelled": "stopped"}.get(state, "failed")
                 self.job_ended("training", result)
+                # The outcome in view; then the next step, or another attempt after a failure.
+                decision = "#next" if state == "succeeded" else "#new-attempt"
+                self.show_outcome(self.query_one("#training-status"), self.query_one(decision))
 
     def _ask_control(self, action: str) -> None:
         questions = {
