@@ -16,6 +16,9 @@ Import what a test module needs, e.g. ``from tests.tiny_local import tiny_model,
   on 40 held-out rows: 20 %, 30 %, 40 %), for tests that need checkpoints whose grader scores
   differ by construction (about 15-25 s on 2 shared cores).
 - ``accuracy(model, rows)``: exact-match accuracy of a local model (name or adapter folder).
+- ``random_lora_adapter(model_dir, folder, base_model=...)``: a LoRA adapter with random
+  (non-zero) weights, saved as training saves one (with the tokenizer): it moves every answer
+  as a trained adapter does, in a second instead of a training run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +168,38 @@ def tickets_adapter(
     )
 
 
+def random_lora_adapter(
+    model_dir: Path, folder: Path, *, base_model: str, seed: int = 7, rank: int = 12
+) -> Path:
+    """Save a LoRA adapter on ``model_dir`` with random weights to ``folder``; return it.
+
+    ``base_model`` is what the adapter's config names as its base (``local:builtin-tiny``, a
+    model folder), which is how an export finds the model to merge into.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules="all-linear",
+        # peft starts LoRA's B at zero (a no-op adapter); random B makes it change the model.
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
+    with warnings.catch_warnings():
+        # peft reads an attribute transformers 5 deprecated; the warning is peft's to fix.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing")
+        peft_model = get_peft_model(model, config)
+    peft_model.peft_config["default"].base_model_name_or_path = base_model
+    peft_model.save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(model_dir)).save_pretrained(str(folder))
+    return folder
+
+
 RAMP_STEPS = 12
 RAMP_EVERY = 4
 
@@ -225,6 +261,7 @@ __all__ = [
     "TrainedAdapter",
     "accuracy",
     "label_requests",
+    "random_lora_adapter",
     "tickets",
     "tickets_adapter",
     "tickets_ramp",

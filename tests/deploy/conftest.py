@@ -13,32 +13,15 @@ import pytest
 
 from ftwizard.session import Session, TrainingIntent
 from ftwizard.store import SessionStore
-from tests.tiny_local import Tickets, TinyBuild
+from tests.tiny_local import Tickets, TinyBuild, random_lora_adapter
 from tests.training.sessions import session_at_training
 
 
 @pytest.fixture(scope="session")
 def random_adapter(tiny_model_build: TinyBuild, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rank-12 LoRA adapter on ``builtin-tiny`` whose weights move every answer."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     folder = tmp_path_factory.mktemp("random-adapter") / "adapter"
-    torch.manual_seed(7)
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_build.model_dir))
-    config = LoraConfig(
-        r=12,
-        lora_alpha=24,
-        target_modules="all-linear",
-        init_lora_weights=False,
-        task_type="CAUSAL_LM",
-    )
-    peft_model = get_peft_model(model, config)
-    peft_model.peft_config["default"].base_model_name_or_path = "local:builtin-tiny"
-    peft_model.save_pretrained(str(folder))
-    AutoTokenizer.from_pretrained(str(tiny_model_build.model_dir)).save_pretrained(str(folder))
-    return folder
+    return random_lora_adapter(tiny_model_build.model_dir, folder, base_model="local:builtin-tiny")
 
 
 @pytest.fixture

@@ -9,14 +9,26 @@ family's architecture class, its chat template in the family's real format (no
 - ``qwen2``: ChatML with a default system prompt, eos ``<|endoftext|>`` ≠ ``<|im_end|>``.
 - ``qwen3``: ChatML with thinking blocks, dropped from earlier assistant turns.
 - ``gemma3``: ``<start_of_turn>`` turns, role ``model``, system folded into the first user turn.
-- ``phi3``: ``<|user|>``/``<|assistant|>`` tags ending in ``<|end|>``.
+- ``phi3``: ``<|user|>``/``<|assistant|>`` tags ending in ``<|end|>``, and Phi-3's kind of
+  tokenizer: a SentencePiece model (``tokenizer.model``, byte fallback) with the chat tags
+  added after it, which llama.cpp's Phi-3 converter reads.
 - ``nosystem``: a Gemma-2-style template that raises on a system message.
+
+Everything is tiny except what transformers' GGUF loader does not read from the file but takes
+from the family's defaults: Qwen3's ``head_dim`` is 128 and Gemma 3's ``query_pre_attn_scalar``
+256, as in the released models, and Gemma 3's ``head_dim`` equals it (256) as in its 1B-12B
+models, so a GGUF export reads back as the model it came from.
+
+``family_dirs`` (module-scoped fixture) builds every family once into a temporary folder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 _CORPUS = (
     "the quick brown fox jumps over the lazy dog",
@@ -78,6 +90,7 @@ class Family:
     end_of_turn: str
     bos: str | None = None
     pad: str | None = None
+    sentencepiece: bool = False
 
 
 FAMILIES: dict[str, Family] = {
@@ -104,7 +117,7 @@ FAMILIES: dict[str, Family] = {
     "phi3": Family(
         "phi3", "phi3", PHI3,
         ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"),
-        eos="<|endoftext|>", end_of_turn="<|end|>", pad="<|endoftext|>",
+        eos="<|endoftext|>", end_of_turn="<|end|>", pad="<|endoftext|>", sentencepiece=True,
     ),
     "nosystem": Family(
         "nosystem", "gemma3_text", NOSYSTEM,
@@ -132,22 +145,23 @@ def _config(family: Family, vocab: dict[str, int]) -> object:
         "max_position_embeddings": 512,
     }
     extra: dict[str, object] = {}
-    if family.model_type in {"qwen3", "gemma3_text"}:
-        extra["head_dim"] = 16
+    # transformers' GGUF loader takes Qwen3's head_dim and Gemma 3's query_pre_attn_scalar from
+    # the family's defaults, not the file: with other values a sound export reads back wrong.
+    if family.model_type == "qwen3":
+        extra["head_dim"] = 128
     if family.model_type == "gemma3_text":
-        extra.update(sliding_window=64, query_pre_attn_scalar=16, tie_word_embeddings=True)
+        extra.update(
+            head_dim=256, query_pre_attn_scalar=256, sliding_window=64, tie_word_embeddings=True
+        )
     if family.model_type == "phi3":
         extra["original_max_position_embeddings"] = 512
     return AutoConfig.for_model(family.model_type, **shape, **extra, **ids)
 
 
-def build_family(name: str, folder: Path) -> Path:
-    """Write family ``name``'s tiny model to ``folder`` (deterministic weights)."""
-    import torch
+def _byte_level_tokenizer(family: Family) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    family = FAMILIES[name]
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -157,12 +171,62 @@ def build_family(name: str, folder: Path) -> Path:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tokenizer.train_from_iterator(list(_CORPUS), trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         eos_token=family.eos,
         bos_token=family.bos,
         pad_token=family.pad,
     )
+
+
+def _sentencepiece_tokenizer(family: Family, folder: Path) -> Any:
+    # Llama 2's recipe (BPE, byte fallback, digits split, no normalization), which Phi-3 uses;
+    # the family's chat tags are added tokens after the SentencePiece vocabulary, as in Phi-3.
+    import io
+
+    import sentencepiece
+    from transformers import LlamaTokenizer
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(_CORPUS),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=400,
+        hard_vocab_limit=False,
+        byte_fallback=True,
+        split_digits=True,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        num_threads=1,
+        minloglevel=2,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    # transformers 5 converts tokenizer.model on load but never writes it back: it stays here.
+    (folder / "tokenizer.model").write_bytes(model.getvalue())
+    tokenizer = LlamaTokenizer.from_pretrained(
+        str(folder), legacy=False, add_bos_token=False, add_eos_token=False
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": list(family.specials)})
+    tokenizer.eos_token = family.eos
+    tokenizer.pad_token = family.pad
+    return tokenizer
+
+
+def build_family(name: str, folder: Path) -> Path:
+    """Write family ``name``'s tiny model to ``folder`` (deterministic weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig
+
+    family = FAMILIES[name]
+    if family.sentencepiece:
+        fast = _sentencepiece_tokenizer(family, folder)
+    else:
+        fast = _byte_level_tokenizer(family)
     fast.chat_template = family.template
     vocab = fast.get_vocab()
     torch.manual_seed(0)
@@ -178,4 +242,11 @@ def build_family(name: str, folder: Path) -> Path:
     return folder
 
 
-__all__ = ["FAMILIES", "Family", "build_family"]
+@pytest.fixture(scope="module")
+def family_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every family's tiny model, built once per test module: name -> model folder."""
+    root = tmp_path_factory.mktemp("families")
+    return {name: build_family(name, root / name) for name in FAMILIES}
+
+
+__all__ = ["FAMILIES", "Family", "build_family", "family_dirs"]

@@ -29,10 +29,10 @@ from ftwizard.providers.local.serve_http import OpenAIServer, make_handler
 from ftwizard.providers.local.sft_tokens import tokenize_for_sft
 from ftwizard.providers.local.worker import EVENTS_FILE, _Events, run
 from ftwizard.session import Backend, Method
-from tests.local.families import FAMILIES, build_family
+from tests.local.families import FAMILIES, family_dirs
 from tests.tiny_local import Tickets, TinyBuild, tickets, tiny_model_build
 
-__all__ = ["tickets", "tiny_model_build"]
+__all__ = ["family_dirs", "tickets", "tiny_model_build"]
 
 QUICK = {"llama", "qwen3"}
 PARAMS = [pytest.param(name, marks=() if name in QUICK else pytest.mark.slow) for name in FAMILIES]
@@ -44,12 +44,6 @@ CONVERSATION: list[dict[str, Any]] = [
     {"role": "user", "content": "which bird sings last?"},
     {"role": "assistant", "content": "the owl."},
 ]
-
-
-@pytest.fixture(scope="module")
-def family_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("families")
-    return {name: build_family(name, root / name) for name in FAMILIES}
 
 
 def _tokenizer(folder: Path) -> Any:

@@ -338,3 +338,53 @@ def test_a_token_holding_part_of_a_character_shows_its_raw_bytes(tmp_path: Path)
     assert shown[:2] == [("bytes:\\xc3", (0xC3,)), ("bytes:\\xa9", (0xA9,))]
     assert bytes(b for _, raw in shown for b in raw or ()).decode("utf-8") == "é robin"
     assert all(not text.startswith("bytes:") for text, _ in shown[2:])
+
+
+class _Scripted:
+    """A model whose greedy reply is a fixed list of tokens, checked step by step as
+    ``generate`` checks its stopping criteria."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens = tokens
+
+    def generate(self, input_ids: Any, stopping_criteria: Any, **_: Any) -> Any:
+        import torch
+
+        for token in self.tokens:
+            input_ids = torch.cat([input_ids, torch.tensor([[token]])], dim=1)
+            if bool(stopping_criteria(input_ids, None).all()):
+                break
+        return input_ids
+
+
+def test_a_streamed_reply_is_its_whole_decode_when_a_byte_run_turns_out_invalid(
+    tmp_path: Path,
+) -> None:
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    from ftwizard.providers.local.batcher import Delta, Done
+    from tests.local.families import build_family
+
+    # A SentencePiece tokenizer (Phi-3's kind) decodes a run of byte tokens as a whole: "PB"
+    # reads as text until the next bytes make the run invalid UTF-8, and then all of it is
+    # U+FFFD. Random weights write such runs; what was streamed must not disagree with them.
+    tokenizer = AutoTokenizer.from_pretrained(str(build_family("phi3", tmp_path / "phi3")))
+    tokens = tokenizer.convert_tokens_to_ids(["<0x50>", "<0x42>", "<0xCF>", "<0x07>", "▁robin"])
+    assert tokenizer.decode(tokens[:2]) == "PB" and not tokenizer.decode(tokens).startswith("P")
+    loaded = SimpleNamespace(
+        tokenizer=tokenizer,
+        processor=None,
+        model=_Scripted(tokens),
+        end_ids=[tokenizer.convert_tokens_to_ids("<|end|>")],
+        device="cpu",
+    )
+    job = Batcher(loaded, batch_size=1).submit(
+        GenerationJob(prompt="<|user|>\nhi<|end|>\n<|assistant|>\n", max_tokens=len(tokens))
+    )
+    streamed: list[str] = []
+    while not isinstance(event := job.events.get(timeout=30), Done):
+        if isinstance(event, Delta):
+            streamed.append(event.text)
+    assert "".join(streamed) == tokenizer.decode(tokens, skip_special_tokens=True)

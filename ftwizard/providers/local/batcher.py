@@ -7,6 +7,11 @@ every step, hands each row's new text to its job through a per-row stopping crit
 also ends a row on its end-of-turn token, its own token limit, a ``stop`` string, or a client
 that went away. The queue is bounded: :class:`QueueFull` tells the caller to answer 503.
 
+A SentencePiece tokenizer decodes a run of byte tokens as a whole, and when the run is not valid
+UTF-8 every byte of it becomes U+FFFD, even one that read as a letter a token earlier. So the
+text of a run still growing is held back until it ends: what was sent is never rewritten, and
+a reply streamed or whole is the one-shot decode of its tokens.
+
 A job that asks for ``logprobs`` gets each token's entry with the text that first shows it
 (:class:`Delta`) or, for tokens whose text never shows (a stop string), with its
 :class:`Finish`; a batch without such a job computes none (see :mod:`.logprobs`).
@@ -22,7 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ftwizard.providers.local.chat_format import strip_thinking
-from ftwizard.providers.local.logprobs import StepLogprobs, TokenLogprob, TokenPieces
+from ftwizard.providers.local.logprobs import (
+    StepLogprobs,
+    TokenLogprob,
+    TokenPieces,
+    byte_fallback_ids,
+)
 from ftwizard.providers.local.vision import encode_batch
 
 FinishReason = Literal["stop", "length"]
@@ -131,6 +141,14 @@ def _visible(text: str, stop: list[str], *, final: bool = False) -> tuple[str, b
     return text.rstrip("\ufffd"), hit
 
 
+def _settled(tokens: list[int], byte_ids: frozenset[int]) -> list[int]:
+    """``tokens`` without a trailing run of byte tokens, whose text may still change."""
+    end = len(tokens)
+    while end and tokens[end - 1] in byte_ids:
+        end -= 1
+    return tokens[:end]
+
+
 class Batcher:
     """Runs :class:`GenerationJob` s on one loaded model, batched, on its own thread."""
 
@@ -140,6 +158,7 @@ class Batcher:
         self._queue: queue.Queue[GenerationJob] = queue.Queue(maxsize=max_queue)
         self._held: list[GenerationJob] = []
         self._pieces: TokenPieces | None = None
+        self._byte_ids: frozenset[int] | None = None
         self._thread = threading.Thread(target=self._run, name="ftwizard-batcher", daemon=True)
         self._thread.start()
 
@@ -207,6 +226,9 @@ class Batcher:
             if self._pieces is None:
                 self._pieces = TokenPieces(tok)
         pieces = self._pieces
+        if self._byte_ids is None:
+            self._byte_ids = byte_fallback_ids(tok)
+        byte_ids = self._byte_ids
 
         def finish(row: _Row, reason: FinishReason) -> None:
             row.finished = True
@@ -236,8 +258,9 @@ class Batcher:
                         if entry is not None:
                             row.pending.append(entry)
                     final = ended or len(row.tokens) >= row.job.max_tokens
+                    shown = row.tokens if final else _settled(row.tokens, byte_ids)
                     text, hit = _visible(
-                        tok.decode(row.tokens, skip_special_tokens=True),
+                        tok.decode(shown, skip_special_tokens=True),
                         row.job.stop,
                         final=final,
                     )

