@@ -206,7 +206,8 @@ def run_export(args: argparse.Namespace) -> int:
     if result.check:
         print(
             f"{'checked':10} read back by transformers: {result.check['agreement']:.0%} of greedy "
-            f"tokens equal the merged model's on {len(result.check['prompts'])} prompts"
+            f"tokens equal the merged model's on {len(result.check['prompts'])} prompts; "
+            f"every tensor within {result.check['weight_error']:.1%} of the merged weights"
         )
     if result.url:
         print(f"{'pushed':10} {result.url}")
