@@ -136,21 +136,38 @@ class GeneratedSample(BaseModel):
     error: str | None = None
 
 
+def _before_last_answer(turns: list[Any], answer_role: str) -> list[Any]:
+    last = max(
+        (i for i, t in enumerate(turns) if isinstance(t, dict) and t.get("role") == answer_role),
+        default=len(turns),
+    )
+    return turns[:last]
+
+
+def _gemini_prompt(item: dict[str, Any], turns: list[Any]) -> list[ChatMessage]:
+    # Vertex sessions hold their held-out rows converted to Gemini's format, so scoring a
+    # Vertex model reads these; the answer is the last ``model`` turn, as answer_of has it.
+    out: list[ChatMessage] = []
+    system = item.get("systemInstruction")
+    system_text = _text_of(system.get("parts")) if isinstance(system, dict) else None
+    if system_text is not None:
+        out.append(ChatMessage(role="system", content=system_text))
+    for t in _before_last_answer(turns, "model"):
+        role = t.get("role", "user") if isinstance(t, dict) else None
+        text = _text_of(t.get("parts")) if isinstance(t, dict) else None
+        if role in ("user", "model") and text is not None:
+            out.append(ChatMessage(role="assistant" if role == "model" else "user", content=text))
+    return out
+
+
 def prompt_messages(item: dict[str, Any]) -> list[ChatMessage]:
-    """The conversation a model should answer for this row: its messages up to (not including)
-    the last assistant turn, or its ``prompt``. Empty when the row has neither."""
+    """The conversation a model should answer for this row: its messages (or Gemini
+    ``contents``, with ``systemInstruction``) up to (not including) the last assistant turn,
+    or its ``prompt``. Empty when the row has none of them."""
     turns = item.get("messages")
     if isinstance(turns, list):
-        last = max(
-            (
-                i
-                for i, t in enumerate(turns)
-                if isinstance(t, dict) and t.get("role") == "assistant"
-            ),
-            default=len(turns),
-        )
         out = []
-        for t in turns[:last]:
+        for t in _before_last_answer(turns, "assistant"):
             role = t.get("role") if isinstance(t, dict) else None
             content = t.get("content") if isinstance(t, dict) else None
             text = _text_of(content)
@@ -160,6 +177,9 @@ def prompt_messages(item: dict[str, Any]) -> list[ChatMessage]:
             ):
                 out.append(ChatMessage(role=role, content=text or "", images=images))
         return out
+    contents = item.get("contents")
+    if isinstance(contents, list):
+        return _gemini_prompt(item, contents)
     prompt = item.get("prompt")
     if isinstance(prompt, str):
         return [ChatMessage(role="user", content=prompt)]

@@ -161,7 +161,15 @@ class FakeVertexServer(FakeHTTPServer):
     def _invalid(self, message: str) -> FakeResponse:
         return self.error_response(400, message)
 
-    def _generate_content(self, request: RecordedRequest, params: dict[str, str]) -> FakeResponse:
+    def _generate_content(
+        self,
+        request: RecordedRequest,
+        params: dict[str, str],
+        *,
+        reply_fn: GeminiReplyFn | None = None,
+    ) -> FakeResponse:
+        """Answer one request; ``reply_fn`` (a tuned endpoint's own behaviour) comes before
+        ``server.reply_fn`` and after queued replies."""
         try:
             body = request.json()
         except ValueError:
@@ -191,8 +199,9 @@ class FakeVertexServer(FakeHTTPServer):
             scripted = self._replies.popleft()
         except IndexError:
             scripted = None
-        if scripted is None and self.reply_fn is not None:
-            scripted = self.reply_fn(body)
+        for fn in (reply_fn, self.reply_fn):
+            if scripted is None and fn is not None:
+                scripted = fn(body)
         if scripted is None:
             scripted = self.default_reply(body)
         if isinstance(scripted, FakeResponse):

@@ -5,13 +5,17 @@
 - ``POST /v1/projects/{p}/locations/{l}/tuningJobs`` (google-genai ``tunings.tune``), ``GET`` of
   one job and of the list (``pageSize``/``pageToken``), ``POST {name}:cancel``;
 - ``POST /v1/projects/{p}/locations/{l}/endpoints/{id}:generateContent``: a tuned model's
-  endpoint answering like its base model;
+  endpoint, or one of its checkpoints' endpoints, answering like its base model unless
+  ``checkpoint_reply_fn`` scripts what each checkpoint says;
 - Cloud Storage JSON API: ``POST /upload/storage/v1/b/{bucket}/o?uploadType=multipart`` (what
   google-cloud-storage sends for files up to 8 MiB) and ``GET /storage/v1/b/{bucket}/o/{name}``.
 
 Timeline, moved by ``server.tuning.advance(seconds)``: ``JOB_STATE_PENDING`` (``pending_s``) ->
 ``JOB_STATE_RUNNING`` (one epoch every ``epoch_s``, a checkpoint per epoch) ->
-``JOB_STATE_SUCCEEDED`` with ``tunedModel.model``/``endpoint``. ``:cancel`` answers ``{}`` and
+``JOB_STATE_SUCCEEDED`` with ``tunedModel.model``/``endpoint`` and
+``tunedModel.checkpoints[]`` (``checkpointId``, ``epoch``, ``step``, ``endpoint``; int64 as JSON
+strings), each checkpoint deployed on its own endpoint as the TunedModelCheckpoint reference
+documents (``projects/{p}/locations/{l}/endpoints/{e}``). ``:cancel`` answers ``{}`` and
 puts the job in ``JOB_STATE_CANCELLING``; the next ``advance`` makes it ``JOB_STATE_CANCELLED``.
 ``tuningDataStats`` appear once the job runs.
 
@@ -27,8 +31,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from tests.fakes.http_server import DROP, FakeResponse, RecordedRequest, Scripted
@@ -60,8 +66,32 @@ class _Server(Protocol):
     ) -> FakeResponse: ...
 
     def _generate_content(
-        self, request: RecordedRequest, params: dict[str, str]
+        self, request: RecordedRequest, params: dict[str, str], *, reply_fn: Any = None
     ) -> FakeResponse: ...
+
+
+@dataclass(frozen=True)
+class SimCheckpoint:
+    """An intermediate checkpoint of a tuning job, deployed on its own endpoint."""
+
+    checkpoint_id: str
+    epoch: int
+    step: int
+    endpoint: str
+
+    def wire(self) -> dict[str, str]:
+        """As ``tunedModel.checkpoints[]`` carries it (int64 fields as JSON strings)."""
+        return {
+            "checkpointId": self.checkpoint_id,
+            "epoch": str(self.epoch),
+            "step": str(self.step),
+            "endpoint": self.endpoint,
+        }
+
+
+# What a checkpoint answers to a generateContent body: a str, a GeminiReply or a FakeResponse
+# (typed Any here: vertex_server imports this module, not the other way round).
+CheckpointReplyFn = Callable[[SimCheckpoint, dict[str, Any]], Any]
 
 
 @dataclass
@@ -80,7 +110,7 @@ class SimTuningJob:
     scalars: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     started: float | None = None
     ended: float | None = None
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[SimCheckpoint] = field(default_factory=list)
     error: dict[str, Any] | None = None
     tuned_model: dict[str, Any] | None = None
 
@@ -105,6 +135,8 @@ class VertexTuningSim(StorageRoutes):
         self.default_epochs = 3
         self.with_experiment = True  # name an experiment whose TensorBoard holds the curves
         self.fail_at_epoch: int | None = None
+        # Scripted answers of checkpoint endpoints; None: they answer like the base model.
+        self.checkpoint_reply_fn: CheckpointReplyFn | None = None
         self.drop_create_replies = 0
         self.page_size_cap = 2  # small pages, so listing must follow nextPageToken
         self.jobs: dict[str, SimTuningJob] = {}
@@ -179,7 +211,10 @@ class VertexTuningSim(StorageRoutes):
         if job.error is not None:
             out["error"] = job.error
         if job.tuned_model is not None:
-            out["tunedModel"] = {**job.tuned_model, "checkpoints": job.checkpoints}
+            out["tunedModel"] = {
+                **job.tuned_model,
+                "checkpoints": [c.wire() for c in job.checkpoints],
+            }
         if self.with_experiment:
             out["experiment"] = self._experiment(job)
         return out
@@ -316,21 +351,37 @@ class VertexTuningSim(StorageRoutes):
             job.state = "JOB_STATE_CANCELLING"
             return FakeResponse(200, {})
 
-    def _endpoint(self, request: RecordedRequest, params: dict[str, str]) -> FakeResponse:
+    def _deployed(self, endpoint: str) -> tuple[str, SimCheckpoint | None] | None:
+        """The base model behind ``endpoint`` and the checkpoint it serves (``None``: the
+        tuned model's own endpoint); ``None`` when nothing is deployed there."""
         with self._lock:
-            base = next(
-                (
-                    j.body["baseModel"]
-                    for j in self.jobs.values()
-                    if j.tuned_model is not None
-                    and j.tuned_model["endpoint"].endswith(f"/endpoints/{params['endpoint']}")
-                ),
-                None,
-            )
-        if base is None:
-            return self._error(404, f"Endpoint {params['endpoint']} not found.")
-        # A tuned endpoint answers like its base model would.
-        return self.server._generate_content(request, {**params, "model": base})
+            for job in self.jobs.values():
+                # Checkpoints are listed, and so callable, once the tuned model exists.
+                if job.tuned_model is None:
+                    continue
+                base = job.body["baseModel"]
+                if job.tuned_model["endpoint"] == endpoint:
+                    return base, None
+                for checkpoint in job.checkpoints:
+                    if checkpoint.endpoint == endpoint:
+                        return base, checkpoint
+        return None
+
+    def _endpoint(self, request: RecordedRequest, params: dict[str, str]) -> FakeResponse:
+        name = (
+            f"projects/{params['project']}/locations/{params['location']}"
+            f"/endpoints/{params['endpoint']}"
+        )
+        found = self._deployed(name)
+        if found is None:
+            return self._error(404, f"Endpoint {name} not found.")
+        base, checkpoint = found
+        script = self.checkpoint_reply_fn
+        reply_fn = None
+        if checkpoint is not None and script is not None:
+            reply_fn = partial(script, checkpoint)
+        # A tuned endpoint answers like its base model would, unless its checkpoint is scripted.
+        return self.server._generate_content(request, {**params, "model": base}, reply_fn=reply_fn)
 
     def _tick(self, job: SimTuningJob) -> None:
         if job.state == "JOB_STATE_PENDING" and job.active_s >= self.pending_s:
@@ -360,12 +411,12 @@ class VertexTuningSim(StorageRoutes):
                 job.error = {"code": 13, "message": "Internal error while tuning."}
                 return
             job.checkpoints.append(
-                {
-                    "checkpointId": str(job.epoch),
-                    "epoch": str(job.epoch),
-                    "step": str(job.step),
-                    "endpoint": f"{self._parent(job)}/endpoints/{job.job_number}{job.epoch:02d}",
-                }
+                SimCheckpoint(
+                    checkpoint_id=str(job.epoch),
+                    epoch=job.epoch,
+                    step=job.step,
+                    endpoint=f"{self._parent(job)}/endpoints/{job.job_number}{job.epoch:02d}",
+                )
             )
         if job.step >= total:
             job.state, job.ended = "JOB_STATE_SUCCEEDED", self.clock

@@ -69,6 +69,25 @@ def test_prompt_is_everything_before_the_last_assistant_turn() -> None:
     assert prompt_messages({"text": "x"}) == []
 
 
+def test_a_gemini_row_is_prompted_with_its_turns_before_the_last_model_turn() -> None:
+    # What a Vertex session's converted held-out file holds.
+    row = {
+        "systemInstruction": {"role": "system", "parts": [{"text": "Be brief."}]},
+        "contents": [
+            {"role": "user", "parts": [{"text": "Capital of France?"}]},
+            {"role": "model", "parts": [{"text": "Paris"}]},
+            {"role": "user", "parts": [{"text": "And Italy?"}]},
+            {"role": "model", "parts": [{"text": "Rome"}]},
+        ],
+    }
+    assert [(m.role, m.content) for m in prompt_messages(row)] == [
+        ("system", "Be brief."),
+        ("user", "Capital of France?"),
+        ("assistant", "Paris"),
+        ("user", "And Italy?"),
+    ]
+
+
 def test_samples_from_a_model_keep_row_order_and_record_failures() -> None:
     def answer(request: GenerationRequest) -> str | BaseException:
         text = user_text(request)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Any, TypeVar
 
@@ -13,7 +13,9 @@ from ftwizard.graders.workbench import SPEC_FILE, spec_digest
 from ftwizard.providers.training import TrainingProvider
 from ftwizard.session import Backend, GraderTest, Method, Session, StepId
 from ftwizard.store import SessionStore
+from ftwizard.training import follow as training_follow
 from ftwizard.training import jobs as training_jobs
+from ftwizard.training import plan as training_plan
 from tests.tiny_local import Tickets
 
 TODAY = date(2026, 11, 22)
@@ -74,3 +76,22 @@ def openai_provider(session: Session, store: SessionStore) -> TrainingProvider:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def train_to_end(
+    session: Session, store: SessionStore, provider: TrainingProvider, finish: Callable[[], None]
+) -> None:
+    """Confirm and start the session's job on a fake, let ``finish`` run it to its end there,
+    and poll once, so the session holds the finished job and its checkpoints."""
+    training_plan.confirm_training(session, store)
+
+    async def steps() -> None:
+        # One loop for every call: a provider's HTTP clients belong to the loop that made them.
+        try:
+            await training_jobs.start_or_attach(session, store, allow_spend=True, provider=provider)
+            finish()
+            await training_follow.poll(session, store, provider)
+        finally:
+            await training_jobs.close_training_provider(provider)
+
+    run(steps())

@@ -18,14 +18,14 @@ from ftwizard.providers.training import CheckpointInfo
 from ftwizard.report.build import write_report
 from ftwizard.session import Backend, CheckpointEval, CheckpointScore, Session
 from ftwizard.store import SessionStore
-from ftwizard.training import follow as training_follow
-from ftwizard.training import jobs as training_jobs
-from ftwizard.training import plan as training_plan
 from ftwizard.training.choice import best_choice, choice_note, choose_best, training_advice
 from ftwizard.training.results import choose_checkpoint, training_summary
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.vertex_server import FakeVertexServer
+from tests.fakes.vertex_tuning import SimCheckpoint
 from tests.tiny_local import Tickets
-from tests.training.sessions import openai_provider, run, session_at_training
+from tests.training.sessions import openai_provider, session_at_training, train_to_end
+from tests.training.vertex_jobs import vertex_provider
 
 
 def with_checkpoints(
@@ -208,6 +208,11 @@ def test_the_report_plots_the_score_by_checkpoint(store: SessionStore, tickets: 
     assert "more epochs may help" in markdown
 
 
+def labels_by_prompt(tickets: Tickets) -> dict[str, str]:
+    """Each held-out row's user turn and the label the grader expects for it, in file order."""
+    return {r["messages"][1]["content"]: r["messages"][2]["content"] for r in tickets.valid_rows()}
+
+
 def ckpt_reply(labels: dict[str, str]) -> Any:
     """Checkpoint step 2 answers wrong; the later ones give the right label."""
 
@@ -225,19 +230,13 @@ def test_openai_checkpoint_models_are_scored_on_the_fake(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     session = session_at_training(store, tickets, backend=Backend.openai)
-    training_plan.confirm_training(session, store)
     provider = openai_provider(session, store)
-    run(training_jobs.start_or_attach(session, store, allow_spend=True, provider=provider))
-    openai_env.tuning.run_to_end()
-    run(training_follow.poll(session, store, provider))
+    train_to_end(session, store, provider, openai_env.tuning.run_to_end)
     assert len(session.training.checkpoints) == 3
     # The fake serves each checkpoint model, as OpenAI does once the checkpoint exists.
     assert openai_env.models is not None
     openai_env.models += [c["name"] for c in session.training.checkpoints]
-    rows = tickets.valid_rows()
-    openai_env.reply_fn = ckpt_reply(
-        {r["messages"][1]["content"]: r["messages"][2]["content"] for r in rows}
-    )
+    openai_env.reply_fn = ckpt_reply(labels_by_prompt(tickets))
     assert main(["checkpoints", session.id, "--eval", "--rows", "12", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     got = [(r["step"], r["score"], r["model"].rsplit(":", 1)[-1]) for r in data["checkpoints"]]
@@ -246,6 +245,76 @@ def test_openai_checkpoint_models_are_scored_on_the_fake(
     assert data["best"]["step"] == 4  # tied with step 6: the earlier one
     called = {b["model"] for b in openai_env.chat_bodies()}
     assert {r["model"].removeprefix("openai:") for r in data["checkpoints"]} <= called
+
+
+VERTEX_ROWS = 12
+
+
+def vertex_ckpt_reply(labels: dict[str, str]) -> Any:
+    """Checkpoint 1 answers wrong, checkpoint 2 right, checkpoint 3 right on every other row
+    (in file order): 0.0, 1.0 and 0.5 on an even number of rows, the best one in the middle."""
+    order = {prompt: i for i, prompt in enumerate(labels)}
+
+    def reply(checkpoint: SimCheckpoint, body: dict[str, Any]) -> str:
+        user = body["contents"][-1]["parts"][-1]["text"]
+        right = {1: False, 2: True, 3: order[user] % 2 == 0}[checkpoint.epoch]
+        return labels[user] if right else "wrong"
+
+    return reply
+
+
+def test_vertex_checkpoint_endpoints_are_scored_on_the_fake(
+    store: SessionStore,
+    tickets: Tickets,
+    vertex_env: FakeVertexServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    session = session_at_training(store, tickets, backend=Backend.vertex, convert=True)
+    train_to_end(
+        session, store, vertex_provider(vertex_env), lambda: vertex_env.tuning.advance(100_000)
+    )
+    (job,) = vertex_env.tuning.jobs.values()
+    assert job.state == "JOB_STATE_SUCCEEDED" and len(job.checkpoints) == 3
+    labels = labels_by_prompt(tickets)
+    vertex_env.tuning.checkpoint_reply_fn = vertex_ckpt_reply(labels)
+
+    # Checkpoint endpoints are billed: nothing is called without --allow-spend.
+    assert main(["checkpoints", session.id, "--eval", "--rows", str(VERTEX_ROWS)]) == 2
+    assert "--allow-spend" in capsys.readouterr().err and vertex_env.generate_requests() == []
+
+    argv = ["checkpoints", session.id, "--eval", "--rows", str(VERTEX_ROWS), "--allow-spend"]
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    got = [(r["id"], r["step"], r["epoch"], r["model"], r["score"]) for r in data["checkpoints"]]
+    assert got == [
+        (c.checkpoint_id, c.step, float(c.epoch), f"vertex:{c.endpoint}", score)
+        for c, score in zip(job.checkpoints, (0.0, 1.0, 0.5), strict=True)
+    ]
+    assert all(r["n"] == VERTEX_ROWS and r["sha256"] is None for r in data["checkpoints"])
+    assert data["best"]["id"] == "2" and data["best"]["by"] == "grader score"
+
+    # Each checkpoint answered every row on its own endpoint, in Gemini's request shape: the
+    # endpoint in the path, the row's system turn as systemInstruction, its user turn as the
+    # last user content, a bearer token.
+    prompts = set(list(labels)[:VERTEX_ROWS])
+    system = tickets.valid_rows()[0]["messages"][0]["content"]
+    requests = vertex_env.generate_requests()
+    assert len(requests) == 3 * VERTEX_ROWS
+    for checkpoint in job.checkpoints:
+        hits = [r for r in requests if r.path == f"/v1/{checkpoint.endpoint}:generateContent"]
+        assert len(hits) == VERTEX_ROWS
+        bodies = [r.json() for r in hits]
+        assert all(r.bearer_token() == vertex_env.token for r in hits)
+        assert all("model" not in b and b["contents"][-1]["role"] == "user" for b in bodies)
+        assert {b["contents"][-1]["parts"][-1]["text"] for b in bodies} == prompts
+        assert all(b["systemInstruction"]["parts"] == [{"text": system}] for b in bodies)
+
+    # Choosing the best deploys checkpoint 2's endpoint, not the final model's.
+    assert main(["checkpoints", session.id, "--choose-best"]) == 0
+    capsys.readouterr()
+    chosen = store.load(session.id).training
+    assert chosen.chosen_checkpoint == job.checkpoints[1].endpoint
+    assert chosen.chosen_by == "grader score"
 
 
 def test_a_sharded_model_is_hashed_with_its_shards(tmp_path: Path) -> None:
