@@ -1,20 +1,30 @@
 """An Ollama Modelfile written from the training tokenizer's own chat template.
 
 Ollama's templates are Go ``text/template``; the tokenizer's are Jinja. Rather than keep a
-table of families, the TEMPLATE is read off the tokenizer by rendering its chat template with
-marker strings and putting ``{{ .System }}``, ``{{ .Prompt }}`` and ``{{ .Response }}`` where
-the markers land:
+table of families, the TEMPLATE is read off the tokenizer by rendering its chat template for a
+conversation of marker strings (user, answer, user, answer, user, with the generation prompt;
+once more with a system message first) and cutting the text between the markers:
 
-- with a system prompt: ``render([system, user], generation prompt)``;
-- without: ``render([user], generation prompt)``;
-- after the answer: what the template writes after an assistant message (its end of turn).
+- the head: what comes before the first user message (with ``{{ .System }}`` where the
+  system marker lands, when there is one);
+- what joins a user message to the answer after it, and an answer to the next user message;
+- the tail: what follows the last user message, ending in the generation prompt.
 
-So a single-turn prompt Ollama builds is byte for byte the prompt the model was trained on
-(minus a leading BOS token when the GGUF says llama.cpp adds it). Every special token in the
-end of turn, the eos token and the generation config's eos ids become ``PARAMETER stop``
-lines; without them Ollama generates past the end of the answer. A template that cannot be
-cut this way (the text before an answer is not the generation prompt) is refused with a
-message rather than approximated.
+The TEMPLATE ranges over ``.Messages``, which Ollama fills with the whole history on every
+``/api/chat`` call, and writes these pieces between the contents. So the prompt Ollama builds,
+from the first turn on and at every later one, is byte for byte the prompt the model was
+trained on (minus a leading BOS token when the GGUF says llama.cpp adds it). A template with
+``.Prompt``/``.Response`` only is not enough: Ollama repeats it once per exchange, so whatever
+the chat template writes once (a default system prompt) or only at the end of a conversation
+(an eos token) lands in every turn.
+
+Every special token in the end of turn, the eos token and the generation config's eos ids
+become ``PARAMETER stop`` lines; without them Ollama generates past the end of the answer. A
+template that cannot be cut this way (the text before an answer is not the generation prompt,
+the pieces differ from one turn to the next, the system prompt is not written first) is refused
+with a message rather than approximated. What cannot be expressed at all: a template that
+rewrites the content of earlier messages (Qwen 3 drops ``<think>`` blocks of earlier answers)
+gets the content as sent, since Go templates cannot search a string.
 """
 
 from __future__ import annotations
@@ -30,7 +40,10 @@ from ftwizard.errors import InputError
 SYSTEM_MARK = "FTWSYSTEMMARK"
 PROMPT_MARK = "FTWPROMPTMARK"
 ANSWER_MARK = "FTWANSWERMARK"
-GO_SYSTEM, GO_PROMPT, GO_RESPONSE = "{{ .System }}", "{{ .Prompt }}", "{{ .Response }}"
+GO_SYSTEM = "{{ .System }}"
+# Three user turns and two answers: enough to see a piece that changes after the first turn
+# (a default system prompt) or at the last one (the generation prompt).
+_TURNS = 3
 
 
 class ModelfileParts(BaseModel):
@@ -52,12 +65,81 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], generation: bool) ->
     )
 
 
-def _to_go(rendered: str, bos: str | None) -> str:
-    if bos and rendered.startswith(bos):
-        rendered = rendered[len(bos) :]
-    actions = {SYSTEM_MARK: GO_SYSTEM, PROMPT_MARK: GO_PROMPT}
-    pieces = re.split(f"({SYSTEM_MARK}|{PROMPT_MARK})", rendered)
-    return "".join(actions.get(piece) or _go_literal(piece) for piece in pieces)
+def _strip_bos(rendered: str, bos: str | None) -> str:
+    return rendered[len(bos) :] if bos and rendered.startswith(bos) else rendered
+
+
+def _conversation(system: bool) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": SYSTEM_MARK}] if system else []
+    for turn in range(_TURNS):
+        messages.append({"role": "user", "content": f"{PROMPT_MARK}{turn}"})
+        if turn < _TURNS - 1:
+            messages.append({"role": "assistant", "content": f"{ANSWER_MARK}{turn}"})
+    return messages
+
+
+def _pieces(rendered: str, messages: list[dict[str, str]]) -> list[str] | None:
+    # The text around each content; None when a content is not written exactly once, in order.
+    marks = [m["content"] for m in messages]
+    pieces = re.split("(" + "|".join(re.escape(m) for m in marks) + ")", rendered)
+    if pieces[1::2] != marks:
+        return None
+    return pieces[0::2]
+
+
+class _Cut(BaseModel):
+    head: str
+    user_to_answer: str
+    answer_to_user: str
+    tail: str
+
+
+def _cut(pieces: list[str] | None) -> _Cut | None:
+    # pieces: head, then after user 0, answer 0, user 1, answer 1, user 2 (the tail).
+    if pieces is None:
+        return None
+    between = pieces[1:-1]
+    user_to_answer, answer_to_user = set(between[0::2]), set(between[1::2])
+    if len(user_to_answer) != 1 or len(answer_to_user) != 1:
+        return None
+    return _Cut(
+        head=pieces[0],
+        user_to_answer=user_to_answer.pop(),
+        answer_to_user=answer_to_user.pop(),
+        tail=pieces[-1],
+    )
+
+
+def _go_template(cut: _Cut, system_head: str | None) -> str:
+    """The TEMPLATE: head, then each user/answer content joined by the cut pieces, then the tail.
+
+    System messages are skipped in the range: Ollama gathers them all into ``.System``. One
+    line with no ``{{-`` trimming, since the literal pieces' own whitespace is part of the prompt.
+    """
+    head = _go_literal(cut.head)
+    if system_head is not None:
+        head = f"{{{{ if .System }}}}{system_head}{{{{ else }}}}{head}{{{{ end }}}}"
+    user_to_answer, answer_to_user = (
+        _go_literal(cut.user_to_answer),
+        _go_literal(cut.answer_to_user),
+    )
+    return (
+        f'{head}{{{{ $prev := "" }}}}{{{{ range .Messages }}}}'
+        f'{{{{ if eq .Role "user" }}}}'
+        f'{{{{ if eq $prev "assistant" }}}}{answer_to_user}{{{{ end }}}}'
+        f'{{{{ .Content }}}}{{{{ $prev = "user" }}}}'
+        f'{{{{ else if eq .Role "assistant" }}}}'
+        f'{{{{ if eq $prev "user" }}}}{user_to_answer}{{{{ end }}}}'
+        f'{{{{ .Content }}}}{{{{ $prev = "assistant" }}}}'
+        f"{{{{ end }}}}{{{{ end }}}}"
+        f'{{{{ if eq $prev "user" }}}}{_go_literal(cut.tail)}{{{{ end }}}}'
+    )
+
+
+def _refuse(why: str) -> InputError:
+    return InputError(
+        f"the chat template {why}, so no Ollama TEMPLATE can reproduce it", field="chat_template"
+    )
 
 
 def _stops(tokenizer: Any, end_of_turn: str, eos_ids: list[int]) -> list[str]:
@@ -86,26 +168,39 @@ def modelfile_parts(
     bos = tokenizer.bos_token if adds_bos else None
     user = {"role": "user", "content": PROMPT_MARK}
     plain_prompt = _render(tokenizer, [user], True)
-    try:
-        system_prompt = _render(tokenizer, [{"role": "system", "content": SYSTEM_MARK}, user], True)
-        system_supported = SYSTEM_MARK in system_prompt
-    except Exception:  # a template may raise on a system message (Gemma 2 style)
-        system_prompt, system_supported = plain_prompt, False
     answered = _render(tokenizer, [user, {"role": "assistant", "content": ANSWER_MARK}], False)
-    cut = answered.rfind(ANSWER_MARK)
-    if cut < 0 or answered[:cut] != plain_prompt:
-        raise InputError(
-            "the chat template does not write the generation prompt before an answer, so no "
-            "Ollama TEMPLATE can reproduce it",
-            field="chat_template",
-        )
-    end_of_turn = answered[cut + len(ANSWER_MARK) :]
-    with_system, without = _to_go(system_prompt, bos), _to_go(plain_prompt, bos)
-    if system_supported and with_system != without:
-        head = f"{{{{ if .System }}}}{with_system}{{{{ else }}}}{without}{{{{ end }}}}"
-    else:
-        head = without
-    template = f"{head}{GO_RESPONSE}{_go_literal(end_of_turn)}"
+    cut_at = answered.rfind(ANSWER_MARK)
+    if cut_at < 0 or answered[:cut_at] != plain_prompt:
+        raise _refuse("does not write the generation prompt before an answer")
+    end_of_turn = answered[cut_at + len(ANSWER_MARK) :]
+
+    plain = _conversation(system=False)
+    cut = _cut(_pieces(_strip_bos(_render(tokenizer, plain, True), bos), plain))
+    # A template that counts messages could join a one-turn chat differently: check it too.
+    if cut is None or _strip_bos(plain_prompt, bos) != f"{cut.head}{PROMPT_MARK}{cut.tail}":
+        raise _refuse("does not join the turns of a conversation the same way each time")
+    with_system = _conversation(system=True)
+    try:
+        rendered = _strip_bos(_render(tokenizer, with_system, True), bos)
+        one_turn = _strip_bos(_render(tokenizer, [*with_system[:1], user], True), bos)
+    except Exception:  # a template may raise on a system message (Gemma 2 style)
+        rendered = one_turn = ""
+    system_supported = SYSTEM_MARK in rendered
+    system_head = None
+    if system_supported:
+        pieces = _pieces(rendered, with_system)
+        # pieces[0] is before the system prompt; the rest must cut like the plain chat, except
+        # the text up to the first user message.
+        system_cut = _cut(pieces[1:]) if pieces else None
+        if (
+            pieces is None
+            or system_cut is None
+            or system_cut.model_copy(update={"head": cut.head}) != cut
+            or one_turn != f"{pieces[0]}{SYSTEM_MARK}{system_cut.head}{PROMPT_MARK}{cut.tail}"
+        ):
+            raise _refuse("does not write the system prompt once, before the conversation")
+        system_head = f"{_go_literal(pieces[0])}{GO_SYSTEM}{_go_literal(system_cut.head)}"
+    template = _go_template(cut, system_head)
     stops = _stops(tokenizer, end_of_turn, eos_ids or [])
     return ModelfileParts(template=template, stops=stops, system_supported=system_supported)
 

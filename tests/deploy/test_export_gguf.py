@@ -83,10 +83,14 @@ def test_ollama_folder_has_the_gguf_a_modelfile_and_the_create_line(
     folder = Path(str(result["folder"]))
     modelfile = (folder / "Modelfile").read_text()
     assert "FROM ./model-q8_0.gguf" in modelfile
+    # The whole chat history (.Messages), joined as the tiny model's chat template joins it.
     assert (
-        'TEMPLATE """{{ if .System }}<|system|>{{ .System }}<|end|><|user|>{{ .Prompt }}<|end|>'
-        "<|assistant|>{{ else }}<|user|>{{ .Prompt }}<|end|><|assistant|>{{ end }}"
-        '{{ .Response }}<|end|>"""'
+        'TEMPLATE """{{ if .System }}<|system|>{{ .System }}<|end|><|user|>{{ else }}<|user|>'
+        '{{ end }}{{ $prev := "" }}{{ range .Messages }}{{ if eq .Role "user" }}'
+        '{{ if eq $prev "assistant" }}<|end|><|user|>{{ end }}{{ .Content }}{{ $prev = "user" }}'
+        '{{ else if eq .Role "assistant" }}{{ if eq $prev "user" }}<|end|><|assistant|>{{ end }}'
+        '{{ .Content }}{{ $prev = "assistant" }}{{ end }}{{ end }}'
+        '{{ if eq $prev "user" }}<|end|><|assistant|>{{ end }}"""'
     ) in modelfile
     assert 'SYSTEM """Classify the support ticket' in modelfile
     assert 'PARAMETER stop "<|end|>"' in modelfile
