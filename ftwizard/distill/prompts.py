@@ -61,6 +61,12 @@ def prompt_of(data: dict[str, Any]) -> list[ChatMessage]:
     for holder in (data, data.get("request"), data.get("body")):
         if isinstance(holder, dict) and isinstance(holder.get("messages"), list):
             return _conversation(holder["messages"])
+    contents = data.get("contents")
+    if isinstance(contents, list):
+        # A Gemini row: what a Vertex session's held-out file holds after conversion.
+        from ftwizard.graders.samples import gemini_prompt
+
+        return gemini_prompt(data, contents)
     prompt = data.get("prompt")
     if isinstance(prompt, str) and prompt.strip():
         return [ChatMessage(role="user", content=prompt)]

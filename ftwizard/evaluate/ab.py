@@ -86,7 +86,7 @@ def read_eval_rows(
         prompt = prompt_of(data)
         if not prompt or prompt[-1].role == "assistant":
             raise InputError(
-                "row has no prompt: give messages (before the answer) or a prompt",
+                "row has no prompt: give messages (before the answer), Gemini contents or a prompt",
                 path=path,
                 line=rec.line,
                 field="messages",

@@ -144,9 +144,11 @@ def _before_last_answer(turns: list[Any], answer_role: str) -> list[Any]:
     return turns[:last]
 
 
-def _gemini_prompt(item: dict[str, Any], turns: list[Any]) -> list[ChatMessage]:
-    # Vertex sessions hold their held-out rows converted to Gemini's format, so scoring a
-    # Vertex model reads these; the answer is the last ``model`` turn, as answer_of has it.
+def gemini_prompt(item: dict[str, Any], turns: list[Any]) -> list[ChatMessage]:
+    """A Gemini row's turns before its last ``model`` turn (the answer, as answer_of has
+    it), with its ``systemInstruction`` as the system turn."""
+    # Vertex sessions hold their held-out rows converted to Gemini's format, so scoring and
+    # evaluating a Vertex model read these.
     out: list[ChatMessage] = []
     system = item.get("systemInstruction")
     system_text = _text_of(system.get("parts")) if isinstance(system, dict) else None
@@ -179,7 +181,7 @@ def prompt_messages(item: dict[str, Any]) -> list[ChatMessage]:
         return out
     contents = item.get("contents")
     if isinstance(contents, list):
-        return _gemini_prompt(item, contents)
+        return gemini_prompt(item, contents)
     prompt = item.get("prompt")
     if isinstance(prompt, str):
         return [ChatMessage(role="user", content=prompt)]

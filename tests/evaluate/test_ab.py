@@ -384,3 +384,23 @@ def test_cli_base_url_serves_the_openai_models_only(
     assert (out["a_wins"], out["b_wins"], out["ties"]) == expected_counts()
     assert len(local.chat_bodies()) == 2 * N
     assert len(anthropic_env.message_bodies()) == N
+
+
+def test_a_vertex_sessions_gemini_held_out_rows_give_their_prompts_and_answers(
+    tmp_path: Path,
+) -> None:
+    """A Vertex session's held-out file is its data converted to Gemini's format: the A/B and
+    the grader comparison read the same prompts and references from it as from the chat rows."""
+    from ftwizard.datasets.conversion import convert_example
+    from ftwizard.datasets.formats import DatasetFormat
+
+    chat = rows(3)
+    gemini = [convert_example(r, DatasetFormat.CHAT, DatasetFormat.GEMINI) for r in chat]
+    assert all("contents" in g and "messages" not in g for g in gemini)
+    (tmp_path / "chat.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chat))
+    (tmp_path / "gemini.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gemini))
+    want = read_eval_rows(tmp_path / "chat.jsonl")
+    got = read_eval_rows(tmp_path / "gemini.jsonl")
+    assert [r.prompt for r in got] == [r.prompt for r in want]
+    assert [r.reference for r in got] == [r.reference for r in want]
+    assert got[0].prompt[-1].role == "user"
