@@ -13,7 +13,7 @@ from ftwizard.credentials import redact
 from ftwizard.errors import InputError
 from ftwizard.graders.results import Sample
 from ftwizard.providers.base import ChatMessage, ChatProvider, GenerationRequest
-from ftwizard.providers.media import content_images
+from ftwizard.providers.media import content_images, gemini_part_image
 
 
 def _text_of(content: Any) -> str | None:
@@ -156,10 +156,28 @@ def gemini_prompt(item: dict[str, Any], turns: list[Any]) -> list[ChatMessage]:
         out.append(ChatMessage(role="system", content=system_text))
     for t in _before_last_answer(turns, "model"):
         role = t.get("role", "user") if isinstance(t, dict) else None
-        text = _text_of(t.get("parts")) if isinstance(t, dict) else None
-        if role in ("user", "model") and text is not None:
-            out.append(ChatMessage(role="assistant" if role == "model" else "user", content=text))
+        parts = t.get("parts") if isinstance(t, dict) else None
+        text = _text_of(parts)
+        # Only user turns carry pictures: chat APIs refuse images in assistant turns, and a
+        # Gemini row's images are what the user showed.
+        images = gemini_images(parts) if role == "user" else []
+        if role in ("user", "model") and (text is not None or images):
+            out.append(
+                ChatMessage(
+                    role="assistant" if role == "model" else "user",
+                    content=text or "",
+                    images=images,
+                )
+            )
     return out
+
+
+def gemini_images(parts: Any) -> list[str]:
+    """The images in a Gemini turn's ``parts``, in order: ``inlineData`` as data URIs,
+    ``fileData`` as their URIs (a ``gs://`` URI stays one: Vertex fetches it itself)."""
+    if not isinstance(parts, list):
+        return []
+    return [ref for ref in map(gemini_part_image, parts) if ref is not None]
 
 
 def prompt_messages(item: dict[str, Any]) -> list[ChatMessage]:

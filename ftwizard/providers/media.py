@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from ftwizard.errors import FtwizardError
+from ftwizard.errors import FtwizardError, InputError
+from ftwizard.providers.base import ProviderError
 
 RefKind = Literal["https", "http", "data", "file", "gs", "path"]
 Reason = Literal["remote", "missing", "bad-data-uri", "unreadable", "no-bucket-reader"]
@@ -349,8 +350,52 @@ def content_images(content: object) -> list[str]:
     return refs
 
 
+def unsendable_image(exc: InputError, *, provider: str, model: str) -> ProviderError:
+    """A chat call's image that could not be sent (``exc``, raised while building the request)
+    as that call's :class:`ProviderError`, so a batch of calls records it against its row
+    instead of stopping the run."""
+    hint = None
+    if "Cloud Storage" in exc.message:
+        # A Vertex session's held-out rows name their pictures by gs:// URI; only Gemini on
+        # Vertex reads them.
+        hint = (
+            f"{provider} cannot read gs:// images; compare Vertex (gemini) models on these "
+            "rows, or give the images as local files or data URIs"
+        )
+    return ProviderError(
+        f"field '{exc.field}': {exc.message}" if exc.field else exc.message,
+        provider=provider,
+        model=model,
+        hint=hint,
+    )
+
+
+def gemini_part_image(part: object) -> str | None:
+    """The image a Gemini ``parts`` entry holds, as :class:`ChatMessage` images are named:
+    ``inlineData`` as a data URI, ``fileData`` as its URI (``gs://``, ``https://``); ``None``
+    for a text part or anything else."""
+    if not isinstance(part, dict):
+        return None
+    for key in ("inlineData", "inline_data"):
+        inline = part.get(key)
+        if isinstance(inline, dict) and isinstance(inline.get("data"), str) and inline["data"]:
+            mime = inline.get("mimeType", inline.get("mime_type"))
+            # Gemini requires the MIME type; a row missing it is most likely a PNG, as the
+            # dataset checks assume too.
+            mime = mime if isinstance(mime, str) and mime else "image/png"
+            return f"data:{mime};base64,{inline['data']}"
+    for key in ("fileData", "file_data"):
+        file_data = part.get(key)
+        if isinstance(file_data, dict):
+            uri = file_data.get("fileUri", file_data.get("file_uri"))
+            if isinstance(uri, str) and uri:
+                return uri
+    return None
+
+
 def anchor_images(row: dict[str, object], base_dir: Path) -> dict[str, object]:
-    """``row`` with relative image paths in its messages made absolute against ``base_dir``.
+    """``row`` with relative image paths in its messages (or Gemini ``contents``) made absolute
+    against ``base_dir``.
 
     A row read from a dataset file names its images relative to that file; once the row
     travels (to a model, a report, another process) the file's folder is lost, so callers that
@@ -384,7 +429,36 @@ def anchor_images(row: dict[str, object], base_dir: Path) -> dict[str, object]:
             out.append({**turn, "content": parts})
         return out
 
+    def fix_contents(turns: object) -> object:
+        # Gemini rows (a Vertex session's converted files) name a local picture by fileUri.
+        if not isinstance(turns, list):
+            return turns
+        out = []
+        for turn in turns:
+            parts = turn.get("parts") if isinstance(turn, dict) else None
+            if not isinstance(parts, list):
+                out.append(turn)
+                continue
+            new_parts = []
+            for part in parts:
+                for key in ("fileData", "file_data"):
+                    file_data = part.get(key) if isinstance(part, dict) else None
+                    uri_key = "fileUri" if key == "fileData" else "file_uri"
+                    uri = file_data.get(uri_key) if isinstance(file_data, dict) else None
+                    if (
+                        isinstance(file_data, dict)
+                        and isinstance(uri, str)
+                        and reference_kind(uri) == "path"
+                        and not Path(uri).is_absolute()
+                    ):
+                        part = {**part, key: {**file_data, uri_key: str(base_dir / uri)}}
+                new_parts.append(part)
+            out.append({**turn, "parts": new_parts})
+        return out
+
     fixed = dict(row)
+    if "contents" in fixed:
+        fixed["contents"] = fix_contents(fixed["contents"])
     if "messages" in fixed:
         fixed["messages"] = fix_turns(fixed["messages"])
     inner = fixed.get("input")

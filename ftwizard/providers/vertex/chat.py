@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import mimetypes
 import os
 from collections.abc import Callable
 from typing import Any
@@ -299,5 +300,8 @@ def _image_part(url: str) -> dict[str, Any]:
     if url.startswith("data:"):
         mime = url[5:].split(";", 1)[0]
         return {"inline_data": {"mime_type": mime, "data": url.split(",", 1)[1]}}
-    mime = "image/png" if url.lower().endswith(".png") else "image/jpeg"
+    # A bare URI carries no MIME type and a fileData part must name one: the extension is the
+    # best guess left (a .webp is not a JPEG).
+    guessed = mimetypes.guess_type(url.split("?", 1)[0])[0]
+    mime = guessed if guessed and guessed.startswith("image/") else "image/jpeg"
     return {"file_data": {"mime_type": mime, "file_uri": url}}
