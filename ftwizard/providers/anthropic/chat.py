@@ -179,18 +179,27 @@ class AnthropicChatProvider:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Run one Messages call, retrying transient failures; raise ProviderError otherwise."""
-        return await call_with_retries(
-            lambda: self._attempt(request),
-            translate=translate_anthropic_error,
-            policy=self.retry,
-            provider=self.name,
-            model=request.model,
-            api_key_env=self.api_key_env,
-            base_url=self.base_url,
-            url_advice=URL_ADVICE,
-            gate=self.gate,
-            on_retry=self.on_retry,
-        )
+        try:
+            return await call_with_retries(
+                lambda: self._attempt(request),
+                translate=translate_anthropic_error,
+                policy=self.retry,
+                provider=self.name,
+                model=request.model,
+                api_key_env=self.api_key_env,
+                base_url=self.base_url,
+                url_advice=URL_ADVICE,
+                gate=self.gate,
+                on_retry=self.on_retry,
+            )
+        except InputError as exc:
+            # An image this API cannot take (a gs:// URI, a missing file) fails this call
+            # only: callers running many rows record it against the row.
+            if exc.field != "image":
+                raise
+            from ftwizard.providers.media import unsendable_image
+
+            raise unsendable_image(exc, provider=self.name, model=request.model) from None
 
     async def aclose(self) -> None:
         """Close the HTTP client opened on the running loop."""
