@@ -19,7 +19,11 @@ its bytes travel base64 in the commit; no LFS or Xet):
   commit's summary.
 
 ``delay_per_chunk_s`` slows file bodies (to cancel mid-way); ``drop_once_after = N`` closes the
-next whole-file transfer after N bytes (a broken connection, to resume); ``requests`` logs
+next whole-file transfer after N bytes (a broken connection, to resume); ``stall_after = N``
+makes every GET of a file send N bytes and then nothing until the client gives up (a Hub that
+accepts and stalls); ``faults`` is a queue of ``(status, headers)`` answered, one each, to the
+next file requests (HEAD or GET) before any is served (503 then success, 429 with
+``Retry-After``, 401); ``requests`` logs
 ``(method, path, range header, authorization header)``.
 """
 
@@ -67,6 +71,9 @@ class FakeHub:
         self.validated: list[dict[str, Any]] = []
         self.delay_per_chunk_s = 0.0
         self.drop_once_after: int | None = None
+        self.stall_after: int | None = None
+        self.faults: list[tuple[int, dict[str, str]]] = []
+        self._released = threading.Event()
         self.requests: list[tuple[str, str, str | None, str | None]] = []
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -86,6 +93,7 @@ class FakeHub:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._released.set()  # let stalled handlers end, so shutdown does not wait on them
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -161,6 +169,17 @@ class FakeHub:
                     return
                 repo_id, _, tail = path.lstrip("/").partition("/resolve/")
                 _, _, filename = tail.partition("/")
+                if hub.faults:
+                    status, headers = hub.faults.pop(0)
+                    data = b'{"error": "fault"}'
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if body:
+                        self.wfile.write(data)
+                    return
                 repo = self._repo(repo_id)
                 if repo is None:
                     return
@@ -180,6 +199,12 @@ class FakeHub:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.end_headers()
                 if not body:
+                    return
+                if hub.stall_after is not None and len(data) - start > hub.stall_after:
+                    self.wfile.write(data[start : start + hub.stall_after])
+                    self.wfile.flush()
+                    hub._released.wait(60)
+                    self.close_connection = True
                     return
                 if (
                     hub.drop_once_after is not None
