@@ -290,6 +290,8 @@ class DeployScreen(StepScreen):
         self.session.deployment = section
         self.wizard.save_session()
         self._done("Deployed.", job="deploy")
+        # What was deployed in view, and the prompt box ready: trying the model comes next.
+        self.show_outcome(self.query_one("#deploy-info"), self.query_one("#deploy-prompt"))
 
     def _server_deployed(self, section: DeploymentSection, reply: str) -> None:
         # A running vLLM/SGLang/Ollama server became the deployment and answered a sample.

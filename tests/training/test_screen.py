@@ -208,6 +208,9 @@ async def test_completion_checkpoints_then_deploy_and_try_the_model(
         assert deployed is not None and deployed.startswith("openai:ft:")
         assert deployed in _text(app, "#deploy-info")
         prompt = app.screen.query_one("#deploy-prompt", Input)
+        # Deployed: what was deployed is in view and typing goes to the prompt box.
+        await until(pilot, lambda: app.focused is prompt, "focus on the prompt box")
+        assert in_view(app.screen, app.screen.query_one("#deploy-info"))
         prompt.value = "My invoice is wrong"
         # The system prompt is shown, not added silently: the data's own, in its field.
         system = app.screen.query_one("#deploy-system", Input)
