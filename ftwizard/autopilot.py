@@ -177,6 +177,7 @@ async def _perform(pilot: Pilot[Any], action: Action, screenshots: Path | None) 
         if screenshots is None:
             return "skipped (no --screenshots DIR)"
         screenshots.mkdir(parents=True, exist_ok=True)
+        await _settle(pilot)
         saved = app.save_screenshot(filename=f"{action.screenshot}.svg", path=str(screenshots))
         return f"saved {saved}"
     raise ActionFailed(f"unknown action {action.kind}")
@@ -235,7 +236,16 @@ async def _wait_for(pilot: Pilot[Any], condition: str, timeout: float) -> str:
     owner, predicate = found
     if not await _wait_until(pilot, lambda: predicate(owner), timeout):
         raise ActionFailed(f"'{condition}' did not hold within {timeout:g}s")
-    return ""
+    await _settle(pilot)
+    return _focus_note(app)
+
+
+async def _settle(pilot: Pilot[Any]) -> None:
+    """Let the screen finish what a finished run asked of it (scroll its result into view, move
+    the focus to the answer it needs, both after the next refresh), so that the next key acts
+    where a person would see the focus, and a screenshot shows what they would see."""
+    for _ in range(3):
+        await pilot.pause()
 
 
 def _stop_reason(app: FtwizardApp) -> str:
