@@ -15,7 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -368,6 +369,19 @@ def unsendable_image(exc: InputError, *, provider: str, model: str) -> ProviderE
         model=model,
         hint=hint,
     )
+
+
+@contextmanager
+def image_failures_per_call(*, provider: str, model: str) -> Iterator[None]:
+    """Turn an image a chat API cannot take (a gs:// URI, a missing file: an
+    :class:`InputError` on field ``image`` while the request is built) into that call's
+    :class:`ProviderError`, so callers running many rows record it against the row."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.field != "image":
+            raise
+        raise unsendable_image(exc, provider=provider, model=model) from None
 
 
 def gemini_part_image(part: object) -> str | None:

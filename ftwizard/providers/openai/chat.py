@@ -13,6 +13,7 @@ from ftwizard.errors import InputError
 from ftwizard.providers.base import ChatMessage, Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
+from ftwizard.providers.media import image_failures_per_call
 from ftwizard.providers.retry import (
     CallFailure,
     RateGate,
@@ -273,7 +274,7 @@ class OpenAIChatProvider:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Run one chat completion, retrying transient failures; raise ProviderError otherwise."""
-        try:
+        with image_failures_per_call(provider=self.name, model=request.model):
             return await call_with_retries(
                 lambda: self._attempt(request),
                 translate=translate_openai_error,
@@ -286,14 +287,6 @@ class OpenAIChatProvider:
                 gate=self.gate,
                 on_retry=self.on_retry,
             )
-        except InputError as exc:
-            # An image this API cannot take (a gs:// URI, a missing file) fails this call
-            # only: callers running many rows record it against the row.
-            if exc.field != "image":
-                raise
-            from ftwizard.providers.media import unsendable_image
-
-            raise unsendable_image(exc, provider=self.name, model=request.model) from None
 
     async def aclose(self) -> None:
         """Close the HTTP client opened on the running loop."""
