@@ -4,7 +4,7 @@ its output (secret-free models a session can store)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -127,3 +127,17 @@ def metadata_path_for(output: str | Path) -> Path:
     """The metadata file beside ``output``."""
     out = Path(output)
     return out.with_name(out.name + ".meta.json")
+
+
+SummaryT = TypeVar("SummaryT", bound=BaseModel)
+
+
+def session_summary(result: Any, summary: type[SummaryT]) -> SummaryT:
+    """The part of a run's ``result`` the session keeps: every field ``summary`` declares,
+    taken from ``result`` by name, and ``metadata_file``, the full statistics beside the
+    output."""
+    fields = set(summary.model_fields) - {"metadata_file"}
+    return summary(
+        **{name: getattr(result, name) for name in fields},
+        metadata_file=str(metadata_path_for(result.output)),
+    )

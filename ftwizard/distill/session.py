@@ -21,7 +21,7 @@ from ftwizard.distill.options import (
     DistillOptions,
     DistillResult,
     journal_path_for,
-    metadata_path_for,
+    session_summary,
 )
 from ftwizard.errors import InputError
 from ftwizard.graders.spec import AnyGrader
@@ -190,29 +190,7 @@ async def run_plan(
 
 def record_result(session: Session, result: DistillResult) -> DistillSummary:
     """Keep the run's summary in the session (the metadata file keeps the rest)."""
-    summary = DistillSummary(
-        data=result.data,
-        output=result.output,
-        journal=result.journal,
-        metadata_file=str(metadata_path_for(result.output)),
-        teacher=result.teacher,
-        grader=result.grader,
-        threshold=result.threshold,
-        n=result.n,
-        answered=result.answered,
-        failed=result.failed,
-        graded=result.graded,
-        correct=result.correct,
-        kept=result.kept,
-        teacher_accuracy=result.teacher_accuracy,
-        accuracy_text=result.accuracy_text,
-        grade_errors=result.grade_errors,
-        reused=result.reused,
-        requests_sent=result.requests_sent,
-        cost_usd=result.cost_usd,
-        cost_usd_this_run=result.cost_usd_this_run,
-        created_at=result.created_at,
-    )
+    summary = session_summary(result, DistillSummary)
     session.dataset.distilled = summary
     return summary
 

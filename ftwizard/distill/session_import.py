@@ -108,24 +108,9 @@ async def run_import(plan: ImportPlan) -> ImportResult:
 
 def record_import(session: Session, result: ImportResult) -> AnswersImportSummary:
     """Keep the import's summary in the session (the metadata file keeps the rest)."""
-    from ftwizard.distill.options import metadata_path_for
+    from ftwizard.distill.options import session_summary
 
-    summary = AnswersImportSummary(
-        data=result.data,
-        output=result.output,
-        metadata_file=str(metadata_path_for(result.output)),
-        rows=result.rows,
-        matched=result.matched,
-        match_text=result.match_text,
-        graded=result.graded,
-        correct=result.correct,
-        teacher_accuracy=result.teacher_accuracy,
-        accuracy_text=result.accuracy_text,
-        kept=result.kept,
-        unused_answers=result.unused_answers,
-        ambiguous=result.ambiguous,
-        created_at=result.created_at,
-    )
+    summary = session_summary(result, AnswersImportSummary)
     session.dataset.imported = summary
     return summary
 
