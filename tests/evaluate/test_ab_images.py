@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ftwizard.datasets.conversion import convert_example
 from ftwizard.datasets.formats import DatasetFormat
 from ftwizard.evaluate.ab import EvalRow, answer_rows, read_eval_rows
@@ -18,6 +20,7 @@ from ftwizard.providers.anthropic.chat import AnthropicChatProvider
 from ftwizard.providers.base import GenerationRequest, ProviderError
 from ftwizard.providers.media import data_uri
 from ftwizard.providers.openai.chat import OpenAIChatProvider
+from ftwizard.providers.openai.http import LeanOpenAIChatProvider
 from ftwizard.providers.vertex.chat import VertexChatProvider
 from tests.fakes.images import png
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -134,8 +137,11 @@ async def test_gemini_image_rows_reach_the_model_with_their_pictures(
     assert parts[0][-1] == {"text": "Which colour?"}
 
 
+@pytest.mark.parametrize(
+    "provider_class", [OpenAIChatProvider, LeanOpenAIChatProvider], ids=["sdk", "lean"]
+)
 async def test_a_gs_picture_fails_only_its_row_on_a_model_that_cannot_read_it(
-    openai_env: FakeOpenAIServer,
+    openai_env: FakeOpenAIServer, provider_class: type[OpenAIChatProvider]
 ) -> None:
     """Chat APIs other than Vertex cannot read Cloud Storage: the row's answer is an error
     that names the image, and the other rows are answered."""
@@ -147,7 +153,8 @@ async def test_a_gs_picture_fails_only_its_row_on_a_model_that_cannot_read_it(
         EvalRow(id=f"r{i}", line=i + 1, prompt=prompt_messages(g), reference=None)
         for i, g in enumerate(gemini)
     ]
-    provider = OpenAIChatProvider()
+    # The lean provider is what openai: and OpenAI-compatible models get (providers/models.py).
+    provider = provider_class()
     try:
         failed, answered = await answer_rows(
             rows, provider, "gpt-4.1-mini-2025-04-14", concurrency=1

@@ -22,6 +22,7 @@ from typing import Any
 from ftwizard.providers.base import Generation, GenerationRequest
 from ftwizard.providers.client_cache import ClientCache
 from ftwizard.providers.keys import read_api_key
+from ftwizard.providers.media import image_failures_per_call
 from ftwizard.providers.openai.chat import URL_ADVICE, OpenAIChatProvider
 from ftwizard.providers.retry import (
     CallFailure,
@@ -260,18 +261,19 @@ class LeanOpenAIChatProvider(OpenAIChatProvider):
     async def generate(self, request: GenerationRequest) -> Generation:
         """Run one chat completion, retrying transient failures; raise ProviderError otherwise."""
         limited = [0]  # 429s this call has met so far
-        return await call_with_retries(
-            lambda: self._attempt(request, limited),
-            translate=translate_http_error,
-            policy=self.retry,
-            provider=self.name,
-            model=request.model,
-            api_key_env=self.api_key_env,
-            base_url=self.base_url,
-            url_advice=URL_ADVICE,
-            gate=self.gate,
-            on_retry=self.on_retry,
-        )
+        with image_failures_per_call(provider=self.name, model=request.model):
+            return await call_with_retries(
+                lambda: self._attempt(request, limited),
+                translate=translate_http_error,
+                policy=self.retry,
+                provider=self.name,
+                model=request.model,
+                api_key_env=self.api_key_env,
+                base_url=self.base_url,
+                url_advice=URL_ADVICE,
+                gate=self.gate,
+                on_retry=self.on_retry,
+            )
 
     async def aclose(self) -> None:
         """Close the HTTP client opened on the running loop."""
